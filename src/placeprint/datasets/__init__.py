@@ -1,0 +1,1 @@
+"""Readers for real collections and the synthetic route generator."""

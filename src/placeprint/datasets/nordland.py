@@ -1,0 +1,47 @@
+"""Nordland summer/winter sequences from ``$PLACEPRINT_DATA/nordland``.
+
+Same file name in both seasons = same place. Database = summer, queries = winter.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from placeprint.config import data_path
+from placeprint.describe.images import list_images, load_gray
+from placeprint.errors import PlaceprintError
+
+DARK_THRESHOLD = 25.0
+
+
+@dataclass
+class Nordland:
+    """File lists of both seasons, aligned by name, and their frame numbers."""
+
+    summer: list[Path]
+    winter: list[Path]
+    frames: np.ndarray  # (n,) int, the number in images-NNNNN.png
+
+    def __len__(self) -> int:
+        return len(self.summer)
+
+    def dark_mask(self, threshold: float = DARK_THRESHOLD) -> np.ndarray:
+        """``(n,) bool``: mean intensity below ``threshold`` in either season."""
+        mean_s = np.array([load_gray(p).mean() for p in self.summer])
+        mean_w = np.array([load_gray(p).mean() for p in self.winter])
+        return (mean_s < threshold) | (mean_w < threshold)
+
+
+def load_nordland(root: str | Path | None = None) -> Nordland:
+    """List Nordland's summer and winter frames (paired by file name)."""
+    root = Path(root) if root is not None else data_path("nordland")
+    summer = {p.name: p for p in list_images(root / "summer")}
+    winter = {p.name: p for p in list_images(root / "winter")}
+    names = sorted(set(summer) & set(winter))
+    if not names:
+        raise PlaceprintError(f"no frames with the same name in {root}/summer and {root}/winter")
+    frames = np.array([int("".join(c for c in n if c.isdigit()) or -1) for n in names])
+    return Nordland([summer[n] for n in names], [winter[n] for n in names], frames)
