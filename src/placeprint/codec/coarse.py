@@ -1,0 +1,249 @@
+"""The coarse codec: PCA (or invariant) projection, variance re-scaling, 1-4 bit scalar quantization.
+
+A code is ``code_size`` bytes. Bits are laid out by *bit plane*: bit ``p * n_dims + i``
+is plane ``p`` (0 = most significant) of dimension ``i``, so the first ``n_dims``
+bits are the coarse "which side of the median" bit of every dimension in order of
+importance, and a short key is simply the first ``k`` bits. Levels are Gray coded,
+so neighbouring quantization levels differ in one bit and Hamming distance is a
+sensible code distance. Thresholds are quantiles of the database (equally
+populated levels).
+
+>>> import numpy as np
+>>> X = np.random.default_rng(0).normal(size=(500, 32)).astype(np.float32)
+>>> codec = CoarseCodec(code_size=8).fit(X)
+>>> codec.encode(X[:3]).shape
+(3, 8)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from placeprint.codec.projection import invariant_basis, pca_basis
+from placeprint.errors import PlaceprintError
+
+MAX_PCA_DIMS = 256
+
+
+def check_descriptors(X: np.ndarray, dim: int | None = None, what: str = "descriptors") -> np.ndarray:
+    """Validate ``(n, d)`` finite descriptors, returned as float32."""
+    X = np.asarray(X)
+    if X.ndim != 2:
+        raise PlaceprintError(f"{what} must be a 2-D (n, d) array, got shape {X.shape}")
+    if dim is not None and X.shape[1] != dim:
+        raise PlaceprintError(f"{what} have {X.shape[1]} dimensions, expected {dim}")
+    if not np.issubdtype(X.dtype, np.number):
+        raise PlaceprintError(f"{what} must be numeric, got dtype {X.dtype}")
+    X = X.astype(np.float32, copy=False)
+    if not np.all(np.isfinite(X)):
+        raise PlaceprintError(f"{what} contain NaN or inf values")
+    return X
+
+
+class CoarseCodec:
+    """Descriptor -> ``code_size``-byte code by projection and coarse scalar quantization.
+
+    Parameters are fixed at construction; ``fit`` learns ``mean_``, ``projection_``
+    (``(d, n_dims)``, variance re-scaling folded in), ``thresholds_`` and ``levels_``.
+    Pass ``paired`` to ``fit`` (the same database places under another condition)
+    to learn a condition-invariant projection instead of plain PCA.
+    """
+
+    def __init__(
+        self,
+        code_size: int = 8,
+        bits_per_dim: int = 1,
+        pca_dims: int = MAX_PCA_DIMS,
+        regularisation: float = 1e-2,
+    ) -> None:
+        if not isinstance(code_size, int | np.integer) or code_size < 1:
+            raise PlaceprintError(f"code_size must be a positive number of bytes, got {code_size}")
+        if bits_per_dim not in (1, 2, 3, 4):
+            raise PlaceprintError(f"bits_per_dim must be 1, 2, 3 or 4, got {bits_per_dim}")
+        if (8 * code_size) % bits_per_dim:
+            raise PlaceprintError(
+                f"{8 * code_size} code bits cannot be split into {bits_per_dim}-bit dimensions"
+            )
+        self.code_size = int(code_size)
+        self.bits_per_dim = int(bits_per_dim)
+        self.pca_dims = int(pca_dims)
+        self.regularisation = float(regularisation)
+
+    # ------------------------------------------------------------------ fitting
+    @property
+    def n_dims(self) -> int:
+        """Number of quantized dimensions: ``8 * code_size / bits_per_dim``."""
+        return 8 * self.code_size // self.bits_per_dim
+
+    @property
+    def n_bits(self) -> int:
+        return 8 * self.code_size
+
+    @property
+    def is_fitted(self) -> bool:
+        return hasattr(self, "projection_")
+
+    def fit(self, X: np.ndarray, paired: np.ndarray | None = None) -> CoarseCodec:
+        """Learn projection and thresholds from database descriptors ``X (n, d)``.
+
+        ``paired (m, d)``, optional: rows ``0..m-1`` of ``X`` seen under another
+        condition; enables the condition-invariant projection.
+        """
+        X = check_descriptors(X)
+        if X.shape[0] < 2 * self.n_dims:
+            raise PlaceprintError(
+                f"need at least {2 * self.n_dims} descriptors to fit a {self.code_size}-byte "
+                f"codec with {self.n_dims} dimensions, got {X.shape[0]}"
+            )
+        n_pca = min(max(self.pca_dims, self.n_dims), X.shape[1], X.shape[0] - 1)
+        if n_pca < self.n_dims:
+            raise PlaceprintError(
+                f"descriptors have {X.shape[1]} dimensions; a {self.code_size}-byte code with "
+                f"{self.bits_per_dim} bit(s) a dimension needs at least {self.n_dims}"
+            )
+        mean, basis, _ = pca_basis(X, n_pca)
+        if paired is not None:
+            paired = check_descriptors(paired, X.shape[1], "paired descriptors")
+            m = paired.shape[0]
+            if m > X.shape[0] or m < 2 * self.n_dims:
+                raise PlaceprintError(
+                    f"paired descriptors must be rows 0..m-1 of the database with "
+                    f"{2 * self.n_dims} <= m <= {X.shape[0]}, got m={m}"
+                )
+            Z_a = (X[:m] - mean) @ basis
+            Z_b = (paired - mean) @ basis
+            basis = basis @ invariant_basis(Z_a, Z_b, self.n_dims, self.regularisation)
+        else:
+            basis = basis[:, : self.n_dims]
+        Z = (X - mean) @ basis
+        centre = Z.mean(axis=0)
+        scale = Z.std(axis=0)
+        scale[scale < 1e-12] = 1.0
+        self.mean_ = (mean + 0.0).astype(np.float32)
+        self.projection_ = (basis / scale).astype(np.float32)
+        self.offset_ = (centre / scale).astype(np.float32)
+        Zs = self.transform(X)
+        self._fit_quantizer(Zs)
+        return self
+
+    def _fit_quantizer(self, Z: np.ndarray) -> None:
+        n_levels = 1 << self.bits_per_dim
+        qs = np.arange(1, n_levels) / n_levels
+        self.thresholds_ = np.quantile(Z, qs, axis=0).T.astype(np.float32)  # (n_dims, L-1)
+        levels = np.empty((self.n_dims, n_levels), np.float32)
+        idx = self._level_index(Z)
+        for j in range(n_levels):
+            mask = idx == j
+            counts = mask.sum(axis=0)
+            sums = np.where(mask, Z, 0.0).sum(axis=0)
+            fallback = np.quantile(Z, (j + 0.5) / n_levels, axis=0)
+            levels[:, j] = np.where(counts > 0, sums / np.maximum(counts, 1), fallback)
+        self.levels_ = levels
+
+    # -------------------------------------------------------------- transforms
+    def _require_fitted(self) -> None:
+        if not self.is_fitted:
+            raise PlaceprintError("the codec is not fitted: call fit(database_descriptors) first")
+
+    @property
+    def input_dim(self) -> int:
+        self._require_fitted()
+        return int(self.mean_.shape[0])
+
+    def transform(self, X: np.ndarray) -> np.ndarray:
+        """Projected, re-scaled descriptors ``(n, n_dims) float32`` (unit variance on the database)."""
+        self._require_fitted()
+        X = check_descriptors(X, self.input_dim)
+        return ((X - self.mean_) @ self.projection_ - self.offset_).astype(np.float32)
+
+    def _level_index(self, Z: np.ndarray) -> np.ndarray:
+        idx = np.zeros(Z.shape, np.int64)
+        for j in range(self.thresholds_.shape[1]):
+            idx += Z > self.thresholds_[:, j]
+        return idx
+
+    def quantize(self, Z: np.ndarray) -> np.ndarray:
+        """Codes ``(n, code_size) uint8`` of already-transformed ``Z (n, n_dims)``."""
+        idx = self._level_index(Z)
+        gray = idx ^ (idx >> 1)
+        planes = [(gray >> (self.bits_per_dim - 1 - p)) & 1 for p in range(self.bits_per_dim)]
+        bits = np.concatenate(planes, axis=1).astype(np.uint8)  # plane-major
+        return np.packbits(bits, axis=1, bitorder="little")
+
+    def encode(self, X: np.ndarray) -> np.ndarray:
+        """Codes ``(n, code_size) uint8`` of descriptors ``X (n, d)``."""
+        return self.quantize(self.transform(X))
+
+    def decode(self, codes: np.ndarray) -> np.ndarray:
+        """Reconstruction ``(n, n_dims) float32`` in the transformed space (level centroids)."""
+        self._require_fitted()
+        codes = check_codes(codes, self.code_size)
+        bits = np.unpackbits(codes, axis=1, bitorder="little").astype(np.int64)
+        gray = np.zeros((codes.shape[0], self.n_dims), np.int64)
+        for p in range(self.bits_per_dim):
+            gray |= bits[:, p * self.n_dims : (p + 1) * self.n_dims] << (self.bits_per_dim - 1 - p)
+        idx = gray.copy()
+        shift = gray >> 1
+        while np.any(shift):
+            idx ^= shift
+            shift >>= 1
+        return np.take_along_axis(self.levels_[None, :, :], idx[:, :, None], axis=2)[..., 0]
+
+    def key_margins(self, Z: np.ndarray, key_bits: int) -> np.ndarray:
+        """Signed distance ``(n, key_bits)`` of each key dimension from its median threshold."""
+        if key_bits > self.n_dims:
+            raise PlaceprintError(f"key_bits must be <= {self.n_dims}, got {key_bits}")
+        mid = self.thresholds_[:, self.thresholds_.shape[1] // 2]
+        return (Z[:, :key_bits] - mid[:key_bits]).astype(np.float32)
+
+    def get_code_size(self) -> int:
+        """Bytes per code (faiss-style name)."""
+        return self.code_size
+
+    # ---------------------------------------------------------- persistence
+    def state(self) -> dict[str, np.ndarray]:
+        """Learned arrays plus parameters, for saving inside an index file."""
+        self._require_fitted()
+        return {
+            "code_size": np.array(self.code_size),
+            "bits_per_dim": np.array(self.bits_per_dim),
+            "pca_dims": np.array(self.pca_dims),
+            "regularisation": np.array(self.regularisation),
+            "mean": self.mean_,
+            "projection": self.projection_,
+            "offset": self.offset_,
+            "thresholds": self.thresholds_,
+            "levels": self.levels_,
+        }
+
+    @classmethod
+    def from_state(cls, state: dict[str, np.ndarray]) -> CoarseCodec:
+        """Rebuild a fitted codec from :meth:`state`."""
+        codec = cls(
+            code_size=int(state["code_size"]),
+            bits_per_dim=int(state["bits_per_dim"]),
+            pca_dims=int(state["pca_dims"]),
+            regularisation=float(state["regularisation"]),
+        )
+        codec.mean_ = np.asarray(state["mean"], np.float32)
+        codec.projection_ = np.asarray(state["projection"], np.float32)
+        codec.offset_ = np.asarray(state["offset"], np.float32)
+        codec.thresholds_ = np.asarray(state["thresholds"], np.float32)
+        codec.levels_ = np.asarray(state["levels"], np.float32)
+        if codec.projection_.shape != (codec.mean_.shape[0], codec.n_dims):
+            raise PlaceprintError("codec state is inconsistent (projection shape)")
+        return codec
+
+    def state_bytes(self) -> int:
+        """Bytes of learned state needed to encode queries."""
+        return int(sum(a.nbytes for a in self.state().values()))
+
+
+def check_codes(codes: np.ndarray, code_size: int) -> np.ndarray:
+    """Validate ``(n, code_size) uint8`` codes."""
+    codes = np.asarray(codes)
+    if codes.ndim != 2 or codes.shape[1] != code_size or codes.dtype != np.uint8:
+        raise PlaceprintError(
+            f"codes must be (n, {code_size}) uint8, got {codes.shape} {codes.dtype}"
+        )
+    return codes

@@ -1,0 +1,231 @@
+"""The overloaded hash index: a short key from each code groups places into colliding buckets.
+
+Storage, all of it needed to answer queries (``bytes_per_place`` counts every part):
+
+- ``rest``: the code bits after the key, ``rest_bits`` per place, bit-packed in route
+  order (used to verify alignments along a trajectory);
+- ``ids``: the place ids of each bucket, ``id_bits = ceil(log2 N)`` bits each, bucket by
+  bucket (the key of a place is implicit in which bucket holds it);
+- ``offsets``: ``2**key_bits + 1`` uint32 bucket starts;
+- the codec's learned state (to encode queries) and the file header.
+
+The default key length puts about ``bucket_size`` places in a bucket, so buckets
+collide on purpose and the bucket table stays a small fraction of the storage.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+
+from placeprint.codec.coarse import CoarseCodec, check_codes
+from placeprint.errors import PlaceprintError
+from placeprint.index.bitpack import codes_to_int, int_to_codes, pack_fields, unpack_fields
+from placeprint.index.fileformat import read_container, write_container
+
+FILE_KIND = "overloaded-index"
+MAX_CODE_BYTES = 8
+
+
+def default_key_bits(n_places: int, n_bits: int, bucket_size: float = 8.0) -> int:
+    """Key length giving about ``bucket_size`` places a bucket (between 4 and ``n_bits - 8``)."""
+    k = int(math.floor(math.log2(max(n_places, 2) / bucket_size)))
+    return int(min(max(k, 4), min(24, n_bits - 8)))
+
+
+class OverloadedIndex:
+    """Compact place index with colliding buckets (faiss-like ``add`` / ``search``).
+
+    ``add`` places in route order (database position = order of addition). The
+    index is built on first use; more places can still be added afterwards.
+    """
+
+    def __init__(
+        self,
+        codec: CoarseCodec,
+        key_bits: int | None = None,
+        bucket_size: float = 8.0,
+        describer: dict | None = None,
+    ) -> None:
+        if not codec.is_fitted:
+            raise PlaceprintError("the codec is not fitted: call codec.fit(database) first")
+        if codec.code_size > MAX_CODE_BYTES:
+            raise PlaceprintError(f"the index holds codes of at most {MAX_CODE_BYTES} bytes")
+        if key_bits is not None and not 1 <= key_bits <= min(24, codec.n_bits - 1):
+            raise PlaceprintError(f"key_bits must be in 1..{min(24, codec.n_bits - 1)}")
+        self.codec = codec
+        self.requested_key_bits = key_bits
+        self.bucket_size = float(bucket_size)
+        self.describer = describer or {}
+        self._pending: list[np.ndarray] = []
+        self._n_built = 0
+        self.key_bits = key_bits or 0
+
+    # ---------------------------------------------------------------- adding
+    @property
+    def ntotal(self) -> int:
+        """Number of places in the index."""
+        return self._n_built + sum(len(c) for c in self._pending)
+
+    @property
+    def rest_bits(self) -> int:
+        return self.codec.n_bits - self.key_bits
+
+    @property
+    def id_bits(self) -> int:
+        return max(1, int(self._n_built - 1).bit_length())
+
+    def add(self, X: np.ndarray, chunk: int = 1 << 18) -> None:
+        """Encode descriptors ``X (n, d)`` and append them as the next places of the route."""
+        for start in range(0, len(X), chunk):
+            self.add_codes(self.codec.encode(X[start : start + chunk]))
+
+    def add_codes(self, codes: np.ndarray) -> None:
+        """Append codes ``(n, code_size) uint8`` as the next places of the route."""
+        codes = check_codes(codes, self.codec.code_size)
+        self._pending.append(codes_to_int(codes))
+
+    def _ensure_built(self) -> None:
+        if not self._pending:
+            if self._n_built == 0:
+                raise PlaceprintError("the index is empty: add places first")
+            return
+        parts = ([self.reconstruct_int()] if self._n_built else []) + self._pending
+        values = np.concatenate(parts)
+        self._pending = []
+        self._build(values)
+
+    def _build(self, values: np.ndarray) -> None:
+        n = len(values)
+        if n >= 2**32 - 1:
+            raise PlaceprintError("the index holds fewer than 2**32 places")
+        k = self.requested_key_bits or default_key_bits(n, self.codec.n_bits, self.bucket_size)
+        self.key_bits = k
+        keys = (values & np.uint64((1 << k) - 1)).astype(np.uint32)
+        rest = values >> np.uint64(k)
+        order = np.argsort(keys, kind="stable")
+        counts = np.bincount(keys, minlength=1 << k)
+        offsets = np.zeros((1 << k) + 1, np.uint32)
+        np.cumsum(counts, out=offsets[1:])
+        self._n_built = n
+        self.offsets = offsets
+        self.ids = pack_fields(order.astype(np.uint64), self.id_bits)
+        self.rest = pack_fields(rest, self.rest_bits)
+
+    # --------------------------------------------------------------- reading
+    def lookup(self, key: int) -> np.ndarray:
+        """Database positions ``(m,) int64`` whose key equals ``key`` (ascending)."""
+        self._ensure_built()
+        if not 0 <= key < (1 << self.key_bits):
+            raise PlaceprintError(f"key must be in 0..{(1 << self.key_bits) - 1}")
+        a, b = int(self.offsets[key]), int(self.offsets[key + 1])
+        return unpack_fields(self.ids, self.id_bits, a, b - a).astype(np.int64)
+
+    def rest_of(self, positions: np.ndarray) -> np.ndarray:
+        """Rest bits (code without key) of database ``positions`` as ``(m,) uint64``."""
+        self._ensure_built()
+        positions = np.asarray(positions, np.int64)
+        return np.array(
+            [unpack_fields(self.rest, self.rest_bits, int(p), 1)[0] for p in positions],
+            np.uint64,
+        )
+
+    def keys_in_route_order(self) -> np.ndarray:
+        """Key of every place ``(n,) uint32``, recovered from bucket membership."""
+        self._ensure_built()
+        ids = unpack_fields(self.ids, self.id_bits, 0, self._n_built).astype(np.int64)
+        counts = np.diff(self.offsets.astype(np.int64))
+        keys = np.empty(self._n_built, np.uint32)
+        keys[ids] = np.repeat(np.arange(len(counts), dtype=np.uint32), counts)
+        return keys
+
+    def reconstruct_int(self) -> np.ndarray:
+        """Every place's full code as little-endian ``(n,) uint64``."""
+        rest = unpack_fields(self.rest, self.rest_bits, 0, self._n_built)
+        keys = self.keys_in_route_order().astype(np.uint64)
+        return (rest << np.uint64(self.key_bits)) | keys
+
+    def reconstruct(self) -> np.ndarray:
+        """Every place's full code ``(n, code_size) uint8`` (exactly what was added)."""
+        self._ensure_built()
+        return int_to_codes(self.reconstruct_int(), self.codec.code_size)
+
+    # --------------------------------------------------------------- storage
+    def nbytes(self) -> dict[str, int]:
+        """Bytes of every structure needed to answer queries."""
+        self._ensure_built()
+        return {
+            "rest_codes": int(self.rest.nbytes),
+            "bucket_ids": int(self.ids.nbytes),
+            "bucket_offsets": int(self.offsets.nbytes),
+            "codec_state": self.codec.state_bytes(),
+            "header": 4096,
+        }
+
+    def bytes_per_place(self) -> float:
+        """All-in bytes per place: every structure above divided by the number of places."""
+        return sum(self.nbytes().values()) / self.ntotal
+
+    def info(self) -> dict:
+        """Summary for ``placeprint info``."""
+        self._ensure_built()
+        counts = np.diff(self.offsets.astype(np.int64))
+        return {
+            "places": self.ntotal,
+            "bytes_per_place": round(self.bytes_per_place(), 4),
+            "bytes": self.nbytes(),
+            "codec": {
+                "name": "coarse",
+                "code_size": self.codec.code_size,
+                "bits_per_dim": self.codec.bits_per_dim,
+                "dims": self.codec.n_dims,
+                "input_dim": self.codec.input_dim,
+            },
+            "key_bits": self.key_bits,
+            "rest_bits": self.rest_bits,
+            "id_bits": self.id_bits,
+            "buckets_used": int((counts > 0).sum()),
+            "bucket_size_mean": round(float(counts[counts > 0].mean()), 3),
+            "bucket_size_max": int(counts.max()),
+            "describer": self.describer,
+        }
+
+    def save(self, path: str | Path) -> int:
+        """Write the index to one file atomically; returns its size in bytes."""
+        self._ensure_built()
+        meta = {
+            "places": self._n_built,
+            "key_bits": self.key_bits,
+            "bucket_size": self.bucket_size,
+            "describer": self.describer,
+        }
+        arrays = {f"codec.{k}": np.asarray(v) for k, v in self.codec.state().items()}
+        arrays.update({"offsets": self.offsets, "ids": self.ids, "rest": self.rest})
+        return write_container(path, FILE_KIND, meta, arrays)
+
+    @classmethod
+    def load(cls, path: str | Path, verify: bool = True) -> OverloadedIndex:
+        """Open an index file (memory-mapped; checksum verified unless ``verify=False``)."""
+        meta, arrays, _ = read_container(path, FILE_KIND, verify=verify)
+        try:
+            state = {k[6:]: v for k, v in arrays.items() if k.startswith("codec.")}
+            codec = CoarseCodec.from_state(state)
+            index = cls(codec, int(meta["key_bits"]), float(meta["bucket_size"]),
+                        meta.get("describer"))
+            index._n_built = int(meta["places"])
+            index.offsets, index.ids, index.rest = arrays["offsets"], arrays["ids"], arrays["rest"]
+        except (KeyError, ValueError, TypeError) as exc:
+            raise PlaceprintError(f"{path} is not a valid placeprint index ({exc})") from None
+        if index.offsets.shape != ((1 << index.key_bits) + 1,) or int(index.offsets[-1]) != (
+            index._n_built
+        ):
+            raise PlaceprintError(f"{path} is not a valid placeprint index (bucket table)")
+        return index
+
+    def search(self, queries: np.ndarray, k: int = 5, **options):
+        """Match a query sequence ``(L, d)`` (oldest frame first); see :class:`SequenceMatcher`."""
+        from placeprint.sequence.matcher import SequenceMatcher
+
+        return SequenceMatcher(self, **options).match(queries, k=k)
