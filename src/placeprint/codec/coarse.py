@@ -124,6 +124,10 @@ class CoarseCodec:
         self.offset_ = (centre / scale).astype(np.float32)
         Zs = self.transform(X)
         self._fit_quantizer(Zs)
+        if paired is not None:
+            self.noise_ = (Zs[: len(paired)] - self.transform(paired)).std(axis=0).astype(np.float32)
+        else:
+            self.noise_ = np.ones(self.n_dims, np.float32)
         return self
 
     def _fit_quantizer(self, Z: np.ndarray) -> None:
@@ -196,6 +200,17 @@ class CoarseCodec:
         mid = self.thresholds_[:, self.thresholds_.shape[1] // 2]
         return (Z[:, :key_bits] - mid[:key_bits]).astype(np.float32)
 
+    def bit_error_rates(self, margins: np.ndarray) -> np.ndarray:
+        """Probability that each key bit differs from the same place's database bit.
+
+        ``margins (n, k)`` from :meth:`key_margins`; Gaussian model with the per-dimension
+        cross-condition noise learned from paired data (unit noise without pairs).
+        """
+        from scipy.special import ndtr
+
+        sigma = np.maximum(self.noise_[: margins.shape[1]], 1e-3)
+        return np.clip(1.0 - ndtr(np.abs(margins) / sigma), 1e-6, 0.5).astype(np.float64)
+
     def get_code_size(self) -> int:
         """Bytes per code (faiss-style name)."""
         return self.code_size
@@ -214,6 +229,7 @@ class CoarseCodec:
             "offset": self.offset_,
             "thresholds": self.thresholds_,
             "levels": self.levels_,
+            "noise": self.noise_,
         }
 
     @classmethod
@@ -230,6 +246,7 @@ class CoarseCodec:
         codec.offset_ = np.asarray(state["offset"], np.float32)
         codec.thresholds_ = np.asarray(state["thresholds"], np.float32)
         codec.levels_ = np.asarray(state["levels"], np.float32)
+        codec.noise_ = np.asarray(state["noise"], np.float32)
         if codec.projection_.shape != (codec.mean_.shape[0], codec.n_dims):
             raise PlaceprintError("codec state is inconsistent (projection shape)")
         return codec

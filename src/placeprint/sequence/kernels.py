@@ -1,0 +1,165 @@
+"""Numba kernels of the compact sequence matcher: bucket visits and cascaded verification.
+
+Operation counts follow ``guide/BENCHMARKS.md``: one op per bucket entry read and one
+per comparison of two codes.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+from placeprint.index.bitpack import read_field
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def popcount64(x: np.uint64) -> np.int64:
+    x = x - ((x >> np.uint64(1)) & np.uint64(0x5555555555555555))
+    x = (x & np.uint64(0x3333333333333333)) + ((x >> np.uint64(2)) & np.uint64(0x3333333333333333))
+    x = (x + (x >> np.uint64(4))) & np.uint64(0x0F0F0F0F0F0F0F0F)
+    return np.int64((x * np.uint64(0x0101010101010101)) >> np.uint64(56))
+
+
+@numba.njit(cache=True, nogil=True)
+def visit_buckets(offsets, ids, id_bits, rest, rest_bits, probe_keys, rest_query):
+    """Entries of the probed buckets of one frame and their anchor Hamming distances.
+
+    Returns ``(positions, distances, ops)``; ``ops`` = entries read + comparisons.
+    Probes with key < 0 are skipped; a bucket probed twice is visited once.
+    """
+    total = 0
+    for j in range(probe_keys.shape[0]):
+        key = probe_keys[j]
+        if key >= 0:
+            seen = False
+            for i in range(j):
+                if probe_keys[i] == key:
+                    seen = True
+            if not seen:
+                total += offsets[key + 1] - offsets[key]
+    positions = np.empty(total, np.int64)
+    distances = np.empty(total, np.int64)
+    m = 0
+    for j in range(probe_keys.shape[0]):
+        key = probe_keys[j]
+        if key < 0:
+            continue
+        seen = False
+        for i in range(j):
+            if probe_keys[i] == key:
+                seen = True
+        if seen:
+            continue
+        for e in range(offsets[key], offsets[key + 1]):
+            p = np.int64(read_field(ids, np.int64(e), id_bits))
+            positions[m] = p
+            distances[m] = popcount64(read_field(rest, p, rest_bits) ^ rest_query)
+            m += 1
+    return positions, distances, 2 * m
+
+
+@numba.njit(cache=True, nogil=True)
+def trajectory_distance(rest, rest_bits, n_places, rest_query, end, velocity, first, step):
+    """Sum of Hamming distances along the trajectory ending at ``end`` with ``velocity``.
+
+    Compares query frames ``first, first+step, ...`` (< L) with database places
+    ``end - round(velocity * (L-1-t))``. Returns ``(sum, compared)``; frames whose place
+    falls outside the database are not compared.
+    """
+    L = rest_query.shape[0]
+    s = 0
+    c = 0
+    for t in range(first, L, step):
+        p = end - np.int64(np.floor(velocity * (L - 1 - t) + 0.5))
+        if p >= 0 and p < n_places:
+            s += popcount64(read_field(rest, p, rest_bits) ^ rest_query[t])
+            c += 1
+    return s, c
+
+
+@numba.njit(cache=True, nogil=True)
+def local_distance(rest, rest_bits, n_places, rest_query, t, p, radius):
+    """Mean Hamming distance over frames ``t-radius..t+radius`` around anchor ``(t, p)``.
+
+    Velocities 0.8-1.2 map offsets up to +-2 frames to the same places, so this check
+    does not depend on the velocity for ``radius <= 2``. Returns ``(sum, compared)``,
+    the anchor itself excluded (its distance is already known).
+    """
+    L = rest_query.shape[0]
+    s = 0
+    c = 0
+    for d in range(-radius, radius + 1):
+        if d == 0:
+            continue
+        tt = t + d
+        pp = p + d
+        if tt >= 0 and tt < L and pp >= 0 and pp < n_places:
+            s += popcount64(read_field(rest, pp, rest_bits) ^ rest_query[tt])
+            c += 1
+    return s, c
+
+
+@numba.njit(cache=True, nogil=True)
+def verify(rest, rest_bits, n_places, rest_query, hit_frames, hit_positions, hit_distances,
+           velocities, keep_anchor, radius, keep_local, step, keep_coarse):
+    """Cascade: anchor distance -> local window -> sub-sampled trajectory -> full trajectory.
+
+    Returns ``(ends, velocity_index, mean_distance, ops)`` of the fully verified
+    alignments (distinct ``(end, velocity)``), ``mean_distance`` in bits per frame.
+    """
+    L = rest_query.shape[0]
+    n_hits = hit_frames.shape[0]
+    ops = 0
+    # stage 1: best anchors by their own distance (already paid for)
+    order = np.argsort(hit_distances, kind="mergesort")[: min(keep_anchor, n_hits)]
+    n1 = order.shape[0]
+    # stage 2: local window
+    local = np.empty(n1, np.float64)
+    for i in range(n1):
+        h = order[i]
+        s, c = local_distance(rest, rest_bits, n_places, rest_query, hit_frames[h],
+                              hit_positions[h], radius)
+        ops += c
+        local[i] = (s + hit_distances[h]) / (c + 1)
+    order2 = order[np.argsort(local, kind="mergesort")[: min(keep_local, n1)]]
+    n2 = order2.shape[0]
+    V = velocities.shape[0]
+    # stage 3: sub-sampled trajectory for every velocity, distinct (end, v)
+    ends = np.empty(n2 * V, np.int64)
+    vidx = np.empty(n2 * V, np.int64)
+    coarse = np.empty(n2 * V, np.float64)
+    m = 0
+    for i in range(n2):
+        h = order2[i]
+        t = hit_frames[h]
+        for v in range(V):
+            e = hit_positions[h] + np.int64(np.floor(velocities[v] * (L - 1 - t) + 0.5))
+            dup = False
+            for j in range(m):
+                if ends[j] == e and vidx[j] == v:
+                    dup = True
+                    break
+            if dup:
+                continue
+            first = t % step
+            s, c = trajectory_distance(rest, rest_bits, n_places, rest_query, e,
+                                       velocities[v], first, step)
+            ops += c
+            ends[m] = e
+            vidx[m] = v
+            coarse[m] = s / c if c > 0 else np.inf
+            m += 1
+    order3 = np.argsort(coarse[:m], kind="mergesort")[: min(keep_coarse, m)]
+    n3 = order3.shape[0]
+    out_e = np.empty(n3, np.int64)
+    out_v = np.empty(n3, np.int64)
+    out_s = np.empty(n3, np.float64)
+    for i in range(n3):
+        j = order3[i]
+        s, c = trajectory_distance(rest, rest_bits, n_places, rest_query, ends[j],
+                                   velocities[vidx[j]], 0, 1)
+        ops += c
+        out_e[i] = ends[j]
+        out_v[i] = vidx[j]
+        out_s[i] = s / c if c > 0 else np.inf
+    return out_e, out_v, out_s, ops

@@ -1,0 +1,242 @@
+"""The compact sequence matcher over an :class:`OverloadedIndex` (batch and streaming).
+
+1. Every query frame probes the buckets of its most likely keys (multi-probe).
+2. Each bucket entry ``(frame t, place p)`` is an *anchor*: a guess that query frame
+   ``t`` was taken at place ``p``. Anchors are ranked by the Hamming distance of the
+   rest of their codes, then by a +-2 frame local window.
+3. The best anchors propose alignments ``(end, velocity)`` over the velocity range;
+   the alignments are checked on every ``step``-th frame, and the best are verified
+   with the full codes along the whole trajectory.
+4. Distinct answers are returned best first, with a confidence: how far the best
+   stands out from the best alignment outside a window around it.
+
+Operations (entries read + code comparisons) are counted exactly and reported.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from placeprint.codec.coarse import check_descriptors
+from placeprint.errors import PlaceprintError
+from placeprint.index.bitpack import codes_to_int
+from placeprint.index.overloaded import OverloadedIndex
+from placeprint.sequence import kernels
+from placeprint.sequence.probes import probe_keys
+from placeprint.sequence.result import SequenceResult
+
+DEFAULT_VELOCITIES = (0.8, 0.9, 1.0, 1.1, 1.2)
+
+
+@dataclass
+class MatcherSettings:
+    """Knobs of the matcher; the defaults are the recommended operating point."""
+
+    velocities: tuple[float, ...] = DEFAULT_VELOCITIES
+    probes: int = 8
+    anchors: int = 256
+    radius: int = 2
+    local: int = 48
+    step: int = 4
+    shortlist: int = 12
+    min_separation: int = 5
+    confidence_window: int = 10
+    min_length: int = 1
+
+    def check(self) -> None:
+        v = np.asarray(self.velocities, float)
+        if v.ndim != 1 or v.size == 0 or np.any(v <= 0) or not np.all(np.isfinite(v)):
+            raise PlaceprintError("velocities must be a non-empty list of positive numbers")
+        for name in ("probes", "anchors", "local", "step", "shortlist", "min_length"):
+            if getattr(self, name) < 1:
+                raise PlaceprintError(f"{name} must be >= 1")
+        if not 0 <= self.radius <= 2:
+            raise PlaceprintError("radius must be 0, 1 or 2 (beyond 2 frames velocity matters)")
+
+
+@dataclass
+class _Frames:
+    """Per-frame state: codes and the entries found in that frame's probed buckets."""
+
+    rest: list = field(default_factory=list)
+    hit_positions: list = field(default_factory=list)
+    hit_distances: list = field(default_factory=list)
+    ops: list = field(default_factory=list)
+
+
+class SequenceMatcher:
+    """Match query sequences against an :class:`OverloadedIndex`.
+
+    >>> # result = SequenceMatcher(index).match(query_descriptors)  # (L, d), oldest first
+    """
+
+    def __init__(self, index: OverloadedIndex, **settings) -> None:
+        unknown = set(settings) - set(MatcherSettings.__dataclass_fields__)
+        if unknown:
+            raise PlaceprintError(f"unknown matcher option(s): {', '.join(sorted(unknown))}")
+        self.settings = MatcherSettings(**settings)
+        self.settings.check()
+        index._ensure_built()
+        self.index = index
+        self.velocities = np.asarray(self.settings.velocities, np.float64)
+
+    # ------------------------------------------------------------ per frame
+    def _frame_codes(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Keys ``(L,)``, rest bits ``(L,) uint64`` and probe keys ``(L, P)`` of frames."""
+        codec, k = self.index.codec, self.index.key_bits
+        Z = codec.transform(X)
+        ints = codes_to_int(codec.quantize(Z))
+        keys = (ints & np.uint64((1 << k) - 1)).astype(np.int64)
+        rest = ints >> np.uint64(k)
+        errors = codec.bit_error_rates(codec.key_margins(Z, k))
+        probes, _ = probe_keys(keys, errors, self.settings.probes)
+        return keys, rest, probes
+
+    def _visit(self, rest_t: np.uint64, probes_t: np.ndarray):
+        ix = self.index
+        return kernels.visit_buckets(
+            ix.offsets, ix.ids, np.int64(ix.id_bits), ix.rest, np.int64(ix.rest_bits),
+            probes_t, np.uint64(rest_t),
+        )
+
+    # --------------------------------------------------------------- verify
+    def _rank(self, rest_q: np.ndarray, frames: _Frames, k: int, visit_ops: int) -> SequenceResult:
+        s, ix = self.settings, self.index
+        L = len(rest_q)
+        counts = [len(p) for p in frames.hit_positions]
+        if sum(counts) == 0:
+            return SequenceResult.empty(k, visit_ops)
+        hit_frames = np.repeat(np.arange(L, dtype=np.int64), counts)
+        hit_positions = np.concatenate(frames.hit_positions).astype(np.int64)
+        hit_distances = np.concatenate(frames.hit_distances).astype(np.int64)
+        ends, _, dist, ops = kernels.verify(
+            ix.rest, np.int64(ix.rest_bits), np.int64(ix.ntotal), rest_q.astype(np.uint64),
+            hit_frames, hit_positions, hit_distances, self.velocities,
+            s.anchors, s.radius, s.local, s.step, s.shortlist,
+        )
+        ops = int(ops) + visit_ops
+        valid = np.isfinite(dist) & (ends >= 0) & (ends < ix.ntotal)
+        ends, dist = ends[valid], dist[valid] / max(ix.rest_bits, 1)
+        if ends.size == 0:
+            return SequenceResult.empty(k, ops)
+        order = np.argsort(dist, kind="stable")
+        positions, scores = [], []
+        for i in order:
+            if all(abs(ends[i] - p) >= s.min_separation for p in positions):
+                positions.append(int(ends[i]))
+                scores.append(float(dist[i]))
+                if len(positions) == k:
+                    break
+        confidence = self._confidence(ends, dist, positions[0], L)
+        pad = k - len(positions)
+        return SequenceResult(
+            np.array(positions + [-1] * pad), np.array(scores + [np.inf] * pad), confidence, ops
+        )
+
+    def _confidence(self, ends: np.ndarray, dist: np.ndarray, best: int, L: int) -> float:
+        """``(r - s1) / (r - s2)``: r = 0.5 (unrelated codes), s1 best, s2 best outside window.
+
+        Without a verified alignment outside the window, s2 is taken as the typical best
+        of chance alignments, ``0.5 - 3 * sqrt(0.25 / (rest_bits * L))``.
+        """
+        w = self.settings.confidence_window
+        s1 = float(dist.min())
+        outside = np.abs(ends - best) > w
+        chance = 0.5 - 3.0 * np.sqrt(0.25 / (max(self.index.rest_bits, 1) * L))
+        s2 = float(dist[outside].min()) if outside.any() else chance
+        if 0.5 - s2 <= 1e-9:
+            return float("inf") if 0.5 - s1 > 1e-9 else 1.0
+        return max(1.0, (0.5 - s1) / (0.5 - s2))
+
+    # ---------------------------------------------------------------- public
+    def _check_sequence(self, X: np.ndarray) -> np.ndarray:
+        X = np.asarray(X)
+        if X.ndim == 1:
+            raise PlaceprintError("a query sequence must be (L, d): one descriptor per frame")
+        X = check_descriptors(X, self.index.codec.input_dim, "query descriptors")
+        L = X.shape[0]
+        if L == 0:
+            raise PlaceprintError("the query sequence is empty")
+        if L < self.settings.min_length:
+            raise PlaceprintError(
+                f"the query sequence has {L} frames; at least {self.settings.min_length} needed"
+            )
+        if L > self.index.ntotal:
+            raise PlaceprintError(
+                f"the query sequence ({L} frames) is longer than the database "
+                f"({self.index.ntotal} places)"
+            )
+        return X
+
+    def match(self, X: np.ndarray, k: int = 5) -> SequenceResult:
+        """Best ``k`` distinct database positions of the last frame of sequence ``X (L, d)``."""
+        X = self._check_sequence(X)
+        _, rest, probes = self._frame_codes(X)
+        frames = _Frames()
+        visit_ops = 0
+        for t in range(len(X)):
+            pos, dist, ops = self._visit(rest[t], probes[t])
+            frames.hit_positions.append(pos)
+            frames.hit_distances.append(dist)
+            visit_ops += int(ops)
+        return self._rank(rest, frames, k, visit_ops)
+
+
+@dataclass
+class StreamUpdate:
+    """What :meth:`StreamingMatcher.update` returns after each frame."""
+
+    frame: int
+    position: int
+    confidence: float
+    ops: int
+    frames_used: int
+
+    def to_dict(self) -> dict:
+        return {
+            "frame": self.frame,
+            "position": self.position,
+            "confidence": self.confidence if np.isfinite(self.confidence) else None,
+            "ops": self.ops,
+            "frames_used": self.frames_used,
+        }
+
+
+class StreamingMatcher:
+    """Frame-by-frame matching over the last ``length`` frames.
+
+    Each new frame's buckets are visited once and kept; every update re-ranks the
+    alignments over the current window, so its cost is one frame's probes plus the
+    verification.
+    """
+
+    def __init__(self, index: OverloadedIndex, length: int = 50, **settings) -> None:
+        if length < 1:
+            raise PlaceprintError("length must be >= 1")
+        self.matcher = SequenceMatcher(index, **settings)
+        self.length = int(length)
+        self.frames = _Frames()
+        self.count = 0
+
+    def update(self, frame: np.ndarray) -> StreamUpdate:
+        """Add one frame descriptor ``(d,)`` and return the current best match."""
+        frame = np.asarray(frame)
+        if frame.ndim != 1:
+            raise PlaceprintError(f"a frame must be one descriptor (d,), got shape {frame.shape}")
+        X = check_descriptors(frame[None, :], self.matcher.index.codec.input_dim, "frame")
+        _, rest, probes = self.matcher._frame_codes(X)
+        pos, dist, ops = self.matcher._visit(rest[0], probes[0])
+        f = self.frames
+        f.rest.append(rest[0])
+        f.hit_positions.append(pos)
+        f.hit_distances.append(dist)
+        f.ops.append(int(ops))
+        if len(f.rest) > self.length:
+            for part in (f.rest, f.hit_positions, f.hit_distances, f.ops):
+                part.pop(0)
+        self.count += 1
+        window = _Frames([], f.hit_positions, f.hit_distances, [])
+        result = self.matcher._rank(np.array(f.rest, np.uint64), window, 1, int(ops))
+        return StreamUpdate(self.count - 1, result.best, result.confidence, result.ops, len(f.rest))
