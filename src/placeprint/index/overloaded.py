@@ -61,7 +61,7 @@ class OverloadedIndex:
         self.describer = describer or {}
         self._pending: list[np.ndarray] = []
         self._n_built = 0
-        self.key_bits = key_bits or 0
+        self._key_bits = key_bits or 0
 
     # ---------------------------------------------------------------- adding
     @property
@@ -70,8 +70,14 @@ class OverloadedIndex:
         return self._n_built + sum(len(c) for c in self._pending)
 
     @property
+    def key_bits(self) -> int:
+        """Bits of the bucket key (chosen when the index is built)."""
+        self._ensure_built()
+        return self._key_bits
+
+    @property
     def rest_bits(self) -> int:
-        return self.codec.n_bits - self.key_bits
+        return self.codec.n_bits - self._key_bits
 
     @property
     def id_bits(self) -> int:
@@ -92,7 +98,7 @@ class OverloadedIndex:
             if self._n_built == 0:
                 raise PlaceprintError("the index is empty: add places first")
             return
-        parts = ([self.reconstruct_int()] if self._n_built else []) + self._pending
+        parts = ([self._built_ints()] if self._n_built else []) + self._pending
         values = np.concatenate(parts)
         self._pending = []
         self._build(values)
@@ -102,7 +108,7 @@ class OverloadedIndex:
         if n >= 2**32 - 1:
             raise PlaceprintError("the index holds fewer than 2**32 places")
         k = self.requested_key_bits or default_key_bits(n, self.codec.n_bits, self.bucket_size)
-        self.key_bits = k
+        self._key_bits = k
         keys = (values & np.uint64((1 << k) - 1)).astype(np.uint32)
         rest = values >> np.uint64(k)
         order = np.argsort(keys, kind="stable")
@@ -135,6 +141,9 @@ class OverloadedIndex:
     def keys_in_route_order(self) -> np.ndarray:
         """Key of every place ``(n,) uint32``, recovered from bucket membership."""
         self._ensure_built()
+        return self._built_keys()
+
+    def _built_keys(self) -> np.ndarray:
         ids = unpack_fields(self.ids, self.id_bits, 0, self._n_built).astype(np.int64)
         counts = np.diff(self.offsets.astype(np.int64))
         keys = np.empty(self._n_built, np.uint32)
@@ -143,9 +152,13 @@ class OverloadedIndex:
 
     def reconstruct_int(self) -> np.ndarray:
         """Every place's full code as little-endian ``(n,) uint64``."""
+        self._ensure_built()
+        return self._built_ints()
+
+    def _built_ints(self) -> np.ndarray:
         rest = unpack_fields(self.rest, self.rest_bits, 0, self._n_built)
-        keys = self.keys_in_route_order().astype(np.uint64)
-        return (rest << np.uint64(self.key_bits)) | keys
+        keys = self._built_keys().astype(np.uint64)
+        return (rest << np.uint64(self._key_bits)) | keys
 
     def reconstruct(self) -> np.ndarray:
         """Every place's full code ``(n, code_size) uint8`` (exactly what was added)."""

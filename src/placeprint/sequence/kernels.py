@@ -142,14 +142,22 @@ def verify(rest, rest_bits, n_places, rest_query, hit_frames, hit_positions, hit
             if dup:
                 continue
             first = t % step
-            s, c = trajectory_distance(rest, rest_bits, n_places, rest_query, e,
-                                       velocities[v], first, step)
-            ops += c
+            start = e - np.int64(np.floor(velocities[v] * (L - 1) + 0.5))
             ends[m] = e
             vidx[m] = v
-            coarse[m] = s / c if c > 0 else np.inf
+            if start < 0 or e >= n_places:  # trajectories must lie inside the database
+                coarse[m] = np.inf
+            else:
+                s, c = trajectory_distance(rest, rest_bits, n_places, rest_query, e,
+                                           velocities[v], first, step)
+                ops += c
+                coarse[m] = s / c
             m += 1
-    order3 = np.argsort(coarse[:m], kind="mergesort")[: min(keep_coarse, m)]
+    n_finite = 0
+    for j in range(m):
+        if coarse[j] < np.inf:
+            n_finite += 1
+    order3 = np.argsort(coarse[:m], kind="mergesort")[: min(keep_coarse, n_finite)]
     n3 = order3.shape[0]
     out_e = np.empty(n3, np.int64)
     out_v = np.empty(n3, np.int64)

@@ -36,6 +36,8 @@ class MatcherSettings:
 
     velocities: tuple[float, ...] = DEFAULT_VELOCITIES
     probes: int = 8
+    flip_bits: int = 12
+    max_flips: int = 4
     anchors: int = 256
     radius: int = 2
     local: int = 48
@@ -49,7 +51,8 @@ class MatcherSettings:
         v = np.asarray(self.velocities, float)
         if v.ndim != 1 or v.size == 0 or np.any(v <= 0) or not np.all(np.isfinite(v)):
             raise PlaceprintError("velocities must be a non-empty list of positive numbers")
-        for name in ("probes", "anchors", "local", "step", "shortlist", "min_length"):
+        for name in ("probes", "anchors", "local", "step", "shortlist", "min_length",
+                     "flip_bits", "max_flips"):
             if getattr(self, name) < 1:
                 raise PlaceprintError(f"{name} must be >= 1")
         if not 0 <= self.radius <= 2:
@@ -91,7 +94,8 @@ class SequenceMatcher:
         keys = (ints & np.uint64((1 << k) - 1)).astype(np.int64)
         rest = ints >> np.uint64(k)
         errors = codec.bit_error_rates(codec.key_margins(Z, k))
-        probes, _ = probe_keys(keys, errors, self.settings.probes)
+        s = self.settings
+        probes, _ = probe_keys(keys, errors, s.probes, s.flip_bits, s.max_flips)
         return keys, rest, probes
 
     def _visit(self, rest_t: np.uint64, probes_t: np.ndarray):

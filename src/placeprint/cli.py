@@ -1,0 +1,195 @@
+"""The ``placeprint`` command line (thin: parses, calls the library, prints).
+
+Errors a user can cause print one line and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from placeprint import __version__
+from placeprint.errors import PlaceprintError
+
+app = typer.Typer(
+    help="placeprint: where was this taken? Compact visual place recognition.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=True,
+)
+index_app = typer.Typer(help="Build compact place indexes.", no_args_is_help=True)
+app.add_typer(index_app, name="index")
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"placeprint {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
+    ] = False,
+) -> None:
+    """placeprint: where was this taken?"""
+
+
+@index_app.command("build")
+def index_build(
+    source: Annotated[Path, typer.Argument(help="Folder of images (route order = file names) or .npy (n, d).")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Index file to write.")],
+    describer: Annotated[str, typer.Option(help="Describer for image folders.")] = "seqslam",
+    paired: Annotated[
+        Path | None,
+        typer.Option(help="Same places under another condition (folder or .npy, rows aligned with "
+                     "the first rows of SOURCE): learns a condition-invariant projection."),
+    ] = None,
+    code_size: Annotated[int, typer.Option(help="Bytes per code.")] = 8,
+    bits: Annotated[int, typer.Option(help="Bits per quantized dimension (1-4).")] = 1,
+    key_bits: Annotated[int | None, typer.Option(help="Key length in bits (default: automatic).")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
+) -> None:
+    """Build a compact overloaded-hash index from images or descriptors."""
+    from placeprint.codec import CoarseCodec
+    from placeprint.index import OverloadedIndex
+    from placeprint.sources import describe_source
+
+    X, config, _ = describe_source(source, {"name": describer}, progress=not quiet)
+    P = None
+    if paired is not None:
+        P, _, _ = describe_source(paired, config if config["name"] != "npy" else None,
+                                  progress=not quiet)
+        P = P[: len(X)]
+    codec = CoarseCodec(code_size=code_size, bits_per_dim=bits).fit(X, paired=P)
+    index = OverloadedIndex(codec, key_bits=key_bits, describer=config)
+    index.add(X)
+    size = index.save(output)
+    if not quiet:
+        typer.echo(
+            f"wrote {output}: {index.ntotal} places, {index.bytes_per_place():.3f} bytes/place "
+            f"all-in, {size} bytes on disk"
+        )
+
+
+@app.command("match")
+def match(
+    index_path: Annotated[Path, typer.Argument(metavar="INDEX", help="Index file.")],
+    query: Annotated[Path, typer.Argument(help="Folder of query frames (in order) or .npy (L, d).")],
+    length: Annotated[int | None, typer.Option(help="Use the last L frames (default: all).")] = None,
+    k: Annotated[int, typer.Option("-k", help="Number of distinct answers.")] = 5,
+    sliding: Annotated[bool, typer.Option(help="Report every frame (streaming) instead of the last.")] = False,
+    probes: Annotated[int, typer.Option(help="Buckets probed per frame.")] = 8,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
+) -> None:
+    """Match a query sequence against an index: where was the last frame taken?"""
+    from placeprint.index import OverloadedIndex
+    from placeprint.sequence.matcher import SequenceMatcher, StreamingMatcher
+    from placeprint.sources import describe_source
+
+    index = OverloadedIndex.load(index_path)
+    X, _, names = describe_source(query, index.describer or None, progress=not quiet)
+    if length is not None:
+        if length < 1:
+            raise PlaceprintError("--length must be >= 1")
+        if length > len(X):
+            raise PlaceprintError(f"--length {length} is longer than the query ({len(X)} frames)")
+    if sliding:
+        stream = StreamingMatcher(index, length=length or len(X), probes=probes)
+        rows = []
+        for i in range(len(X)):
+            u = stream.update(X[i])
+            rows.append({"frame": names[i], **u.to_dict()})
+        if as_json:
+            typer.echo(json.dumps(rows))
+        else:
+            typer.echo("frame\tposition\tconfidence\tops")
+            for r in rows:
+                c = r["confidence"]
+                typer.echo(f"{r['frame']}\t{r['position']}\t{c if c is None else round(c, 3)}\t{r['ops']}")
+        return
+    if length is not None:
+        X, names = X[-length:], names[-length:]
+    result = SequenceMatcher(index, probes=probes).match(X, k=k)
+    if as_json:
+        typer.echo(json.dumps({"query": str(query), "frames": len(X), "last_frame": names[-1],
+                               **result.to_dict()}))
+        return
+    typer.echo(f"query {query}: {len(X)} frames, last = {names[-1]}; "
+               f"confidence {result.confidence:.3f}; {result.ops} operations")
+    typer.echo("rank\tposition\tscore")
+    for r, (p, s) in enumerate(zip(result.positions, result.scores, strict=True), 1):
+        if p >= 0:
+            typer.echo(f"{r}\t{p}\t{s:.4f}")
+
+
+@app.command("info")
+def info(
+    index_path: Annotated[Path, typer.Argument(metavar="INDEX", help="Index file.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Places, bytes/place, codec and describer of an index."""
+    from placeprint.index import OverloadedIndex
+
+    index = OverloadedIndex.load(index_path)
+    data = index.info()
+    data["file_bytes"] = index_path.stat().st_size
+    if as_json:
+        typer.echo(json.dumps(data, indent=2))
+        return
+    for key, value in data.items():
+        typer.echo(f"{key:18s} {json.dumps(value) if isinstance(value, dict) else value}")
+
+
+@app.command("bench", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def bench(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="nordland | synthetic | headline | scaling")],
+) -> None:
+    """Run a benchmark (prints a table, writes JSON and plots); options after NAME go to it."""
+    from placeprint.evaluate import bench as benches
+
+    runner = benches.RUNNERS.get(name)
+    if runner is None:
+        raise PlaceprintError(f"unknown benchmark {name!r}; choose from {', '.join(benches.RUNNERS)}")
+    runner(list(ctx.args), prog=f"placeprint bench {name}")
+
+
+def main() -> None:
+    """Entry point: run the app, turning our errors into one line and exit status 2."""
+    try:
+        app(standalone_mode=False)
+    except PlaceprintError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        typer.echo("aborted", err=True)
+        sys.exit(130)
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        sys.exit(130)
+    except MemoryError:
+        typer.echo("error: out of memory", err=True)
+        sys.exit(2)
+    except Exception as exc:  # noqa: BLE001 - a user never sees a traceback
+        if hasattr(exc, "format_message") and hasattr(exc, "exit_code"):  # click usage errors
+            typer.echo(f"error: {exc.format_message()}", err=True)
+            sys.exit(2)
+        if os.environ.get("PLACEPRINT_DEBUG"):
+            raise
+        typer.echo(f"internal error: {type(exc).__name__}: {exc} (set PLACEPRINT_DEBUG=1 for "
+                   "the traceback)", err=True)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,139 @@
+"""The overloaded hash index: lookups against a brute-force filter, storage, file format."""
+
+import struct
+
+import numpy as np
+import pytest
+
+from placeprint.codec import CoarseCodec
+from placeprint.errors import PlaceprintError
+from placeprint.index import OverloadedIndex
+from placeprint.index.bitpack import codes_to_int, pack_fields, unpack_fields
+from placeprint.index.fileformat import VERSION
+
+
+@pytest.fixture(scope="module")
+def built():
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(5000, 64)).astype(np.float32)
+    codec = CoarseCodec(code_size=6).fit(X)
+    index = OverloadedIndex(codec, describer={"name": "test"})
+    index.add(X[:3000])
+    index.add(X[3000:])
+    return X, codec, index
+
+
+@pytest.mark.parametrize("width", [1, 7, 24, 33, 63, 64])
+def test_bitpack_round_trip(width):
+    rng = np.random.default_rng(width)
+    hi = 2**width if width < 64 else 2**64
+    values = rng.integers(0, hi, size=1000, dtype=np.uint64, endpoint=False)
+    words = pack_fields(values, width)
+    np.testing.assert_array_equal(unpack_fields(words, width, 0, 1000), values)
+    np.testing.assert_array_equal(unpack_fields(words, width, 517, 3), values[517:520])
+
+
+def test_lookup_equals_brute_force_filter(built):
+    X, codec, index = built
+    ints = codes_to_int(codec.encode(X))
+    keys = ints & np.uint64((1 << index.key_bits) - 1)
+    for key in [0, 1, 5, int(keys[0]), int(keys[4999]), (1 << index.key_bits) - 1]:
+        np.testing.assert_array_equal(index.lookup(key), np.flatnonzero(keys == key))
+    total = sum(len(index.lookup(k)) for k in range(1 << index.key_bits))
+    assert total == index.ntotal == 5000
+
+
+def test_rest_bits_are_the_code_without_the_key(built):
+    X, codec, index = built
+    ints = codes_to_int(codec.encode(X[[0, 17, 4999]]))
+    np.testing.assert_array_equal(index.rest_of([0, 17, 4999]), ints >> np.uint64(index.key_bits))
+    np.testing.assert_array_equal(index.reconstruct(), codec.encode(X))
+
+
+def test_bytes_per_place_counts_every_structure(built, tmp_path):
+    _, codec, index = built
+    n, k = index.ntotal, index.key_bits
+    expected = {
+        "rest_codes": ((n * (48 - k) + 63) // 64 + 1) * 8,
+        "bucket_ids": ((n * 13 + 63) // 64 + 1) * 8,  # ceil(log2 5000) = 13 bits
+        "bucket_offsets": ((1 << k) + 1) * 4,
+    }
+    parts = index.nbytes()
+    for name, value in expected.items():
+        assert parts[name] == value
+    assert parts["codec_state"] == sum(a.nbytes for a in codec.state().values())
+    assert index.bytes_per_place() == pytest.approx(sum(parts.values()) / n)
+    size = index.save(tmp_path / "a.idx")
+    assert size <= sum(parts.values())  # the file holds no more than what is counted
+
+
+def test_default_key_gives_small_colliding_buckets(built):
+    _, _, index = built
+    info = index.info()
+    assert 4 <= info["bucket_size_mean"] <= 20
+    assert info["key_bits"] == 9  # floor(log2(5000 / 8))
+
+
+def test_save_load_round_trip(built, tmp_path):
+    X, codec, index = built
+    path = tmp_path / "x.idx"
+    index.save(path)
+    again = OverloadedIndex.load(path)
+    assert again.ntotal == index.ntotal and again.key_bits == index.key_bits
+    assert isinstance(again.rest, np.memmap) or isinstance(again.rest.base, np.memmap)
+    np.testing.assert_array_equal(again.reconstruct(), index.reconstruct())
+    np.testing.assert_array_equal(again.codec.encode(X[:10]), codec.encode(X[:10]))
+    assert again.describer == {"name": "test"}
+    q = X[100:130]
+    a, b = index.search(q), again.search(q)
+    np.testing.assert_array_equal(a.positions, b.positions)
+    assert a.ops == b.ops
+
+
+def test_add_after_build_rebuilds(built):
+    X, codec, _ = built
+    index = OverloadedIndex(codec)
+    index.add(X[:1000])
+    assert index.ntotal == 1000 and len(index.lookup(0)) >= 0
+    index.add(X[1000:2000])
+    np.testing.assert_array_equal(index.reconstruct(), codec.encode(X[:2000]))
+
+
+def _corrupt(path, out, fn):
+    data = bytearray(path.read_bytes())
+    fn(data)
+    out.write_bytes(bytes(data))
+    return out
+
+
+def test_bad_files_give_clear_errors_and_never_leave_partial_files(built, tmp_path):
+    _, _, index = built
+    good = tmp_path / "good.idx"
+    index.save(good)
+    cases = {
+        "truncated": (lambda d: d.__delitem__(slice(len(d) // 2, None)), "truncated"),
+        "flipped": (lambda d: d.__setitem__(len(d) // 2, d[len(d) // 2] ^ 0xFF), "checksum"),
+        "foreign": (lambda d: d.__setitem__(slice(0, 8), b"GIF89a\0\0"), "magic"),
+        "version": (lambda d: d.__setitem__(slice(8, 12), struct.pack("<I", VERSION + 1)),
+                    "version"),
+        "empty": (lambda d: d.__delitem__(slice(0, None)), "too short"),
+    }
+    for name, (fn, message) in cases.items():
+        bad = _corrupt(good, tmp_path / f"{name}.idx", fn)
+        with pytest.raises(PlaceprintError, match=message):
+            OverloadedIndex.load(bad)
+    with pytest.raises(PlaceprintError, match="not found"):
+        OverloadedIndex.load(tmp_path / "missing.idx")
+    with pytest.raises(PlaceprintError, match="folder does not exist"):
+        index.save(tmp_path / "nope" / "x.idx")
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+
+
+def test_empty_and_unfitted(built):
+    _, codec, _ = built
+    with pytest.raises(PlaceprintError, match="empty"):
+        OverloadedIndex(codec).info()
+    with pytest.raises(PlaceprintError, match="not fitted"):
+        OverloadedIndex(CoarseCodec())
+    with pytest.raises(PlaceprintError, match="codes must be"):
+        OverloadedIndex(codec).add_codes(np.zeros((3, 5), np.uint8))

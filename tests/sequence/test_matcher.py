@@ -1,0 +1,152 @@
+"""The compact sequence matcher: planted routes, brute-force agreement, exact op counts."""
+
+import numpy as np
+import pytest
+
+from placeprint.codec import CoarseCodec
+from placeprint.errors import PlaceprintError
+from placeprint.index import OverloadedIndex
+from placeprint.index.bitpack import codes_to_int
+from placeprint.sequence.matcher import SequenceMatcher, StreamingMatcher
+
+EXHAUSTIVE = dict(probes=10**6, flip_bits=24, max_flips=24, anchors=10**9, local=10**9,
+                  step=1, shortlist=10**9)
+
+
+def smooth_route(n, d, rng, smoothing=4):
+    """A random walk-like route: consecutive places are similar."""
+    noise = rng.normal(size=(n + smoothing, d))
+    kernel = np.ones(smoothing) / np.sqrt(smoothing)
+    return np.stack([np.convolve(noise[:, j], kernel, "valid")[:n] for j in range(d)], 1)
+
+
+@pytest.fixture(scope="module")
+def route():
+    rng = np.random.default_rng(7)
+    db = smooth_route(20000, 64, rng).astype(np.float32)
+    codec = CoarseCodec(code_size=8).fit(db)
+    index = OverloadedIndex(codec)
+    index.add(db)
+    return db, index, rng
+
+
+def sample_along(db, end, length, velocity, rng, noise):
+    pos = end - np.floor(velocity * (length - 1 - np.arange(length)) + 0.5).astype(int)
+    return (db[pos] + rng.normal(size=(length, db.shape[1])) * noise).astype(np.float32)
+
+
+@pytest.mark.parametrize("velocity", [1.0, 0.8, 0.9, 1.2])
+def test_finds_planted_sequences(route, velocity):
+    db, index, rng = route
+    matcher = SequenceMatcher(index)
+    correct = 0
+    for end in rng.integers(200, len(db), size=20):
+        q = sample_along(db, end, 40, velocity, rng, noise=0.5)
+        r = matcher.match(q)
+        correct += abs(r.best - end) <= 2
+    assert correct >= 19
+
+
+def _brute_force(rest_db, rest_q, velocities):
+    """Best (end, mean distance) over every trajectory inside the database, by direct loops."""
+    L, n = len(rest_q), len(rest_db)
+    best = (None, np.inf)
+    for v in velocities:
+        steps = np.floor(v * (L - 1 - np.arange(L)) + 0.5).astype(int)
+        for e in range(n):
+            pos = e - steps
+            if pos.min() < 0:
+                continue
+            d = np.mean([bin(int(a) ^ int(b)).count("1") for a, b in
+                         zip(rest_q, rest_db[pos], strict=True)])
+            if d < best[1]:
+                best = (e, d)
+    return best
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_exhaustive_settings_agree_with_brute_force(seed):
+    rng = np.random.default_rng(seed)
+    db = smooth_route(300, 32, rng).astype(np.float32)
+    codec = CoarseCodec(code_size=4).fit(db)
+    index = OverloadedIndex(codec, key_bits=6)
+    index.add(db)
+    q = sample_along(db, 250, 12, 1.1, rng, noise=1.0)
+    velocities = (0.8, 1.0, 1.1, 1.2)
+    result = SequenceMatcher(index, velocities=velocities, **EXHAUSTIVE).match(q, k=1)
+    rest_db = index.reconstruct_int() >> np.uint64(6)
+    rest_q = codes_to_int(codec.encode(q)) >> np.uint64(6)
+    end, dist = _brute_force(rest_db, rest_q, velocities)
+    assert result.scores[0] * index.rest_bits == pytest.approx(dist)
+    assert result.best == end
+
+
+def _hand_index():
+    """Codes written by hand: 1-byte codes, 2-bit key, 6 rest bits."""
+    rng = np.random.default_rng(0)
+    codec = CoarseCodec(code_size=1).fit(rng.normal(size=(100, 8)))
+    codes = np.array([[0b000001_00], [0b111111_01], [0b000011_00], [0b000000_10],
+                      [0b000111_00], [0b101010_11]], np.uint8)
+    index = OverloadedIndex(codec, key_bits=2)
+    index.add_codes(codes)
+    return codec, index
+
+
+def test_operation_count_on_a_hand_checked_case(monkeypatch):
+    codec, index = _hand_index()
+    np.testing.assert_array_equal(index.lookup(0), [0, 2, 4])
+    matcher = SequenceMatcher(index, velocities=(1.0,), probes=1, radius=1)
+    # one frame whose key is 0 and rest 000001: bucket 0 holds places 0, 2, 4
+    monkeypatch.setattr(matcher, "_frame_codes", lambda X: (
+        np.array([0] * len(X)), np.array([1] * len(X), np.uint64),
+        np.zeros((len(X), 1), np.int64)))
+    r = matcher.match(np.zeros((1, 8), np.float32), k=3)
+    # 3 entries read + 3 anchor comparisons; no neighbours for a 1-frame query;
+    # 3 sub-sampled trajectories of 1 frame; 3 full trajectories of 1 frame
+    assert r.ops == 3 + 3 + 0 + 3 + 3
+    assert r.best == 0 and r.scores[0] == 0.0  # rest 000001 equals place 0's rest
+    # two frames: every frame visits bucket 0 (6 reads, 6 anchor comparisons);
+    # local window radius 1: frame 0 anchors compare (1, p+1) when p+1 < 6: places 0,2,4 -> 3,
+    # frame 1 anchors compare (0, p-1) for p = 0, 2, 4 when p-1 >= 0 -> 2; 5 comparisons.
+    # trajectories (end, v=1): from frame 0 anchors ends 1, 3, 5; from frame 1 ends 0, 2, 4;
+    # end 0 leaves the database (start -1): 5 valid trajectories. The sub-sampled check
+    # (step 4) compares only the anchor's own frame phase: 1 frame each (5); the full
+    # check compares both frames (10).
+    r = matcher.match(np.zeros((2, 8), np.float32), k=1)
+    assert r.ops == 6 + 6 + 5 + 5 + 10
+
+
+def test_streaming_follows_the_route(route):
+    db, index, rng = route
+    stream = StreamingMatcher(index, length=20)
+    q = sample_along(db, 15000, 60, 1.0, rng, noise=0.5)
+    updates = [stream.update(f) for f in q]
+    truth = 15000 - 59 + np.arange(60)
+    hits = [abs(u.position - t) <= 2 for u, t in zip(updates[10:], truth[10:], strict=True)]
+    assert np.mean(hits) >= 0.95
+    assert updates[-1].frames_used == 20
+    batch = SequenceMatcher(index).match(q[-20:])
+    assert batch.best == updates[-1].position
+
+
+def test_bad_queries(route):
+    db, index, _ = route
+    m = SequenceMatcher(index, min_length=3)
+    with pytest.raises(PlaceprintError, match="empty"):
+        m.match(np.zeros((0, 64), np.float32))
+    with pytest.raises(PlaceprintError, match="at least 3"):
+        m.match(db[:2])
+    with pytest.raises(PlaceprintError, match="dimensions"):
+        m.match(db[:5, :10])
+    bad = db[:5].copy()
+    bad[2, 3] = np.nan
+    with pytest.raises(PlaceprintError, match="NaN"):
+        m.match(bad)
+    with pytest.raises(PlaceprintError, match="longer than the database"):
+        SequenceMatcher(index).match(np.zeros((20001, 64), np.float32))
+    with pytest.raises(PlaceprintError, match="unknown matcher option"):
+        SequenceMatcher(index, speed=3)
+    with pytest.raises(PlaceprintError, match="velocities"):
+        SequenceMatcher(index, velocities=(0.0,))
+    with pytest.raises(PlaceprintError, match="one descriptor"):
+        StreamingMatcher(index).update(db[:2])
