@@ -43,17 +43,23 @@ def _root(
 
 @index_app.command("build")
 def index_build(
-    source: Annotated[Path, typer.Argument(help="Folder of images (route order = file names) or .npy (n, d).")],
+    source: Annotated[
+        Path, typer.Argument(help="Folder of images (route order = file names) or .npy (n, d).")
+    ],
     output: Annotated[Path, typer.Option("-o", "--output", help="Index file to write.")],
     describer: Annotated[str, typer.Option(help="Describer for image folders.")] = "seqslam",
     paired: Annotated[
         Path | None,
-        typer.Option(help="Same places under another condition (folder or .npy, rows aligned with "
-                     "the first rows of SOURCE): learns a condition-invariant projection."),
+        typer.Option(
+            help="Same places under another condition (folder or .npy, rows aligned with "
+            "the first rows of SOURCE): learns a condition-invariant projection."
+        ),
     ] = None,
     code_size: Annotated[int, typer.Option(help="Bytes per code.")] = 8,
     bits: Annotated[int, typer.Option(help="Bits per quantized dimension (1-4).")] = 1,
-    key_bits: Annotated[int | None, typer.Option(help="Key length in bits (default: automatic).")] = None,
+    key_bits: Annotated[
+        int | None, typer.Option(help="Key length in bits (default: automatic).")
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
 ) -> None:
     """Build a compact overloaded-hash index from images or descriptors."""
@@ -64,8 +70,9 @@ def index_build(
     X, config, _ = describe_source(source, {"name": describer}, progress=not quiet)
     P = None
     if paired is not None:
-        P, _, _ = describe_source(paired, config if config["name"] != "npy" else None,
-                                  progress=not quiet)
+        P, _, _ = describe_source(
+            paired, config if config["name"] != "npy" else None, progress=not quiet
+        )
         P = P[: len(X)]
     codec = CoarseCodec(code_size=code_size, bits_per_dim=bits).fit(X, paired=P)
     index = OverloadedIndex(codec, key_bits=key_bits, describer=config)
@@ -81,10 +88,16 @@ def index_build(
 @app.command("match")
 def match(
     index_path: Annotated[Path, typer.Argument(metavar="INDEX", help="Index file.")],
-    query: Annotated[Path, typer.Argument(help="Folder of query frames (in order) or .npy (L, d).")],
-    length: Annotated[int | None, typer.Option(help="Use the last L frames (default: all).")] = None,
+    query: Annotated[
+        Path, typer.Argument(help="Folder of query frames (in order) or .npy (L, d).")
+    ],
+    length: Annotated[
+        int | None, typer.Option(help="Use the last L frames (default: all).")
+    ] = None,
     k: Annotated[int, typer.Option("-k", help="Number of distinct answers.")] = 5,
-    sliding: Annotated[bool, typer.Option(help="Report every frame (streaming) instead of the last.")] = False,
+    sliding: Annotated[
+        bool, typer.Option(help="Report every frame (streaming) instead of the last.")
+    ] = False,
     probes: Annotated[int, typer.Option(help="Buckets probed per frame.")] = 8,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
@@ -113,17 +126,24 @@ def match(
             typer.echo("frame\tposition\tconfidence\tops")
             for r in rows:
                 c = r["confidence"]
-                typer.echo(f"{r['frame']}\t{r['position']}\t{c if c is None else round(c, 3)}\t{r['ops']}")
+                typer.echo(
+                    f"{r['frame']}\t{r['position']}\t{c if c is None else round(c, 3)}\t{r['ops']}"
+                )
         return
     if length is not None:
         X, names = X[-length:], names[-length:]
     result = SequenceMatcher(index, probes=probes).match(X, k=k)
     if as_json:
-        typer.echo(json.dumps({"query": str(query), "frames": len(X), "last_frame": names[-1],
-                               **result.to_dict()}))
+        typer.echo(
+            json.dumps(
+                {"query": str(query), "frames": len(X), "last_frame": names[-1], **result.to_dict()}
+            )
+        )
         return
-    typer.echo(f"query {query}: {len(X)} frames, last = {names[-1]}; "
-               f"confidence {result.confidence:.3f}; {result.ops} operations")
+    typer.echo(
+        f"query {query}: {len(X)} frames, last = {names[-1]}; "
+        f"confidence {result.confidence:.3f}; {result.ops} operations"
+    )
     typer.echo("rank\tposition\tscore")
     for r, (p, s) in enumerate(zip(result.positions, result.scores, strict=True), 1):
         if p >= 0:
@@ -158,7 +178,9 @@ def bench(
 
     runner = benches.RUNNERS.get(name)
     if runner is None:
-        raise PlaceprintError(f"unknown benchmark {name!r}; choose from {', '.join(benches.RUNNERS)}")
+        raise PlaceprintError(
+            f"unknown benchmark {name!r}; choose from {', '.join(benches.RUNNERS)}"
+        )
     runner(list(ctx.args), prog=f"placeprint bench {name}")
 
 
@@ -186,8 +208,11 @@ def main() -> None:
             sys.exit(2)
         if os.environ.get("PLACEPRINT_DEBUG"):
             raise
-        typer.echo(f"internal error: {type(exc).__name__}: {exc} (set PLACEPRINT_DEBUG=1 for "
-                   "the traceback)", err=True)
+        typer.echo(
+            f"internal error: {type(exc).__name__}: {exc} (set PLACEPRINT_DEBUG=1 for "
+            "the traceback)",
+            err=True,
+        )
         sys.exit(1)
 
 

@@ -35,8 +35,19 @@ def test_bitpack_round_trip(width):
 
 def test_lookup_equals_brute_force_filter(built):
     X, codec, index = built
-    ints = codes_to_int(codec.encode(X))
-    keys = ints & np.uint64((1 << index.key_bits) - 1)
+    codes = codec.encode(X)
+    ints = codes_to_int(codes)
+    # sequence key by hand: the low bits of the codes of p, p-1, p-2, p-3 (place 0 repeated)
+    layout = index.layout
+    assert sum(layout) == index.key_bits and len(layout) == 4
+    keys = np.zeros(len(X), np.int64)
+    shift = 0
+    for lag, bits in enumerate(layout):
+        for p in range(len(X)):
+            part = int(ints[max(p - lag, 0)]) & ((1 << bits) - 1)
+            keys[p] |= part << shift
+        shift += bits
+    np.testing.assert_array_equal(index.keys_of_codes(codes), keys)
     for key in [0, 1, 5, int(keys[0]), int(keys[4999]), (1 << index.key_bits) - 1]:
         np.testing.assert_array_equal(index.lookup(key), np.flatnonzero(keys == key))
     total = sum(len(index.lookup(k)) for k in range(1 << index.key_bits))
@@ -46,7 +57,8 @@ def test_lookup_equals_brute_force_filter(built):
 def test_rest_bits_are_the_code_without_the_key(built):
     X, codec, index = built
     ints = codes_to_int(codec.encode(X[[0, 17, 4999]]))
-    np.testing.assert_array_equal(index.rest_of([0, 17, 4999]), ints >> np.uint64(index.key_bits))
+    own = np.uint64(index.own_bits)
+    np.testing.assert_array_equal(index.rest_of([0, 17, 4999]), ints >> own)
     np.testing.assert_array_equal(index.reconstruct(), codec.encode(X))
 
 
@@ -54,7 +66,7 @@ def test_bytes_per_place_counts_every_structure(built, tmp_path):
     _, codec, index = built
     n, k = index.ntotal, index.key_bits
     expected = {
-        "rest_codes": ((n * (48 - k) + 63) // 64 + 1) * 8,
+        "rest_codes": ((n * (48 - index.own_bits) + 63) // 64 + 1) * 8,
         "bucket_ids": ((n * 13 + 63) // 64 + 1) * 8,  # ceil(log2 5000) = 13 bits
         "bucket_offsets": ((1 << k) + 1) * 4,
     }
@@ -114,8 +126,10 @@ def test_bad_files_give_clear_errors_and_never_leave_partial_files(built, tmp_pa
         "truncated": (lambda d: d.__delitem__(slice(len(d) // 2, None)), "truncated"),
         "flipped": (lambda d: d.__setitem__(len(d) // 2, d[len(d) // 2] ^ 0xFF), "checksum"),
         "foreign": (lambda d: d.__setitem__(slice(0, 8), b"GIF89a\0\0"), "magic"),
-        "version": (lambda d: d.__setitem__(slice(8, 12), struct.pack("<I", VERSION + 1)),
-                    "version"),
+        "version": (
+            lambda d: d.__setitem__(slice(8, 12), struct.pack("<I", VERSION + 1)),
+            "version",
+        ),
         "empty": (lambda d: d.__delitem__(slice(0, None)), "too short"),
     }
     for name, (fn, message) in cases.items():

@@ -9,8 +9,16 @@ from placeprint.index import OverloadedIndex
 from placeprint.index.bitpack import codes_to_int
 from placeprint.sequence.matcher import SequenceMatcher, StreamingMatcher
 
-EXHAUSTIVE = dict(probes=10**6, flip_bits=24, max_flips=24, anchors=10**9, local=10**9,
-                  step=1, shortlist=10**9)
+EXHAUSTIVE = dict(
+    probes=10**6,
+    entries=10**9,
+    flip_bits=24,
+    max_flips=24,
+    anchors=10**9,
+    local=10**9,
+    step=1,
+    shortlist=10**9,
+)
 
 
 def smooth_route(n, d, rng, smoothing=4):
@@ -57,25 +65,28 @@ def _brute_force(rest_db, rest_q, velocities):
             pos = e - steps
             if pos.min() < 0:
                 continue
-            d = np.mean([bin(int(a) ^ int(b)).count("1") for a, b in
-                         zip(rest_q, rest_db[pos], strict=True)])
+            d = np.mean(
+                [bin(int(a) ^ int(b)).count("1") for a, b in zip(rest_q, rest_db[pos], strict=True)]
+            )
             if d < best[1]:
                 best = (e, d)
     return best
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2])
-def test_exhaustive_settings_agree_with_brute_force(seed):
+@pytest.mark.parametrize("seed,key_frames", [(0, 1), (1, 4), (2, 3)])
+def test_exhaustive_settings_agree_with_brute_force(seed, key_frames):
     rng = np.random.default_rng(seed)
     db = smooth_route(300, 32, rng).astype(np.float32)
     codec = CoarseCodec(code_size=4).fit(db)
-    index = OverloadedIndex(codec, key_bits=6)
+    index = OverloadedIndex(codec, key_bits=6, key_frames=key_frames)
     index.add(db)
     q = sample_along(db, 250, 12, 1.1, rng, noise=1.0)
     velocities = (0.8, 1.0, 1.1, 1.2)
     result = SequenceMatcher(index, velocities=velocities, **EXHAUSTIVE).match(q, k=1)
-    rest_db = index.reconstruct_int() >> np.uint64(6)
-    rest_q = codes_to_int(codec.encode(q)) >> np.uint64(6)
+    own = np.uint64(index.own_bits)
+    assert index.own_bits == -(-6 // key_frames)  # earlier lags get the remainder
+    rest_db = index.reconstruct_int() >> own
+    rest_q = codes_to_int(codec.encode(q)) >> own
     end, dist = _brute_force(rest_db, rest_q, velocities)
     assert result.scores[0] * index.rest_bits == pytest.approx(dist)
     assert result.best == end
@@ -85,9 +96,11 @@ def _hand_index():
     """Codes written by hand: 1-byte codes, 2-bit key, 6 rest bits."""
     rng = np.random.default_rng(0)
     codec = CoarseCodec(code_size=1).fit(rng.normal(size=(100, 8)))
-    codes = np.array([[0b000001_00], [0b111111_01], [0b000011_00], [0b000000_10],
-                      [0b000111_00], [0b101010_11]], np.uint8)
-    index = OverloadedIndex(codec, key_bits=2)
+    codes = np.array(
+        [[0b000001_00], [0b111111_01], [0b000011_00], [0b000000_10], [0b000111_00], [0b101010_11]],
+        np.uint8,
+    )
+    index = OverloadedIndex(codec, key_bits=2, key_frames=1)
     index.add_codes(codes)
     return codec, index
 
@@ -95,11 +108,17 @@ def _hand_index():
 def test_operation_count_on_a_hand_checked_case(monkeypatch):
     codec, index = _hand_index()
     np.testing.assert_array_equal(index.lookup(0), [0, 2, 4])
-    matcher = SequenceMatcher(index, velocities=(1.0,), probes=1, radius=1)
+    matcher = SequenceMatcher(index, velocities=(1.0,), probes=1, radius=1, entries=100)
     # one frame whose key is 0 and rest 000001: bucket 0 holds places 0, 2, 4
-    monkeypatch.setattr(matcher, "_frame_codes", lambda X: (
-        np.array([0] * len(X)), np.array([1] * len(X), np.uint64),
-        np.zeros((len(X), 1), np.int64)))
+    monkeypatch.setattr(
+        matcher,
+        "_frame_codes",
+        lambda X: (
+            np.array([0] * len(X)),
+            np.array([1] * len(X), np.uint64),
+            np.zeros((len(X), 1), np.int64),
+        ),
+    )
     r = matcher.match(np.zeros((1, 8), np.float32), k=3)
     # 3 entries read + 3 anchor comparisons; no neighbours for a 1-frame query;
     # 3 sub-sampled trajectories of 1 frame; 3 full trajectories of 1 frame

@@ -1,4 +1,4 @@
-"""The coarse codec: PCA (or invariant) projection, variance re-scaling, 1-4 bit scalar quantization.
+"""The coarse codec: PCA or invariant projection, variance re-scaling, 1-4 bit quantization.
 
 A code is ``code_size`` bytes. Bits are laid out by *bit plane*: bit ``p * n_dims + i``
 is plane ``p`` (0 = most significant) of dimension ``i``, so the first ``n_dims``
@@ -25,7 +25,9 @@ from placeprint.errors import PlaceprintError
 MAX_PCA_DIMS = 256
 
 
-def check_descriptors(X: np.ndarray, dim: int | None = None, what: str = "descriptors") -> np.ndarray:
+def check_descriptors(
+    X: np.ndarray, dim: int | None = None, what: str = "descriptors"
+) -> np.ndarray:
     """Validate ``(n, d)`` finite descriptors, returned as float32."""
     X = np.asarray(X)
     if X.ndim != 2:
@@ -125,7 +127,9 @@ class CoarseCodec:
         Zs = self.transform(X)
         self._fit_quantizer(Zs)
         if paired is not None:
-            self.noise_ = (Zs[: len(paired)] - self.transform(paired)).std(axis=0).astype(np.float32)
+            self.noise_ = (
+                (Zs[: len(paired)] - self.transform(paired)).std(axis=0).astype(np.float32)
+            )
         else:
             self.noise_ = np.ones(self.n_dims, np.float32)
         return self
@@ -155,7 +159,7 @@ class CoarseCodec:
         return int(self.mean_.shape[0])
 
     def transform(self, X: np.ndarray) -> np.ndarray:
-        """Projected, re-scaled descriptors ``(n, n_dims) float32`` (unit variance on the database)."""
+        """Projected, re-scaled descriptors ``(n, n_dims) float32`` (unit variance on the db)."""
         self._require_fitted()
         X = check_descriptors(X, self.input_dim)
         return ((X - self.mean_) @ self.projection_ - self.offset_).astype(np.float32)

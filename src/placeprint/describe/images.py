@@ -55,9 +55,7 @@ def load_gray(image: str | Path | np.ndarray, size: tuple[int, int] | None = Non
     return np.asarray(pil, dtype=np.float32)
 
 
-def load_gray_batch(
-    images: Sequence[str | Path | np.ndarray], size: tuple[int, int]
-) -> np.ndarray:
+def load_gray_batch(images: Sequence[str | Path | np.ndarray], size: tuple[int, int]) -> np.ndarray:
     """Load many images as ``(n, h, w) float32`` grayscale, all resized to ``size=(w, h)``."""
     out = np.empty((len(images), size[1], size[0]), np.float32)
     for i, image in enumerate(images):

@@ -47,8 +47,13 @@ def write_container(path: str | Path, kind: str, meta: dict, arrays: dict[str, n
     for name, arr in arrays.items():
         arr = np.asarray(arr)  # (ascontiguousarray would turn 0-d arrays into 1-d)
         table.append(
-            {"name": name, "dtype": arr.dtype.str, "shape": list(arr.shape), "offset": offset,
-             "nbytes": int(arr.nbytes)}
+            {
+                "name": name,
+                "dtype": arr.dtype.str,
+                "shape": list(arr.shape),
+                "offset": offset,
+                "nbytes": int(arr.nbytes),
+            }
         )
         offset = _aligned(offset + arr.nbytes)
     header = json.dumps({"kind": kind, "meta": meta, "arrays": table}).encode()
@@ -57,6 +62,7 @@ def write_container(path: str | Path, kind: str, meta: dict, arrays: dict[str, n
     try:
         crc = 0
         with os.fdopen(fd, "wb") as fh:
+
             def put(buf: bytes | memoryview) -> None:
                 nonlocal crc
                 fh.write(buf)

@@ -1,9 +1,19 @@
-"""The overloaded hash index: a short key from each code groups places into colliding buckets.
+"""The overloaded hash index: a short key from the codes groups places into colliding buckets.
+
+The key of place ``p`` is taken from the codes of the route ending at ``p`` (a
+*sequence key*): the first ``key_layout[j]`` bits (the coarse bits of the most
+important dimensions) of the code of place ``p - j``, for ``j = 0 .. key_frames-1``.
+Top bits of a few consecutive places are far more likely to survive a change of
+conditions together than the lower bits of one place, so the same key length finds
+the true place several times more often (measured on Nordland winter vs summer).
+For ``j <= 2`` the places ``p - j`` are the same for every velocity in 0.8-1.2.
+``key_frames=1`` gives the classic single-code key (for unordered collections);
+places before the start of the route repeat place 0.
 
 Storage, all of it needed to answer queries (``bytes_per_place`` counts every part):
 
-- ``rest``: the code bits after the key, ``rest_bits`` per place, bit-packed in route
-  order (used to verify alignments along a trajectory);
+- ``rest``: the code bits after the place's own key bits, ``rest_bits`` per place,
+  bit-packed in route order (used to verify alignments along a trajectory);
 - ``ids``: the place ids of each bucket, ``id_bits = ceil(log2 N)`` bits each, bucket by
   bucket (the key of a place is implicit in which bucket holds it);
 - ``offsets``: ``2**key_bits + 1`` uint32 bucket starts;
@@ -29,6 +39,27 @@ FILE_KIND = "overloaded-index"
 MAX_CODE_BYTES = 8
 
 
+def key_layout(key_bits: int, key_frames: int) -> list[int]:
+    """Bits of the key taken from the codes of places ``p, p-1, ...``: earlier lags get more."""
+    base, extra = divmod(key_bits, key_frames)
+    return [base + (1 if j < extra else 0) for j in range(key_frames)]
+
+
+def sequence_keys(values: np.ndarray, layout: list[int]) -> np.ndarray:
+    """Keys ``(n,) int64`` of codes ``values (n,) uint64`` in route order (see module doc)."""
+    n = len(values)
+    keys = np.zeros(n, np.int64)
+    shift = 0
+    for lag, bits in enumerate(layout):
+        if bits == 0:
+            continue
+        src = np.maximum(np.arange(n) - lag, 0)
+        part = (values[src] & np.uint64((1 << bits) - 1)).astype(np.int64)
+        keys |= part << shift
+        shift += bits
+    return keys
+
+
 def default_key_bits(n_places: int, n_bits: int, bucket_size: float = 8.0) -> int:
     """Key length giving about ``bucket_size`` places a bucket (between 4 and ``n_bits - 8``)."""
     k = int(math.floor(math.log2(max(n_places, 2) / bucket_size)))
@@ -48,6 +79,7 @@ class OverloadedIndex:
         key_bits: int | None = None,
         bucket_size: float = 8.0,
         describer: dict | None = None,
+        key_frames: int = 4,
     ) -> None:
         if not codec.is_fitted:
             raise PlaceprintError("the codec is not fitted: call codec.fit(database) first")
@@ -56,7 +88,10 @@ class OverloadedIndex:
         if key_bits is not None and not 1 <= key_bits <= min(24, codec.n_bits - 1):
             raise PlaceprintError(f"key_bits must be in 1..{min(24, codec.n_bits - 1)}")
         self.codec = codec
+        if not 1 <= key_frames <= 8:
+            raise PlaceprintError("key_frames must be in 1..8")
         self.requested_key_bits = key_bits
+        self.key_frames = int(key_frames)
         self.bucket_size = float(bucket_size)
         self.describer = describer or {}
         self._pending: list[np.ndarray] = []
@@ -76,8 +111,18 @@ class OverloadedIndex:
         return self._key_bits
 
     @property
+    def layout(self) -> list[int]:
+        """Key bits taken from the codes of places ``p, p-1, ...``."""
+        return key_layout(self.key_bits, self.key_frames)
+
+    @property
+    def own_bits(self) -> int:
+        """Bits of a place's own code that live in its key (not stored in ``rest``)."""
+        return key_layout(self.key_bits, self.key_frames)[0]
+
+    @property
     def rest_bits(self) -> int:
-        return self.codec.n_bits - self._key_bits
+        return self.codec.n_bits - key_layout(self._key_bits, self.key_frames)[0]
 
     @property
     def id_bits(self) -> int:
@@ -109,8 +154,9 @@ class OverloadedIndex:
             raise PlaceprintError("the index holds fewer than 2**32 places")
         k = self.requested_key_bits or default_key_bits(n, self.codec.n_bits, self.bucket_size)
         self._key_bits = k
-        keys = (values & np.uint64((1 << k) - 1)).astype(np.uint32)
-        rest = values >> np.uint64(k)
+        layout = key_layout(k, self.key_frames)
+        keys = sequence_keys(values, layout).astype(np.uint32)
+        rest = values >> np.uint64(layout[0])
         order = np.argsort(keys, kind="stable")
         counts = np.bincount(keys, minlength=1 << k)
         offsets = np.zeros((1 << k) + 1, np.uint32)
@@ -121,6 +167,14 @@ class OverloadedIndex:
         self.rest = pack_fields(rest, self.rest_bits)
 
     # --------------------------------------------------------------- reading
+    def keys_of_codes(self, codes: np.ndarray) -> np.ndarray:
+        """Keys ``(n,) int64`` of a run of consecutive codes ``(n, code_size) uint8``.
+
+        The first ``key_frames - 1`` keys repeat the first code for the missing places.
+        """
+        self._ensure_built()
+        return sequence_keys(codes_to_int(check_codes(codes, self.codec.code_size)), self.layout)
+
     def lookup(self, key: int) -> np.ndarray:
         """Database positions ``(m,) int64`` whose key equals ``key`` (ascending)."""
         self._ensure_built()
@@ -157,8 +211,9 @@ class OverloadedIndex:
 
     def _built_ints(self) -> np.ndarray:
         rest = unpack_fields(self.rest, self.rest_bits, 0, self._n_built)
-        keys = self._built_keys().astype(np.uint64)
-        return (rest << np.uint64(self._key_bits)) | keys
+        own = key_layout(self._key_bits, self.key_frames)[0]
+        keys = self._built_keys().astype(np.uint64) & np.uint64((1 << own) - 1)
+        return (rest << np.uint64(own)) | keys
 
     def reconstruct(self) -> np.ndarray:
         """Every place's full code ``(n, code_size) uint8`` (exactly what was added)."""
@@ -197,6 +252,8 @@ class OverloadedIndex:
                 "input_dim": self.codec.input_dim,
             },
             "key_bits": self.key_bits,
+            "key_frames": self.key_frames,
+            "key_layout": self.layout,
             "rest_bits": self.rest_bits,
             "id_bits": self.id_bits,
             "buckets_used": int((counts > 0).sum()),
@@ -211,6 +268,8 @@ class OverloadedIndex:
         meta = {
             "places": self._n_built,
             "key_bits": self.key_bits,
+            "requested_key_bits": self.requested_key_bits,
+            "key_frames": self.key_frames,
             "bucket_size": self.bucket_size,
             "describer": self.describer,
         }
@@ -225,8 +284,14 @@ class OverloadedIndex:
         try:
             state = {k[6:]: v for k, v in arrays.items() if k.startswith("codec.")}
             codec = CoarseCodec.from_state(state)
-            index = cls(codec, int(meta["key_bits"]), float(meta["bucket_size"]),
-                        meta.get("describer"))
+            index = cls(
+                codec,
+                meta["requested_key_bits"],
+                float(meta["bucket_size"]),
+                meta.get("describer"),
+                int(meta["key_frames"]),
+            )
+            index._key_bits = int(meta["key_bits"])
             index._n_built = int(meta["places"])
             index.offsets, index.ids, index.rest = arrays["offsets"], arrays["ids"], arrays["rest"]
         except (KeyError, ValueError, TypeError) as exc:

@@ -21,26 +21,18 @@ def popcount64(x: np.uint64) -> np.int64:
 
 
 @numba.njit(cache=True, nogil=True)
-def visit_buckets(offsets, ids, id_bits, rest, rest_bits, probe_keys, rest_query):
-    """Entries of the probed buckets of one frame and their anchor Hamming distances.
+def visit_buckets(offsets, ids, id_bits, rest, rest_bits, probe_keys, rest_query, max_entries):
+    """Entries of one frame's probed buckets and their anchor Hamming distances.
 
+    Probes are taken in order (most likely key first); a bucket that would take the
+    frame past ``max_entries`` entries is skipped (its likelihood per entry is low),
+    a key probed twice is visited once, keys < 0 are skipped.
     Returns ``(positions, distances, ops)``; ``ops`` = entries read + comparisons.
-    Probes with key < 0 are skipped; a bucket probed twice is visited once.
     """
+    n_probes = probe_keys.shape[0]
+    take = np.zeros(n_probes, np.bool_)
     total = 0
-    for j in range(probe_keys.shape[0]):
-        key = probe_keys[j]
-        if key >= 0:
-            seen = False
-            for i in range(j):
-                if probe_keys[i] == key:
-                    seen = True
-            if not seen:
-                total += offsets[key + 1] - offsets[key]
-    positions = np.empty(total, np.int64)
-    distances = np.empty(total, np.int64)
-    m = 0
-    for j in range(probe_keys.shape[0]):
+    for j in range(n_probes):
         key = probe_keys[j]
         if key < 0:
             continue
@@ -48,8 +40,17 @@ def visit_buckets(offsets, ids, id_bits, rest, rest_bits, probe_keys, rest_query
         for i in range(j):
             if probe_keys[i] == key:
                 seen = True
-        if seen:
+        size = np.int64(offsets[key + 1]) - np.int64(offsets[key])
+        if not seen and total + size <= max_entries:
+            take[j] = True
+            total += size
+    positions = np.empty(total, np.int64)
+    distances = np.empty(total, np.int64)
+    m = 0
+    for j in range(n_probes):
+        if not take[j]:
             continue
+        key = probe_keys[j]
         for e in range(offsets[key], offsets[key + 1]):
             p = np.int64(read_field(ids, np.int64(e), id_bits))
             positions[m] = p
@@ -100,8 +101,21 @@ def local_distance(rest, rest_bits, n_places, rest_query, t, p, radius):
 
 
 @numba.njit(cache=True, nogil=True)
-def verify(rest, rest_bits, n_places, rest_query, hit_frames, hit_positions, hit_distances,
-           velocities, keep_anchor, radius, keep_local, step, keep_coarse):
+def verify(
+    rest,
+    rest_bits,
+    n_places,
+    rest_query,
+    hit_frames,
+    hit_positions,
+    hit_distances,
+    velocities,
+    keep_anchor,
+    radius,
+    keep_local,
+    step,
+    keep_coarse,
+):
     """Cascade: anchor distance -> local window -> sub-sampled trajectory -> full trajectory.
 
     Returns ``(ends, velocity_index, mean_distance, ops)`` of the fully verified
@@ -117,8 +131,9 @@ def verify(rest, rest_bits, n_places, rest_query, hit_frames, hit_positions, hit
     local = np.empty(n1, np.float64)
     for i in range(n1):
         h = order[i]
-        s, c = local_distance(rest, rest_bits, n_places, rest_query, hit_frames[h],
-                              hit_positions[h], radius)
+        s, c = local_distance(
+            rest, rest_bits, n_places, rest_query, hit_frames[h], hit_positions[h], radius
+        )
         ops += c
         local[i] = (s + hit_distances[h]) / (c + 1)
     order2 = order[np.argsort(local, kind="mergesort")[: min(keep_local, n1)]]
@@ -148,8 +163,9 @@ def verify(rest, rest_bits, n_places, rest_query, hit_frames, hit_positions, hit
             if start < 0 or e >= n_places:  # trajectories must lie inside the database
                 coarse[m] = np.inf
             else:
-                s, c = trajectory_distance(rest, rest_bits, n_places, rest_query, e,
-                                           velocities[v], first, step)
+                s, c = trajectory_distance(
+                    rest, rest_bits, n_places, rest_query, e, velocities[v], first, step
+                )
                 ops += c
                 coarse[m] = s / c
             m += 1
@@ -164,8 +180,9 @@ def verify(rest, rest_bits, n_places, rest_query, hit_frames, hit_positions, hit
     out_s = np.empty(n3, np.float64)
     for i in range(n3):
         j = order3[i]
-        s, c = trajectory_distance(rest, rest_bits, n_places, rest_query, ends[j],
-                                   velocities[vidx[j]], 0, 1)
+        s, c = trajectory_distance(
+            rest, rest_bits, n_places, rest_query, ends[j], velocities[vidx[j]], 0, 1
+        )
         ops += c
         out_e[i] = ends[j]
         out_v[i] = vidx[j]

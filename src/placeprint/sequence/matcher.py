@@ -22,7 +22,7 @@ import numpy as np
 from placeprint.codec.coarse import check_descriptors
 from placeprint.errors import PlaceprintError
 from placeprint.index.bitpack import codes_to_int
-from placeprint.index.overloaded import OverloadedIndex
+from placeprint.index.overloaded import OverloadedIndex, sequence_keys
 from placeprint.sequence import kernels
 from placeprint.sequence.probes import probe_keys
 from placeprint.sequence.result import SequenceResult
@@ -35,7 +35,8 @@ class MatcherSettings:
     """Knobs of the matcher; the defaults are the recommended operating point."""
 
     velocities: tuple[float, ...] = DEFAULT_VELOCITIES
-    probes: int = 8
+    probes: int = 16
+    entries: float = 8.0
     flip_bits: int = 12
     max_flips: int = 4
     anchors: int = 256
@@ -51,8 +52,17 @@ class MatcherSettings:
         v = np.asarray(self.velocities, float)
         if v.ndim != 1 or v.size == 0 or np.any(v <= 0) or not np.all(np.isfinite(v)):
             raise PlaceprintError("velocities must be a non-empty list of positive numbers")
-        for name in ("probes", "anchors", "local", "step", "shortlist", "min_length",
-                     "flip_bits", "max_flips"):
+        for name in (
+            "probes",
+            "entries",
+            "anchors",
+            "local",
+            "step",
+            "shortlist",
+            "min_length",
+            "flip_bits",
+            "max_flips",
+        ):
             if getattr(self, name) < 1:
                 raise PlaceprintError(f"{name} must be >= 1")
         if not 0 <= self.radius <= 2:
@@ -84,25 +94,49 @@ class SequenceMatcher:
         index._ensure_built()
         self.index = index
         self.velocities = np.asarray(self.settings.velocities, np.float64)
+        # entry budget of one frame: `entries` times the mean size of a non-empty bucket
+        counts = np.diff(np.asarray(index.offsets, np.int64))
+        mean_bucket = float(counts[counts > 0].mean()) if counts.any() else 1.0
+        self.max_entries = int(np.ceil(self.settings.entries * mean_bucket))
 
     # ------------------------------------------------------------ per frame
-    def _frame_codes(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Keys ``(L,)``, rest bits ``(L,) uint64`` and probe keys ``(L, P)`` of frames."""
-        codec, k = self.index.codec, self.index.key_bits
+    def _frame_codes(
+        self, X: np.ndarray, history: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Keys ``(L,)``, rest bits ``(L,) uint64`` and probe keys ``(L, P)`` of frames.
+
+        Frames without ``key_frames - 1`` predecessors (in ``X`` or in ``history``, the
+        transformed frames before ``X``) cannot form a sequence key: their probes are -1.
+        """
+        codec, layout = self.index.codec, self.index.layout
         Z = codec.transform(X)
         ints = codes_to_int(codec.quantize(Z))
-        keys = (ints & np.uint64((1 << k) - 1)).astype(np.int64)
-        rest = ints >> np.uint64(k)
-        errors = codec.bit_error_rates(codec.key_margins(Z, k))
+        rest = ints >> np.uint64(self.index.own_bits)
+        before = 0 if history is None else len(history)
+        Zall = Z if not before else np.concatenate([history, Z])
+        ints_all = ints if not before else codes_to_int(codec.quantize(Zall))
+        keys = sequence_keys(ints_all, layout)[before:]
+        errors_all = codec.bit_error_rates(codec.key_margins(Zall, layout[0]))
+        idx = np.arange(before, before + len(X))
+        errors = np.concatenate(
+            [errors_all[np.maximum(idx - j, 0), :b] for j, b in enumerate(layout) if b], axis=1
+        )
         s = self.settings
         probes, _ = probe_keys(keys, errors, s.probes, s.flip_bits, s.max_flips)
+        probes[idx < len(layout) - 1] = -1
         return keys, rest, probes
 
     def _visit(self, rest_t: np.uint64, probes_t: np.ndarray):
         ix = self.index
         return kernels.visit_buckets(
-            ix.offsets, ix.ids, np.int64(ix.id_bits), ix.rest, np.int64(ix.rest_bits),
-            probes_t, np.uint64(rest_t),
+            ix.offsets,
+            ix.ids,
+            np.int64(ix.id_bits),
+            ix.rest,
+            np.int64(ix.rest_bits),
+            probes_t,
+            np.uint64(rest_t),
+            np.int64(self.max_entries),
         )
 
     # --------------------------------------------------------------- verify
@@ -116,9 +150,19 @@ class SequenceMatcher:
         hit_positions = np.concatenate(frames.hit_positions).astype(np.int64)
         hit_distances = np.concatenate(frames.hit_distances).astype(np.int64)
         ends, _, dist, ops = kernels.verify(
-            ix.rest, np.int64(ix.rest_bits), np.int64(ix.ntotal), rest_q.astype(np.uint64),
-            hit_frames, hit_positions, hit_distances, self.velocities,
-            s.anchors, s.radius, s.local, s.step, s.shortlist,
+            ix.rest,
+            np.int64(ix.rest_bits),
+            np.int64(ix.ntotal),
+            rest_q.astype(np.uint64),
+            hit_frames,
+            hit_positions,
+            hit_distances,
+            self.velocities,
+            s.anchors,
+            s.radius,
+            s.local,
+            s.step,
+            s.shortlist,
         )
         ops = int(ops) + visit_ops
         valid = np.isfinite(dist) & (ends >= 0) & (ends < ix.ntotal)
@@ -222,6 +266,7 @@ class StreamingMatcher:
         self.matcher = SequenceMatcher(index, **settings)
         self.length = int(length)
         self.frames = _Frames()
+        self.history: list[np.ndarray] = []
         self.count = 0
 
     def update(self, frame: np.ndarray) -> StreamUpdate:
@@ -230,7 +275,12 @@ class StreamingMatcher:
         if frame.ndim != 1:
             raise PlaceprintError(f"a frame must be one descriptor (d,), got shape {frame.shape}")
         X = check_descriptors(frame[None, :], self.matcher.index.codec.input_dim, "frame")
-        _, rest, probes = self.matcher._frame_codes(X)
+        need = len(self.matcher.index.layout) - 1
+        history = np.array(self.history[-need:], np.float32) if need and self.history else None
+        _, rest, probes = self.matcher._frame_codes(X, history)
+        if need:
+            self.history.append(self.matcher.index.codec.transform(X)[0])
+            self.history = self.history[-need:]
         pos, dist, ops = self.matcher._visit(rest[0], probes[0])
         f = self.frames
         f.rest.append(rest[0])

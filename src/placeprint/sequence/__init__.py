@@ -1,0 +1,1 @@
+"""Matching sequences of frames against a database of places (batch and streaming)."""

@@ -1,0 +1,50 @@
+"""Shared fixtures. Real data comes from ``$PLACEPRINT_DATA`` (default ``../shared/data``);
+tests that need it skip with a message when it is absent, and fail instead when ``CI=true``."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _real_data_root() -> Path:
+    from placeprint.config import data_root
+
+    root = data_root()
+    if not root.is_absolute() and not root.exists() and "PLACEPRINT_DATA" not in os.environ:
+        root = (REPO / root).resolve()  # default ../shared/data, relative to the repo root
+    return root
+
+
+def require_real_data(*parts: str) -> Path:
+    """Path of real data ``parts``; skip the test when absent (fail when ``CI=true``)."""
+    path = _real_data_root().joinpath(*parts)
+    if not path.exists():
+        msg = (
+            f"real data not found: {path} (set PLACEPRINT_DATA to the folder holding "
+            f"{'/'.join(parts)}, e.g. ../shared/data)"
+        )
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(msg)
+        pytest.skip(msg)
+    return path
+
+
+@pytest.fixture(scope="session")
+def nordland_descriptors() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(summer (n, 2048) float32, winter (n, 2048) float32, dark (n,) bool)`` on Nordland.
+
+    SeqSLAM (patch-normalised 64x32) descriptors computed with the package; row ``i`` of
+    both seasons is the same place; ``dark`` marks frames dark in either season.
+    """
+    from placeprint.datasets.nordland import load_nordland
+    from placeprint.describe import get
+
+    nordland = load_nordland(require_real_data("nordland"))
+    describer = get("seqslam")
+    return describer(nordland.summer), describer(nordland.winter), nordland.dark_mask()
