@@ -101,6 +101,64 @@ def local_distance(rest, rest_bits, n_places, rest_query, t, p, radius):
 
 
 @numba.njit(cache=True, nogil=True)
+def visit_frames(offsets, ids, id_bits, rest, rest_bits, probe_keys, rest_query, max_entries):
+    """:func:`visit_buckets` for every frame: ``(frames, positions, distances, ops)``."""
+    L = probe_keys.shape[0]
+    parts_p = []
+    parts_d = []
+    total = 0
+    ops = 0
+    for t in range(L):
+        p, d, o = visit_buckets(
+            offsets, ids, id_bits, rest, rest_bits, probe_keys[t], rest_query[t], max_entries
+        )
+        parts_p.append(p)
+        parts_d.append(d)
+        total += p.shape[0]
+        ops += o
+    frames = np.empty(total, np.int64)
+    positions = np.empty(total, np.int64)
+    distances = np.empty(total, np.int64)
+    m = 0
+    for t in range(L):
+        n = parts_p[t].shape[0]
+        frames[m : m + n] = t
+        positions[m : m + n] = parts_p[t]
+        distances[m : m + n] = parts_d[t]
+        m += n
+    return frames, positions, distances, ops
+
+
+@numba.njit(cache=True, nogil=True)
+def group_evidence(hit_frames, hit_positions, llr, width, hit_bonus):
+    """Evidence of the alignment each hit belongs to: ``(n_hits,)`` float.
+
+    Hits ``(t, p)`` of one alignment lie near one diagonal ``p - t`` (exactly one at
+    velocity 1, drifting slowly otherwise). A hit's evidence is the sum of
+    ``hit_bonus + llr`` over the hits whose diagonal is within ``width`` of its own
+    (itself included), found with two pointers over the hits sorted by diagonal.
+    Bookkeeping only: no entries read, no codes compared.
+    """
+    n = hit_frames.shape[0]
+    diag = hit_positions - hit_frames
+    order = np.argsort(diag)
+    prefix = np.zeros(n + 1, np.float64)
+    for i in range(n):
+        prefix[i + 1] = prefix[i] + hit_bonus + llr[order[i]]
+    out = np.empty(n, np.float64)
+    lo = 0
+    hi = 0
+    for i in range(n):
+        d = diag[order[i]]
+        while diag[order[lo]] < d - width:
+            lo += 1
+        while hi < n and diag[order[hi]] <= d + width:
+            hi += 1
+        out[order[i]] = prefix[hi] - prefix[lo]
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
 def verify(
     rest,
     rest_bits,
@@ -115,19 +173,30 @@ def verify(
     keep_local,
     step,
     keep_coarse,
+    agreement,
+    hit_bonus,
+    group_width,
 ):
-    """Cascade: anchor distance -> local window -> sub-sampled trajectory -> full trajectory.
+    """Cascade: alignment evidence -> local window -> sub-sampled trajectory -> full trajectory.
 
+    ``agreement`` is the expected share of equal bits for the true place; distances are
+    turned into log-likelihood ratios against unrelated codes (share 0.5).
     Returns ``(ends, velocity_index, mean_distance, ops)`` of the fully verified
     alignments (distinct ``(end, velocity)``), ``mean_distance`` in bits per frame.
     """
     L = rest_query.shape[0]
     n_hits = hit_frames.shape[0]
     ops = 0
-    # stage 1: best anchors by their own distance (already paid for)
-    order = np.argsort(hit_distances, kind="mergesort")[: min(keep_anchor, n_hits)]
+    w_same = np.log(agreement / 0.5)
+    w_diff = np.log((1.0 - agreement) / 0.5)
+    llr = np.empty(n_hits, np.float64)
+    for h in range(n_hits):
+        llr[h] = (rest_bits - hit_distances[h]) * w_same + hit_distances[h] * w_diff
+    # stage 1: anchors ranked by the evidence of their alignment (free)
+    evidence = group_evidence(hit_frames, hit_positions, llr, group_width, hit_bonus)
+    order = np.argsort(-evidence, kind="mergesort")[: min(keep_anchor, n_hits)]
     n1 = order.shape[0]
-    # stage 2: local window
+    # stage 2: local window around the anchor
     local = np.empty(n1, np.float64)
     for i in range(n1):
         h = order[i]
@@ -135,7 +204,7 @@ def verify(
             rest, rest_bits, n_places, rest_query, hit_frames[h], hit_positions[h], radius
         )
         ops += c
-        local[i] = (s + hit_distances[h]) / (c + 1)
+        local[i] = -(evidence[h] + (c * rest_bits - s) * w_same + s * w_diff)
     order2 = order[np.argsort(local, kind="mergesort")[: min(keep_local, n1)]]
     n2 = order2.shape[0]
     V = velocities.shape[0]

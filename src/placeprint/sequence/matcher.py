@@ -37,13 +37,16 @@ class MatcherSettings:
     velocities: tuple[float, ...] = DEFAULT_VELOCITIES
     probes: int = 16
     entries: float = 8.0
-    flip_bits: int = 12
-    max_flips: int = 4
+    flip_bits: int = 10
+    max_flips: int = 3
     anchors: int = 256
     radius: int = 2
     local: int = 48
     step: int = 4
     shortlist: int = 12
+    agreement: float = 0.6
+    hit_bonus: float = 1.0
+    group_width: int = 4
     min_separation: int = 5
     confidence_window: int = 10
     min_length: int = 1
@@ -140,15 +143,19 @@ class SequenceMatcher:
         )
 
     # --------------------------------------------------------------- verify
-    def _rank(self, rest_q: np.ndarray, frames: _Frames, k: int, visit_ops: int) -> SequenceResult:
+    def _rank(
+        self,
+        rest_q: np.ndarray,
+        hit_frames: np.ndarray,
+        hit_positions: np.ndarray,
+        hit_distances: np.ndarray,
+        k: int,
+        visit_ops: int,
+    ) -> SequenceResult:
         s, ix = self.settings, self.index
         L = len(rest_q)
-        counts = [len(p) for p in frames.hit_positions]
-        if sum(counts) == 0:
+        if hit_frames.size == 0:
             return SequenceResult.empty(k, visit_ops)
-        hit_frames = np.repeat(np.arange(L, dtype=np.int64), counts)
-        hit_positions = np.concatenate(frames.hit_positions).astype(np.int64)
-        hit_distances = np.concatenate(frames.hit_distances).astype(np.int64)
         ends, _, dist, ops = kernels.verify(
             ix.rest,
             np.int64(ix.rest_bits),
@@ -163,6 +170,9 @@ class SequenceMatcher:
             s.local,
             s.step,
             s.shortlist,
+            float(s.agreement),
+            float(s.hit_bonus),
+            int(s.group_width),
         )
         ops = int(ops) + visit_ops
         valid = np.isfinite(dist) & (ends >= 0) & (ends < ix.ntotal)
@@ -222,14 +232,18 @@ class SequenceMatcher:
         """Best ``k`` distinct database positions of the last frame of sequence ``X (L, d)``."""
         X = self._check_sequence(X)
         _, rest, probes = self._frame_codes(X)
-        frames = _Frames()
-        visit_ops = 0
-        for t in range(len(X)):
-            pos, dist, ops = self._visit(rest[t], probes[t])
-            frames.hit_positions.append(pos)
-            frames.hit_distances.append(dist)
-            visit_ops += int(ops)
-        return self._rank(rest, frames, k, visit_ops)
+        ix = self.index
+        frames, positions, distances, ops = kernels.visit_frames(
+            ix.offsets,
+            ix.ids,
+            np.int64(ix.id_bits),
+            ix.rest,
+            np.int64(ix.rest_bits),
+            probes,
+            rest,
+            np.int64(self.max_entries),
+        )
+        return self._rank(rest, frames, positions, distances, k, int(ops))
 
 
 @dataclass
@@ -291,6 +305,13 @@ class StreamingMatcher:
             for part in (f.rest, f.hit_positions, f.hit_distances, f.ops):
                 part.pop(0)
         self.count += 1
-        window = _Frames([], f.hit_positions, f.hit_distances, [])
-        result = self.matcher._rank(np.array(f.rest, np.uint64), window, 1, int(ops))
+        counts = [len(p) for p in f.hit_positions]
+        result = self.matcher._rank(
+            np.array(f.rest, np.uint64),
+            np.repeat(np.arange(len(counts), dtype=np.int64), counts),
+            np.concatenate(f.hit_positions).astype(np.int64),
+            np.concatenate(f.hit_distances).astype(np.int64),
+            1,
+            int(ops),
+        )
         return StreamUpdate(self.count - 1, result.best, result.confidence, result.ops, len(f.rest))

@@ -46,7 +46,12 @@ def probe_keys(
     c_sorted = np.take_along_axis(cost, order, axis=1)
     total = flips.astype(np.float64) @ c_sorted.T  # (S, L)
     n = min(n_probes, flips.shape[0])
-    pick = np.argsort(total, axis=0, kind="stable")[:n].T  # (L, n)
+    if n < flips.shape[0]:
+        part = np.argpartition(total, n - 1, axis=0)[:n]  # (n, L) unordered
+        inner = np.argsort(np.take_along_axis(total, part, axis=0), axis=0, kind="stable")
+        pick = np.take_along_axis(part, inner, axis=0).T  # (L, n), most likely first
+    else:
+        pick = np.argsort(total, axis=0, kind="stable").T
     masks = flips.astype(np.int64) @ (np.int64(1) << order.astype(np.int64)).T  # (S, L)
     chosen = np.take_along_axis(masks.T, pick, axis=1)
     keys = base_keys.astype(np.int64)[:, None] ^ chosen
