@@ -55,7 +55,13 @@ def index_build(
             "the first rows of SOURCE): learns a condition-invariant projection."
         ),
     ] = None,
-    code_size: Annotated[int, typer.Option(help="Bytes per code.")] = 8,
+    code_size: Annotated[
+        int | None,
+        typer.Option(help="Bytes per code (default: the largest that keeps --budget)."),
+    ] = None,
+    budget: Annotated[
+        float, typer.Option(help="Bytes a place, all-in, used to pick the code size.")
+    ] = 8.0,
     bits: Annotated[int, typer.Option(help="Bits per quantized dimension (1-4).")] = 1,
     key_bits: Annotated[
         int | None, typer.Option(help="Key length in bits (default: automatic).")
@@ -65,6 +71,7 @@ def index_build(
     """Build a compact overloaded-hash index from images or descriptors."""
     from placeprint.codec import CoarseCodec
     from placeprint.index import OverloadedIndex
+    from placeprint.index.overloaded import code_size_for_budget
     from placeprint.sources import describe_source
 
     X, config, _ = describe_source(source, {"name": describer}, progress=not quiet)
@@ -74,6 +81,8 @@ def index_build(
             paired, config if config["name"] != "npy" else None, progress=not quiet
         )
         P = P[: len(X)]
+    if code_size is None:
+        code_size = code_size_for_budget(len(X), budget)
     codec = CoarseCodec(code_size=code_size, bits_per_dim=bits).fit(X, paired=P)
     index = OverloadedIndex(codec, key_bits=key_bits, describer=config)
     index.add(X)

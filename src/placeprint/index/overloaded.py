@@ -66,6 +66,23 @@ def default_key_bits(n_places: int, n_bits: int, bucket_size: float = 8.0) -> in
     return int(min(max(k, 4), min(24, n_bits - 8)))
 
 
+def code_size_for_budget(n_places: int, budget_bytes: float = 8.0, bucket_size: float = 8.0) -> int:
+    """Largest code (bytes, 1..8) whose index costs at most ``budget_bytes`` a place.
+
+    Per place: the code bits not in the key, ``ceil(log2 n)`` id bits and the bucket
+    table share ``32 * 2**key_bits / n`` bits (the codec state, a fixed cost, is not
+    included).
+    """
+    id_bits = max(1, int(n_places - 1).bit_length())
+    best = 1
+    for size in range(1, MAX_CODE_BYTES + 1):
+        k = default_key_bits(n_places, 8 * size, bucket_size)
+        bits = 8 * size - k + id_bits + 32 * ((1 << k) + 1) / max(n_places, 1)
+        if bits <= 8 * budget_bytes:
+            best = size
+    return best
+
+
 class OverloadedIndex:
     """Compact place index with colliding buckets (faiss-like ``add`` / ``search``).
 
@@ -79,7 +96,7 @@ class OverloadedIndex:
         key_bits: int | None = None,
         bucket_size: float = 8.0,
         describer: dict | None = None,
-        key_frames: int = 4,
+        key_frames: int = 1,
     ) -> None:
         if not codec.is_fitted:
             raise PlaceprintError("the codec is not fitted: call codec.fit(database) first")
@@ -137,6 +154,11 @@ class OverloadedIndex:
         """Append codes ``(n, code_size) uint8`` as the next places of the route."""
         codes = check_codes(codes, self.codec.code_size)
         self._pending.append(codes_to_int(codes))
+
+    def build(self) -> OverloadedIndex:
+        """Build the buckets now (otherwise done on first use); returns ``self``."""
+        self._ensure_built()
+        return self
 
     def _ensure_built(self) -> None:
         if not self._pending:

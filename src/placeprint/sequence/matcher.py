@@ -36,12 +36,12 @@ class MatcherSettings:
 
     velocities: tuple[float, ...] = DEFAULT_VELOCITIES
     probes: int = 16
-    entries: float = 8.0
+    entries: float = 32.0
     flip_bits: int = 10
     max_flips: int = 3
-    anchors: int = 256
+    anchors: int = 1024
     radius: int = 2
-    local: int = 48
+    local: int = 128
     step: int = 4
     shortlist: int = 12
     agreement: float = 0.6

@@ -1,0 +1,103 @@
+"""Shared set-up of the route benchmarks: real descriptors, reduction, codec, generator.
+
+Protocol (``guide/BENCHMARKS.md``): database = summer, queries = winter, same row =
+same place. Everything learned from *pairs* of seasons (the condition-invariant
+projection) uses only frames <= 20000; results are reported on frames 20010-25000
+(``test``) and on all frames (``all``), each also without dark frames.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from placeprint.codec import CoarseCodec
+from placeprint.errors import PlaceprintError
+
+TUNE_LAST_FRAME = 20000
+TEST_FIRST_FRAME = 20010
+REDUCED_DIMS = 256
+
+
+@dataclass
+class RealRoute:
+    """Descriptors of both traverses of a real route, aligned by row."""
+
+    database: np.ndarray  # (n, d) summer
+    queries: np.ndarray  # (n, d) winter
+    dark: np.ndarray  # (n,) bool, dark in either season
+    frames: np.ndarray  # (n,) frame numbers
+    describer: dict
+
+    @property
+    def tune_rows(self) -> int:
+        """Rows 0 .. m-1 have frame numbers <= 20000 (frames are sorted)."""
+        return int(np.searchsorted(self.frames, TUNE_LAST_FRAME, side="right"))
+
+    def subsets(self) -> dict[str, np.ndarray]:
+        """End-frame masks: test / all, each with and without dark frames."""
+        test = self.frames >= TEST_FIRST_FRAME
+        every = np.ones(len(self.frames), bool)
+        return {
+            "test": test,
+            "test_nondark": test & ~self.dark,
+            "all": every,
+            "all_nondark": ~self.dark,
+        }
+
+
+def load_nordland_route(quiet: bool = False) -> RealRoute:
+    """Describe Nordland summer and winter with the SeqSLAM describer (about 2 s)."""
+    from placeprint.datasets.nordland import load_nordland
+    from placeprint.describe import get
+    from placeprint.sources import describe_files
+
+    nordland = load_nordland()
+    describer = get("seqslam")
+    summer = describe_files(describer, nordland.summer, progress=not quiet)
+    winter = describe_files(describer, nordland.winter, progress=not quiet)
+    return RealRoute(summer, winter, nordland.dark_mask(), nordland.frames, describer.config())
+
+
+def synthetic_stand_in(n: int = 2500, dims: int = 64, seed: int = 0) -> RealRoute:
+    """A generated two-condition route for machines without the real data (say so!)."""
+    rng = np.random.default_rng(seed)
+    scale = np.linspace(3.0, 0.3, dims)
+    noise = rng.normal(size=(n + 8, dims))
+    kernel = np.array([0.5, 1.0, 0.5])
+    smooth = np.stack([np.convolve(noise[:, j], kernel, "same") for j in range(dims)], 1)[:n]
+    database = (smooth * scale).astype(np.float32)
+    change = rng.normal(size=(n, dims)) * scale * 0.8 + rng.normal(size=dims) * scale * 0.3
+    queries = (database + change).astype(np.float32)
+    frames = (np.arange(n) + 1) * 10
+    return RealRoute(database, queries, np.zeros(n, bool), frames, {"name": "synthetic"})
+
+
+@dataclass
+class Pipeline:
+    """Reduction (PCA fitted on the database), codec and the queries/database reduced."""
+
+    reducer: object
+    codec: CoarseCodec
+    database: np.ndarray
+    queries: np.ndarray
+
+
+def fit_pipeline(route: RealRoute, code_size: int = 7, dims: int = REDUCED_DIMS) -> Pipeline:
+    """PCA-reduce both traverses (fitted on the database) and fit the codec.
+
+    The codec's invariant projection learns from the pairs of rows with frame <= 20000.
+    """
+    from placeprint.datasets.reduce import PCAReducer
+
+    n, d = route.database.shape
+    dims = min(dims, d, n - 1)
+    if dims < 8 * code_size:
+        raise PlaceprintError(f"{dims} reduced dimensions cannot fill a {code_size}-byte code")
+    reducer = PCAReducer(dims).fit(route.database)
+    database = reducer.transform(route.database)
+    queries = reducer.transform(route.queries)
+    m = route.tune_rows
+    codec = CoarseCodec(code_size=code_size).fit(database, paired=queries[:m])
+    return Pipeline(reducer, codec, database, queries)
