@@ -97,6 +97,7 @@ def headline_json(res: dict, meta: dict) -> dict:
     pick = lambda key: {L: r.get(key) for L, r in by_l.items()}  # noqa: E731
     return {
         **meta,
+        "route": res["route"],
         "places": res["places"],
         "bytes_per_place": res["bytes_per_place"],
         "recall_subset": "winter frames 20010-25000 (never used for tuning); *_all: all frames",
@@ -135,7 +136,7 @@ def print_headline(out: dict) -> None:
             ]
         )
     print_table(
-        f"Nordland winter in {out['places']:,} places: {out['bytes_per_place']:.3f} B/place "
+        f"{out['route']} in {out['places']:,} places: {out['bytes_per_place']:.3f} B/place "
         f"all-in, file {out['index_file_bytes']:,} B, build {out['build_seconds']:.1f} s "
         f"(+{out['generate_seconds']:.1f} s generating), peak RSS {out['peak_rss_mb']:.0f} MiB",
         [
@@ -196,7 +197,7 @@ def plot_headline(out: dict, folder: Path, stem: str) -> list[Path]:
     ax.set_xlabel("sequence length L (frames)")
     ax.set_ylabel("recall")
     ax.set_ylim(0, 1.02)
-    ax.set_title(f"Nordland winter vs summer in {out['places']:,} places")
+    ax.set_title(f"{out['route']} in {out['places']:,} places")
     ax.grid(alpha=0.3)
     ax.legend()
     paths.append(save_figure(fig, folder / f"{stem}_recall_vs_L.png"))

@@ -29,6 +29,7 @@ class RealRoute:
     dark: np.ndarray  # (n,) bool, dark in either season
     frames: np.ndarray  # (n,) frame numbers
     describer: dict
+    name: str = "Nordland winter vs summer"
 
     @property
     def tune_rows(self) -> int:
@@ -71,7 +72,9 @@ def synthetic_stand_in(n: int = 2500, dims: int = 64, seed: int = 0) -> RealRout
     change = rng.normal(size=(n, dims)) * scale * 0.8 + rng.normal(size=dims) * scale * 0.3
     queries = (database + change).astype(np.float32)
     frames = (np.arange(n) + 1) * 10
-    return RealRoute(database, queries, np.zeros(n, bool), frames, {"name": "synthetic"})
+    return RealRoute(
+        database, queries, np.zeros(n, bool), frames, {"name": "synthetic"}, "generated route"
+    )
 
 
 @dataclass

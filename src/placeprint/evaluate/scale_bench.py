@@ -165,6 +165,7 @@ def distractor_experiment(
             ceiling = exhaustive_ceiling(index, pipe, truth, subsets, ceiling_queries, quiet)
     gen = built.pop("generator")
     return {
+        "route": route.name,
         "n_distractors": n_distractors,
         "places": built["places"],
         "real_places": len(route.database),
