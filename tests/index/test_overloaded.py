@@ -17,7 +17,7 @@ def built():
     rng = np.random.default_rng(3)
     X = rng.normal(size=(5000, 64)).astype(np.float32)
     codec = CoarseCodec(code_size=6).fit(X)
-    index = OverloadedIndex(codec, describer={"name": "test"})
+    index = OverloadedIndex(codec, describer={"name": "test"}, key_frames=4)
     index.add(X[:3000])
     index.add(X[3000:])
     return X, codec, index
@@ -82,8 +82,11 @@ def test_bytes_per_place_counts_every_structure(built, tmp_path):
 def test_default_key_gives_small_colliding_buckets(built):
     _, _, index = built
     info = index.info()
-    assert 4 <= info["bucket_size_mean"] <= 20
-    assert info["key_bits"] == 9  # floor(log2(5000 / 8))
+    assert 1.5 <= info["bucket_size_mean"] <= 6
+    assert info["key_bits"] == 10  # floor(log2(5000 / 2.5)): small maps get small buckets
+    big = OverloadedIndex(index.codec, key_frames=1)
+    big.add_codes(np.zeros((40_000, 6), np.uint8))
+    assert big.key_bits == 12  # floor(log2(40000 / 8))
 
 
 def test_save_load_round_trip(built, tmp_path):

@@ -27,7 +27,9 @@ def nordland_experiment(
 ) -> dict:
     """Recall, work and latency of every method on the real route (no distractors)."""
     pipe = fit_pipeline(route, code_size=code_size)
-    index = OverloadedIndex(pipe.codec, describer=route.describer).build()
+    index = OverloadedIndex(pipe.codec, describer=route.describer)
+    index.add(pipe.database)
+    index.build()
     searches = {}
     sizes = {}
     if "compact" in methods:

@@ -19,7 +19,8 @@ Storage, all of it needed to answer queries (``bytes_per_place`` counts every pa
 - ``offsets``: ``2**key_bits + 1`` uint32 bucket starts;
 - the codec's learned state (to encode queries) and the file header.
 
-The default key length puts about ``bucket_size`` places in a bucket, so buckets
+The default key length puts about ``bucket_size`` places in a bucket (8 for large maps;
+fewer below 16,000 places, see :func:`default_bucket_size`), so buckets
 collide on purpose and the bucket table stays a small fraction of the storage.
 """
 
@@ -60,13 +61,26 @@ def sequence_keys(values: np.ndarray, layout: list[int]) -> np.ndarray:
     return keys
 
 
-def default_key_bits(n_places: int, n_bits: int, bucket_size: float = 8.0) -> int:
+def default_bucket_size(n_places: int) -> float:
+    """Places a bucket by default: 8, fewer for small maps (``n / 2000``, at least 1).
+
+    A query frame reads ``probes x bucket_size`` entries; in a small map that is a large
+    share of all places, and chance hits then drown the true alignment.
+    """
+    return float(min(8.0, max(1.0, n_places / 2000.0)))
+
+
+def default_key_bits(n_places: int, n_bits: int, bucket_size: float | None = None) -> int:
     """Key length giving about ``bucket_size`` places a bucket (between 4 and ``n_bits - 8``)."""
+    if bucket_size is None:
+        bucket_size = default_bucket_size(n_places)
     k = int(math.floor(math.log2(max(n_places, 2) / bucket_size)))
     return int(min(max(k, 4), min(24, n_bits - 8)))
 
 
-def code_size_for_budget(n_places: int, budget_bytes: float = 8.0, bucket_size: float = 8.0) -> int:
+def code_size_for_budget(
+    n_places: int, budget_bytes: float = 8.0, bucket_size: float | None = None
+) -> int:
     """Largest code (bytes, 1..8) whose index costs at most ``budget_bytes`` a place.
 
     Per place: the code bits not in the key, ``ceil(log2 n)`` id bits and the bucket
@@ -94,7 +108,7 @@ class OverloadedIndex:
         self,
         codec: CoarseCodec,
         key_bits: int | None = None,
-        bucket_size: float = 8.0,
+        bucket_size: float | None = None,
         describer: dict | None = None,
         key_frames: int = 1,
     ) -> None:
@@ -109,7 +123,7 @@ class OverloadedIndex:
             raise PlaceprintError("key_frames must be in 1..8")
         self.requested_key_bits = key_bits
         self.key_frames = int(key_frames)
-        self.bucket_size = float(bucket_size)
+        self.bucket_size = None if bucket_size is None else float(bucket_size)
         self.describer = describer or {}
         self._pending: list[np.ndarray] = []
         self._n_built = 0
@@ -309,7 +323,7 @@ class OverloadedIndex:
             index = cls(
                 codec,
                 meta["requested_key_bits"],
-                float(meta["bucket_size"]),
+                meta["bucket_size"],
                 meta.get("describer"),
                 int(meta["key_frames"]),
             )
