@@ -47,7 +47,9 @@ def index_build(
         Path, typer.Argument(help="Folder of images (route order = file names) or .npy (n, d).")
     ],
     output: Annotated[Path, typer.Option("-o", "--output", help="Index file to write.")],
-    describer: Annotated[str, typer.Option(help="Describer for image folders.")] = "seqslam",
+    describer: Annotated[
+        str | None, typer.Option(help="Describer for image folders (default: seqslam).")
+    ] = None,
     paired: Annotated[
         Path | None,
         typer.Option(
@@ -74,7 +76,9 @@ def index_build(
     from placeprint.index.overloaded import code_size_for_budget
     from placeprint.sources import describe_source
 
-    X, config, _ = describe_source(source, {"name": describer}, progress=not quiet)
+    X, config, _ = describe_source(
+        source, {"name": describer} if describer else None, progress=not quiet
+    )
     P = None
     if paired is not None:
         P, _, _ = describe_source(
@@ -107,7 +111,9 @@ def match(
     sliding: Annotated[
         bool, typer.Option(help="Report every frame (streaming) instead of the last.")
     ] = False,
-    probes: Annotated[int, typer.Option(help="Buckets probed per frame.")] = 8,
+    probes: Annotated[
+        int | None, typer.Option(help="Buckets probed per frame (default: the matcher's).")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
 ) -> None:
@@ -123,8 +129,9 @@ def match(
             raise PlaceprintError("--length must be >= 1")
         if length > len(X):
             raise PlaceprintError(f"--length {length} is longer than the query ({len(X)} frames)")
+    options = {} if probes is None else {"probes": probes}
     if sliding:
-        stream = StreamingMatcher(index, length=length or len(X), probes=probes)
+        stream = StreamingMatcher(index, length=length or len(X), **options)
         rows = []
         for i in range(len(X)):
             u = stream.update(X[i])
@@ -141,7 +148,7 @@ def match(
         return
     if length is not None:
         X, names = X[-length:], names[-length:]
-    result = SequenceMatcher(index, probes=probes).match(X, k=k)
+    result = SequenceMatcher(index, **options).match(X, k=k)
     if as_json:
         typer.echo(
             json.dumps(

@@ -1,0 +1,146 @@
+"""The command line: every command has --help; results equal the library; bad input is one line."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from placeprint.codec import CoarseCodec
+from placeprint.index import OverloadedIndex
+from placeprint.sequence.matcher import SequenceMatcher
+
+CLI = [sys.executable, "-m", "placeprint.cli"]
+
+
+def run(*args, cwd=None):
+    return subprocess.run(
+        [*CLI, *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env={**os.environ, "PLACEPRINT_DEBUG": ""},
+        timeout=120,
+    )
+
+
+def assert_one_line_error(proc, *fragments):
+    assert proc.returncode == 2, (proc.returncode, proc.stdout, proc.stderr)
+    err = proc.stderr.strip()
+    assert "Traceback" not in err and len(err.splitlines()) == 1, err
+    assert err.startswith("error:"), err
+    for f in fragments:
+        assert f in err, err
+
+
+@pytest.fixture(scope="module")
+def route(tmp_path_factory):
+    rng = np.random.default_rng(0)
+    noise = rng.normal(size=(3004, 48))
+    db = ((noise[:-4] + noise[1:-3] + noise[2:-2] + noise[3:-1]) / 2).astype(np.float32)
+    folder = tmp_path_factory.mktemp("cli")
+    np.save(folder / "db.npy", db)
+    q = (db[1000:1040] + rng.normal(size=(40, 48)) * 0.4).astype(np.float32)
+    np.save(folder / "q.npy", q)
+    return folder, db, q
+
+
+@pytest.mark.parametrize("cmd", [[], ["index"], ["index", "build"], ["match"], ["info"], ["bench"]])
+def test_every_command_has_help(cmd):
+    proc = run(*cmd, "--help")
+    assert proc.returncode == 0 and "Usage" in proc.stdout
+
+
+def test_version():
+    proc = run("--version")
+    assert proc.returncode == 0 and proc.stdout.startswith("placeprint ")
+
+
+def test_build_info_match_equal_the_library(route):
+    folder, db, q = route
+    idx = folder / "db.ppidx"
+    proc = run("index", "build", folder / "db.npy", "-o", idx, "--code-size", "6", "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    info = json.loads(run("info", idx, "--json").stdout)
+    assert info["places"] == 3000 and info["codec"]["code_size"] == 6
+    assert info["describer"] == {"name": "npy"}
+    assert info["file_bytes"] == idx.stat().st_size
+    out = json.loads(run("match", idx, folder / "q.npy", "--json", "-q").stdout)
+    codec = CoarseCodec(code_size=6).fit(db)
+    index = OverloadedIndex(codec)
+    index.add(db)
+    ref = SequenceMatcher(index).match(q)
+    assert out["positions"] == ref.positions.tolist() and out["ops"] == ref.ops
+    assert abs(out["positions"][0] - 1039) <= 2
+    table = run("match", idx, folder / "q.npy", "--length", "20", "-q").stdout
+    assert "rank" in table and "1\t" in table
+    rows = json.loads(
+        run("match", idx, folder / "q.npy", "--sliding", "--length", "10", "--json", "-q").stdout
+    )
+    assert len(rows) == 40 and abs(rows[-1]["position"] - 1039) <= 2
+
+
+def test_build_and_match_image_folders(tmp_path):
+    rng = np.random.default_rng(1)
+    base = rng.uniform(0, 255, size=(80, 32, 64))
+    smooth = (base + np.roll(base, 1, axis=0) + np.roll(base, 2, axis=0)) / 3
+    for name, frames in [("db", smooth), ("q", smooth[50:62] * 0.8 + 20)]:
+        (tmp_path / name).mkdir()
+        for i, f in enumerate(frames):
+            Image.fromarray(f.astype(np.uint8)).save(tmp_path / name / f"f{i:04d}.png")
+    (tmp_path / "db" / "notes.txt").write_text("not an image")
+    idx = tmp_path / "i.ppidx"
+    proc = run("index", "build", tmp_path / "db", "-o", idx, "--code-size", "2", "-q")
+    assert proc.returncode == 0, proc.stderr
+    info = json.loads(run("info", idx, "--json").stdout)
+    assert info["describer"]["name"] == "seqslam" and info["places"] == 80
+    out = json.loads(run("match", idx, tmp_path / "q", "--json", "-q").stdout)
+    assert out["frames"] == 12 and out["last_frame"] == "f0011.png"
+    assert abs(out["positions"][0] - 61) <= 2
+
+
+def test_bad_input_is_one_line_and_exit_2(route, tmp_path):
+    folder, db, _ = route
+    idx = folder / "good.ppidx"
+    assert run("index", "build", folder / "db.npy", "-o", idx, "-q").returncode == 0
+    bad = np.array(db[:100])
+    bad[5, 5] = np.nan
+    np.save(tmp_path / "nan.npy", bad)
+    np.save(tmp_path / "wrongdim.npy", db[:50, :10])
+    np.save(tmp_path / "3d.npy", np.zeros((4, 4, 4), np.float32))
+    (tmp_path / "text.npy").write_text("hello")
+    truncated = tmp_path / "trunc.ppidx"
+    truncated.write_bytes(idx.read_bytes()[:1000])
+    foreign = tmp_path / "foreign.ppidx"
+    foreign.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 100)
+    (tmp_path / "empty").mkdir()
+    cases = [
+        (("index", "build", tmp_path / "missing.npy", "-o", tmp_path / "x.ppidx"), "not found"),
+        (("index", "build", tmp_path / "nan.npy", "-o", tmp_path / "x.ppidx"), "NaN"),
+        (("index", "build", tmp_path / "3d.npy", "-o", tmp_path / "x.ppidx"), "2-D"),
+        (("index", "build", tmp_path / "text.npy", "-o", tmp_path / "x.ppidx"), "cannot read"),
+        (("index", "build", tmp_path / "empty", "-o", tmp_path / "x.ppidx"), "no images"),
+        (("index", "build", folder / "db.npy", "-o", tmp_path / "no" / "x.ppidx"), "folder"),
+        (
+            ("index", "build", folder / "db.npy", "-o", tmp_path / "x.ppidx", "--bits", "5"),
+            "bits_per_dim",
+        ),
+        (("match", truncated, folder / "q.npy"), "truncated"),
+        (("match", foreign, folder / "q.npy"), "magic"),
+        (("info", tmp_path / "none.ppidx"), "not found"),
+        (("match", idx, tmp_path / "wrongdim.npy"), "dimensions"),
+        (("match", idx, tmp_path / "nan.npy"), "NaN"),
+        (("match", idx, folder / "q.npy", "--length", "0"), "--length"),
+        (("match", idx, folder / "q.npy", "--length", "500"), "longer than the query"),
+        (("match", idx, folder / "q.npy", "--frobnicate"), "No such option"),
+        (("bench", "nonsense"), "unknown benchmark"),
+        (("bench", "headline", "--distractors", "-5"), "--distractors"),
+    ]
+    for args, fragment in cases:
+        assert_one_line_error(run(*args), fragment)
+    assert not (tmp_path / "x.ppidx").exists()
+    assert not [p for p in Path(tmp_path).iterdir() if p.name.startswith(".")]
