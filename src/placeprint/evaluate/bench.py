@@ -400,7 +400,66 @@ def plot_methods(res: dict, folder: Path) -> Path:
     return save_figure(fig, folder / "nordland_recall_vs_L.png")
 
 
-RUNNERS = {"headline": headline_main, "scaling": scaling_main, "nordland": nordland_main}
+# ------------------------------------------------------------------ synthetic
+def synthetic_main(argv: list[str], prog: str = "benchmarks/synthetic.py") -> dict:
+    """A synthetic route of N places and its synthetic queries (the paper's scale test)."""
+    p = _Parser(prog=prog, description=synthetic_main.__doc__)
+    p.add_argument("--places", type=int, default=10_000_000)
+    p.add_argument("--queries", type=int, default=200)
+    p.add_argument("--lengths", type=_lengths, default=(10, 25, 50, 100))
+    p.add_argument("--json", type=Path, default=None)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--query-model",
+        choices=("additive", "regression"),
+        default="additive",
+        help="additive: queries = database + bias + noise (the paper's set-up)",
+    )
+    p.add_argument("--quiet", action="store_true")
+    a = p.parse_args(argv)
+    if a.places < max(a.lengths) + 1 or a.queries < 1:
+        raise PlaceprintError(f"{prog}: --places must exceed the longest length, --queries >= 1")
+    from placeprint.config import data_available
+    from placeprint.evaluate.pipeline import synthetic_stand_in
+    from placeprint.evaluate.scale_bench import synthetic_experiment
+
+    route = _load_route(a.quiet) if data_available("nordland") else synthetic_stand_in()
+    res = synthetic_experiment(
+        route, a.places, a.lengths, a.queries, a.seed, query_model=a.query_model, quiet=a.quiet
+    )
+    out = {**run_metadata(prog, argv), **res}
+    agree = res["code_bit_agreement"]
+    print_table(
+        f"{res['route']} ({a.query_model} queries; code bits agree {agree['synthetic']:.3f} "
+        f"vs {agree['real']:.3f} on real test frames): {res['places']:,} places, "
+        f"{res['bytes_per_place']:.3f} B/place, "
+        f"build {res['build_seconds']:.1f} s, peak RSS {res['peak_rss_mb']:.0f} MiB",
+        ["L", "queries", "R@1", "ops/query", "x fewer than SeqSLAM", "ms p50", "ms p95"],
+        [
+            [
+                r["length"],
+                r["queries"],
+                r["r1"],
+                r["ops_mean"],
+                r["baseline_ops_ratio"],
+                r["latency_ms_p50"],
+                r["latency_ms_p95"],
+            ]
+            for r in res["lengths"]
+        ],
+    )
+    if a.json:
+        write_json(a.json, out)
+        print(f"wrote {a.json}")
+    return out
+
+
+RUNNERS = {
+    "headline": headline_main,
+    "scaling": scaling_main,
+    "nordland": nordland_main,
+    "synthetic": synthetic_main,
+}
 
 
 def script(name: str) -> None:
