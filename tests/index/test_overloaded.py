@@ -154,3 +154,19 @@ def test_empty_and_unfitted(built):
         OverloadedIndex(CoarseCodec())
     with pytest.raises(PlaceprintError, match="codes must be"):
         OverloadedIndex(codec).add_codes(np.zeros((3, 5), np.uint8))
+
+
+def test_merge_joins_independent_parts(built):
+    X, codec, _ = built
+    a, b = OverloadedIndex(codec), OverloadedIndex(codec)
+    a.add(X[:2000])
+    b.add(X[2000:])
+    merged = OverloadedIndex.merge([a, b])
+    whole = OverloadedIndex(codec)
+    whole.add(X)
+    np.testing.assert_array_equal(merged.reconstruct(), whole.reconstruct())
+    assert merged.key_bits == whole.key_bits
+    other = OverloadedIndex(CoarseCodec(code_size=6).fit(X[::-1]))
+    other.add(X[:10])
+    with pytest.raises(PlaceprintError, match="different codecs"):
+        OverloadedIndex.merge([a, other])

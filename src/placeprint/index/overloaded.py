@@ -338,6 +338,35 @@ class OverloadedIndex:
             raise PlaceprintError(f"{path} is not a valid placeprint index (bucket table)")
         return index
 
+    @classmethod
+    def merge(cls, parts: list[OverloadedIndex]) -> OverloadedIndex:
+        """One index of ``parts`` laid end to end (positions of part 2 follow part 1, ...).
+
+        All parts must share one codec (built from the same fitted state), so indexes of
+        route segments built independently can be joined.
+        """
+        if not parts:
+            raise PlaceprintError("nothing to merge")
+        first = parts[0].codec.state()
+        for other in parts[1:]:
+            state = other.codec.state()
+            if state.keys() != first.keys() or not all(
+                np.array_equal(first[k], state[k]) for k in first
+            ):
+                raise PlaceprintError("indexes built with different codecs cannot be merged")
+            if other.key_frames != parts[0].key_frames:
+                raise PlaceprintError("indexes with different key_frames cannot be merged")
+        merged = cls(
+            parts[0].codec,
+            parts[0].requested_key_bits,
+            parts[0].bucket_size,
+            parts[0].describer,
+            parts[0].key_frames,
+        )
+        for part in parts:
+            merged._pending.append(part.reconstruct_int())
+        return merged.build()
+
     def search(self, queries: np.ndarray, k: int = 5, **options):
         """Match a query sequence ``(L, d)`` (oldest frame first); see :class:`SequenceMatcher`."""
         from placeprint.sequence.matcher import SequenceMatcher
