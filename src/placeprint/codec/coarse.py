@@ -259,6 +259,11 @@ class CoarseCodec:
         """Bytes of learned state needed to encode queries."""
         return int(sum(a.nbytes for a in self.state().values()))
 
+    @property
+    def nbytes(self) -> int:
+        """Bytes of learned state (same as :meth:`state_bytes`)."""
+        return self.state_bytes()
+
 
 def check_codes(codes: np.ndarray, code_size: int) -> np.ndarray:
     """Validate ``(n, code_size) uint8`` codes."""

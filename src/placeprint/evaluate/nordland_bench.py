@@ -45,7 +45,9 @@ def nordland_experiment(
         sizes["seqslam"] = seqslam.bytes_per_place()
     for kind in ("flat", "pq"):
         if f"faiss-{kind}" in methods:
-            f = FaissSequenceVoting(index=kind, pq_bytes=code_size).fit(pipe.database)
+            dims = pipe.database.shape[1]
+            pca = None if kind == "flat" or dims % code_size == 0 else dims // code_size * code_size
+            f = FaissSequenceVoting(index=kind, pq_bytes=code_size, pca_dim=pca).fit(pipe.database)
             searches[f"faiss-{kind}"] = (f.search, pipe.queries)
             sizes[f"faiss-{kind}"] = f.bytes_per_place()
     truth = np.arange(len(route.queries))

@@ -45,8 +45,8 @@ class MatcherSettings:
     step: int = 4
     shortlist: int = 12
     agreement: float = 0.6
-    hit_bonus: float = 1.0
-    group_width: int = 4
+    hit_bonus: float = 0.5
+    group_width: int = 2
     min_separation: int = 5
     confidence_window: int = 10
     min_length: int = 1
