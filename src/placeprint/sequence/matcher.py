@@ -15,7 +15,8 @@ Operations (entries read + code comparisons) are counted exactly and reported.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections import deque
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -72,16 +73,6 @@ class MatcherSettings:
             raise PlaceprintError("radius must be 0, 1 or 2 (beyond 2 frames velocity matters)")
 
 
-@dataclass
-class _Frames:
-    """Per-frame state: codes and the entries found in that frame's probed buckets."""
-
-    rest: list = field(default_factory=list)
-    hit_positions: list = field(default_factory=list)
-    hit_distances: list = field(default_factory=list)
-    ops: list = field(default_factory=list)
-
-
 class SequenceMatcher:
     """Match query sequences against an :class:`OverloadedIndex`.
 
@@ -129,16 +120,17 @@ class SequenceMatcher:
         probes[idx < len(layout) - 1] = -1
         return keys, rest, probes
 
-    def _visit(self, rest_t: np.uint64, probes_t: np.ndarray):
+    def _visit(self, rest: np.ndarray, probes: np.ndarray):
+        """Bucket entries of every frame: ``(frames, positions, distances, ops)``."""
         ix = self.index
-        return kernels.visit_buckets(
+        return kernels.visit_frames(
             ix.offsets,
             ix.ids,
             np.int64(ix.id_bits),
             ix.rest,
             np.int64(ix.rest_bits),
-            probes_t,
-            np.uint64(rest_t),
+            probes,
+            rest,
             np.int64(self.max_entries),
         )
 
@@ -232,17 +224,7 @@ class SequenceMatcher:
         """Best ``k`` distinct database positions of the last frame of sequence ``X (L, d)``."""
         X = self._check_sequence(X)
         _, rest, probes = self._frame_codes(X)
-        ix = self.index
-        frames, positions, distances, ops = kernels.visit_frames(
-            ix.offsets,
-            ix.ids,
-            np.int64(ix.id_bits),
-            ix.rest,
-            np.int64(ix.rest_bits),
-            probes,
-            rest,
-            np.int64(self.max_entries),
-        )
+        frames, positions, distances, ops = self._visit(rest, probes)
         return self._rank(rest, frames, positions, distances, k, int(ops))
 
 
@@ -279,7 +261,10 @@ class StreamingMatcher:
             raise PlaceprintError("length must be >= 1")
         self.matcher = SequenceMatcher(index, **settings)
         self.length = int(length)
-        self.frames = _Frames()
+        # per frame of the window: rest bits, and the entries of its probed buckets
+        self.rest: deque = deque(maxlen=self.length)
+        self.hit_positions: deque = deque(maxlen=self.length)
+        self.hit_distances: deque = deque(maxlen=self.length)
         self.history: list[np.ndarray] = []
         self.count = 0
 
@@ -295,23 +280,18 @@ class StreamingMatcher:
         if need:
             self.history.append(self.matcher.index.codec.transform(X)[0])
             self.history = self.history[-need:]
-        pos, dist, ops = self.matcher._visit(rest[0], probes[0])
-        f = self.frames
-        f.rest.append(rest[0])
-        f.hit_positions.append(pos)
-        f.hit_distances.append(dist)
-        f.ops.append(int(ops))
-        if len(f.rest) > self.length:
-            for part in (f.rest, f.hit_positions, f.hit_distances, f.ops):
-                part.pop(0)
+        _, pos, dist, ops = self.matcher._visit(rest, probes)
+        self.rest.append(rest[0])
+        self.hit_positions.append(pos)
+        self.hit_distances.append(dist)
         self.count += 1
-        counts = [len(p) for p in f.hit_positions]
+        counts = [len(p) for p in self.hit_positions]
         result = self.matcher._rank(
-            np.array(f.rest, np.uint64),
+            np.array(self.rest, np.uint64),
             np.repeat(np.arange(len(counts), dtype=np.int64), counts),
-            np.concatenate(f.hit_positions).astype(np.int64),
-            np.concatenate(f.hit_distances).astype(np.int64),
+            np.concatenate(self.hit_positions).astype(np.int64),
+            np.concatenate(self.hit_distances).astype(np.int64),
             1,
             int(ops),
         )
-        return StreamUpdate(self.count - 1, result.best, result.confidence, result.ops, len(f.rest))
+        return StreamUpdate(self.count - 1, result.best, result.confidence, result.ops, len(counts))
