@@ -37,10 +37,11 @@ def require_real_data(*parts: str) -> Path:
 
 @pytest.fixture(scope="session")
 def nordland_descriptors() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(summer (n, 2048) float32, winter (n, 2048) float32, dark (n,) bool)`` on Nordland.
+    """``(summer (n, d) float32, winter (n, d) float32, dark (n,) bool)`` on Nordland.
 
-    SeqSLAM (patch-normalised 64x32) descriptors computed with the package; row ``i`` of
-    both seasons is the same place; ``dark`` marks frames dark in either season.
+    SeqSLAM descriptors (patch-normalised 64x32, default patches) computed with the
+    package; row ``i`` of both seasons is the same place; ``dark`` marks frames dark in
+    either season.
     """
     from placeprint.datasets.nordland import load_nordland
     from placeprint.describe import get

@@ -83,10 +83,10 @@ def test_default_key_gives_small_colliding_buckets(built):
     _, _, index = built
     info = index.info()
     assert 1.5 <= info["bucket_size_mean"] <= 6
-    assert info["key_bits"] == 10  # floor(log2(5000 / 2.5)): small maps get small buckets
+    assert info["key_bits"] == 11  # round(log2(5000 / 2.5)): small maps get small buckets
     big = OverloadedIndex(index.codec, key_frames=1)
     big.add_codes(np.zeros((40_000, 6), np.uint8))
-    assert big.key_bits == 12  # floor(log2(40000 / 8))
+    assert big.key_bits == 12  # round(log2(40000 / 8))
 
 
 def test_save_load_round_trip(built, tmp_path):

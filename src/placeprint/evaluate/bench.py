@@ -212,6 +212,14 @@ def plot_headline(out: dict, folder: Path, stem: str) -> list[Path]:
             for x, y, name in pts:
                 if name == "default":
                     ax.annotate("default", (x, y), textcoords="offset points", xytext=(4, -10))
+        ax.axvline(37_000, color="grey", ls="--", lw=1)
+        ax.annotate(
+            "37K ops (paper)",
+            (37_000, 0.03),
+            textcoords="offset points",
+            xytext=(3, 0),
+            color="grey",
+        )
         ax.set_xscale("log")
         ax.set_xlabel("operations per query (entries read + code comparisons)")
         ax.set_ylabel("R@1 (test frames)")

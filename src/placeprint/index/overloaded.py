@@ -71,10 +71,10 @@ def default_bucket_size(n_places: int) -> float:
 
 
 def default_key_bits(n_places: int, n_bits: int, bucket_size: float | None = None) -> int:
-    """Key length giving about ``bucket_size`` places a bucket (between 4 and ``n_bits - 8``)."""
+    """Key length giving ``bucket_size`` places a bucket within a factor sqrt(2) (4 to n_bits-8)."""
     if bucket_size is None:
         bucket_size = default_bucket_size(n_places)
-    k = int(math.floor(math.log2(max(n_places, 2) / bucket_size)))
+    k = int(round(math.log2(max(n_places, 2) / bucket_size)))
     return int(min(max(k, 4), min(24, n_bits - 8)))
 
 
