@@ -210,7 +210,7 @@ def plot_headline(out: dict, folder: Path, stem: str) -> list[Path]:
             )
             ax.plot([x[0] for x in pts], [x[1] for x in pts], marker="o", label=f"L={L}")
             for x, y, name in pts:
-                if name == "default":
+                if name.startswith("default"):
                     ax.annotate("default", (x, y), textcoords="offset points", xytext=(4, -10))
         ax.axvline(37_000, color="grey", ls="--", lw=1)
         ax.annotate(

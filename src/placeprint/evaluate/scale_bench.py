@@ -25,12 +25,13 @@ CHUNK = 1 << 18
 
 # Operating points for the recall-vs-work curve (the default matcher is the first).
 CURVE_POINTS: dict[str, dict] = {
-    "default": {},
-    "light (8 probes)": {"probes": 8, "anchors": 512, "local": 64},
-    "medium (12 probes)": {"probes": 12, "anchors": 768, "local": 96},
-    "narrow cascade": {"anchors": 256, "local": 48},
-    "wide cascade": {"anchors": 2048, "local": 192},
-    "heavy (32 probes)": {"probes": 32, "anchors": 2048, "local": 192},
+    "default (1200 probes a query)": {},
+    "600 probes a query": {"probe_budget": 600},
+    "900 probes a query": {"probe_budget": 900},
+    "1600 probes a query": {"probe_budget": 1600},
+    "2400 probes a query": {"probe_budget": 2400},
+    "narrow cascade": {"anchors": 384, "local_budget": 4800},
+    "wide cascade": {"anchors": 1536, "local_budget": 19200},
 }
 
 

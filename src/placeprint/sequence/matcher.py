@@ -1,6 +1,9 @@
 """The compact sequence matcher over an :class:`OverloadedIndex` (batch and streaming).
 
-1. Every query frame probes the buckets of its most likely keys (multi-probe).
+1. Every query frame probes the buckets of its most likely keys (multi-probe). By
+   default a query of ``L`` frames gets ``probe_budget / L`` probes a frame (at most
+   ``max_probes``): the work per query stays about constant, and short queries, which
+   have fewer frames to find the place with, search each frame deeper.
 2. Each bucket entry ``(frame t, place p)`` is an *anchor*: a guess that query frame
    ``t`` was taken at place ``p``. Anchors are ranked by the Hamming distance of the
    rest of their codes, then by a +-2 frame local window.
@@ -36,13 +39,16 @@ class MatcherSettings:
     """Knobs of the matcher; the defaults are the recommended operating point."""
 
     velocities: tuple[float, ...] = DEFAULT_VELOCITIES
-    probes: int = 16
+    probes: int | None = None
+    probe_budget: int = 1200
+    max_probes: int = 64
     entries: float = 32.0
     flip_bits: int = 10
     max_flips: int = 3
-    anchors: int = 1024
+    anchors: int = 768
     radius: int = 2
-    local: int = 128
+    local: int | None = None
+    local_budget: int = 9600
     step: int = 4
     shortlist: int = 12
     agreement: float = 0.6
@@ -57,10 +63,11 @@ class MatcherSettings:
         if v.ndim != 1 or v.size == 0 or np.any(v <= 0) or not np.all(np.isfinite(v)):
             raise PlaceprintError("velocities must be a non-empty list of positive numbers")
         for name in (
-            "probes",
+            "probe_budget",
+            "max_probes",
+            "local_budget",
             "entries",
             "anchors",
-            "local",
             "step",
             "shortlist",
             "min_length",
@@ -68,6 +75,9 @@ class MatcherSettings:
             "max_flips",
         ):
             if getattr(self, name) < 1:
+                raise PlaceprintError(f"{name} must be >= 1")
+        for name in ("probes", "local"):
+            if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise PlaceprintError(f"{name} must be >= 1")
         if not 0 <= self.radius <= 2:
             raise PlaceprintError("radius must be 0, 1 or 2 (beyond 2 frames velocity matters)")
@@ -94,8 +104,26 @@ class SequenceMatcher:
         self.max_entries = int(np.ceil(self.settings.entries * mean_bucket))
 
     # ------------------------------------------------------------ per frame
+    def probes_per_frame(self, length: int) -> int:
+        """Probes of each frame of a ``length``-frame query (``probes`` if set)."""
+        s = self.settings
+        if s.probes is not None:
+            return int(s.probes)
+        return int(min(s.max_probes, max(1, round(s.probe_budget / max(length, 1)))))
+
+    def local_keep(self, length: int) -> int:
+        """Anchors kept after the local check, ``local_budget / L`` (16..512) unless ``local``.
+
+        Each kept anchor is checked on every ``step``-th frame for every velocity, so this
+        keeps that stage's work about constant across query lengths.
+        """
+        s = self.settings
+        if s.local is not None:
+            return int(s.local)
+        return int(min(512, max(16, round(s.local_budget / max(length, 1)))))
+
     def _frame_codes(
-        self, X: np.ndarray, history: np.ndarray | None = None
+        self, X: np.ndarray, history: np.ndarray | None = None, length: int | None = None
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Keys ``(L,)``, rest bits ``(L,) uint64`` and probe keys ``(L, P)`` of frames.
 
@@ -116,7 +144,8 @@ class SequenceMatcher:
             [errors_all[np.maximum(idx - j, 0), :b] for j, b in enumerate(layout) if b], axis=1
         )
         s = self.settings
-        probes, _ = probe_keys(keys, errors, s.probes, s.flip_bits, s.max_flips)
+        n_probes = self.probes_per_frame(length or len(X))
+        probes, _ = probe_keys(keys, errors, n_probes, s.flip_bits, s.max_flips)
         probes[idx < len(layout) - 1] = -1
         return keys, rest, probes
 
@@ -159,7 +188,7 @@ class SequenceMatcher:
             self.velocities,
             s.anchors,
             s.radius,
-            s.local,
+            self.local_keep(L),
             s.step,
             s.shortlist,
             float(s.agreement),
@@ -276,7 +305,7 @@ class StreamingMatcher:
         X = check_descriptors(frame[None, :], self.matcher.index.codec.input_dim, "frame")
         need = len(self.matcher.index.layout) - 1
         history = np.array(self.history[-need:], np.float32) if need and self.history else None
-        _, rest, probes = self.matcher._frame_codes(X, history)
+        _, rest, probes = self.matcher._frame_codes(X, history, self.length)
         if need:
             self.history.append(self.matcher.index.codec.transform(X)[0])
             self.history = self.history[-need:]
