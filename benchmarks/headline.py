@@ -1,4 +1,4 @@
-"""headline benchmark: see ``placeprint.evaluate.bench.headline_main`` (``--help`` for options)."""
+"""The headline benchmark: ``python benchmarks/headline.py --help`` lists its options."""
 
 from placeprint.evaluate.bench import script
 

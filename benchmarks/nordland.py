@@ -1,4 +1,4 @@
-"""nordland benchmark: see ``placeprint.evaluate.bench.nordland_main`` (``--help`` for options)."""
+"""The nordland benchmark: ``python benchmarks/nordland.py --help`` lists its options."""
 
 from placeprint.evaluate.bench import script
 

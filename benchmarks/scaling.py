@@ -1,4 +1,4 @@
-"""scaling benchmark: see ``placeprint.evaluate.bench.scaling_main`` (``--help`` for options)."""
+"""The scaling benchmark: ``python benchmarks/scaling.py --help`` lists its options."""
 
 from placeprint.evaluate.bench import script
 

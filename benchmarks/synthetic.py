@@ -1,4 +1,4 @@
-"""synthetic benchmark: see ``placeprint.evaluate.bench.synthetic_main`` (``--help`` for options)."""
+"""The synthetic benchmark: ``python benchmarks/synthetic.py --help`` lists its options."""
 
 from placeprint.evaluate.bench import script
 
