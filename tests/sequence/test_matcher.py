@@ -169,3 +169,20 @@ def test_bad_queries(route):
         SequenceMatcher(index, velocities=(0.0,))
     with pytest.raises(PlaceprintError, match="one descriptor"):
         StreamingMatcher(index).update(db[:2])
+
+
+def test_probe_budgets(route):
+    db, index, rng = route
+    m = SequenceMatcher(index)
+    assert m.probes_per_frame(100) == 12 and m.probes_per_frame(50) == 24
+    assert m.probes_per_frame(5) == 64  # capped at max_probes
+    assert SequenceMatcher(index, probes=3).probes_per_frame(100) == 3
+    assert m.local_keep(100) == 96 and m.local_keep(10) == 512
+    q = sample_along(db, 9000, 30, 1.0, rng, noise=0.5)
+    g = SequenceMatcher(index, allocation="global")
+    keys, _, probes = g._frame_codes(q)
+    assert (probes[:, 0] == keys).all()  # every frame probes its own key
+    assert (probes >= 0).sum() == g.probes_per_frame(30) * 30  # the query's budget, no more
+    assert abs(g.match(q).best - 9000) <= 2
+    with pytest.raises(PlaceprintError, match="allocation"):
+        SequenceMatcher(index, allocation="random")

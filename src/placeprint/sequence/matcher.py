@@ -42,6 +42,7 @@ class MatcherSettings:
     probes: int | None = None
     probe_budget: int = 1200
     max_probes: int = 64
+    allocation: str = "frame"
     entries: float = 32.0
     flip_bits: int = 10
     max_flips: int = 3
@@ -79,6 +80,8 @@ class MatcherSettings:
         for name in ("probes", "local"):
             if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise PlaceprintError(f"{name} must be >= 1")
+        if self.allocation not in ("frame", "global"):
+            raise PlaceprintError("allocation must be 'frame' or 'global'")
         if not 0 <= self.radius <= 2:
             raise PlaceprintError("radius must be 0, 1 or 2 (beyond 2 frames velocity matters)")
 
@@ -145,7 +148,17 @@ class SequenceMatcher:
         )
         s = self.settings
         n_probes = self.probes_per_frame(length or len(X))
-        probes, _ = probe_keys(keys, errors, n_probes, s.flip_bits, s.max_flips)
+        if s.allocation == "global" and s.probes is None and len(X) > 1:
+            # the most likely (frame, key) pairs of the whole query, at least one a frame
+            probes, logp = probe_keys(keys, errors, s.max_probes, s.flip_bits, s.max_flips)
+            budget = n_probes * len(X)
+            order = np.argsort(-logp[:, 1:], axis=None, kind="stable")[: max(budget - len(X), 0)]
+            extra = np.zeros(logp[:, 1:].size, bool)
+            extra[order] = True
+            keep = np.column_stack([np.ones(len(X), bool), extra.reshape(len(X), -1)])
+            probes = np.where(keep, probes, -1)
+        else:
+            probes, _ = probe_keys(keys, errors, n_probes, s.flip_bits, s.max_flips)
         probes[idx < len(layout) - 1] = -1
         return keys, rest, probes
 
