@@ -170,3 +170,13 @@ def test_merge_joins_independent_parts(built):
     other.add(X[:10])
     with pytest.raises(PlaceprintError, match="different codecs"):
         OverloadedIndex.merge([a, other])
+
+
+def test_code_size_for_budget_by_hand():
+    from placeprint.index.overloaded import code_size_for_budget
+
+    # 10M places: 20-bit key, 24-bit ids. 7 bytes -> 56 - 20 + 24 = 60 bits <= 64;
+    # 8 bytes -> 64 - 20 + 24 = 68 bits > 64.
+    assert code_size_for_budget(10_000_000) == 7
+    assert code_size_for_budget(10_000_000, budget_bytes=9.0) == 8
+    assert code_size_for_budget(10_000_000, budget_bytes=5.0) == 4  # 32 - 20 + 24 = 36 <= 40

@@ -161,6 +161,9 @@ def test_bad_queries(route):
     bad[2, 3] = np.nan
     with pytest.raises(PlaceprintError, match="NaN"):
         m.match(bad)
+    bad[2, 3] = np.inf
+    with pytest.raises(PlaceprintError, match="inf"):
+        m.match(bad)
     with pytest.raises(PlaceprintError, match="longer than the database"):
         SequenceMatcher(index).match(np.zeros((20001, 64), np.float32))
     with pytest.raises(PlaceprintError, match="unknown matcher option"):

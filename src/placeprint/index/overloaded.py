@@ -81,18 +81,18 @@ def default_key_bits(n_places: int, n_bits: int, bucket_size: float | None = Non
 def code_size_for_budget(
     n_places: int, budget_bytes: float = 8.0, bucket_size: float | None = None
 ) -> int:
-    """Largest code (bytes, 1..8) whose index costs at most ``budget_bytes`` a place.
+    """Largest code (bytes, 1..8) whose per-place storage fits ``budget_bytes``.
 
-    Per place: the code bits not in the key, ``ceil(log2 n)`` id bits and the bucket
-    table share ``32 * 2**key_bits / n`` bits (the codec state, a fixed cost, is not
-    included).
+    Per place: the code bits not in the key plus ``ceil(log2 n)`` id bits. The parts
+    shared by all places (bucket table, codec state, header) are left out of the choice:
+    they are what makes a small map cost more per place, whatever the code size; at
+    millions of places they add well under half a byte (see ``bytes_per_place``).
     """
     id_bits = max(1, int(n_places - 1).bit_length())
     best = 1
     for size in range(1, MAX_CODE_BYTES + 1):
         k = default_key_bits(n_places, 8 * size, bucket_size)
-        bits = 8 * size - k + id_bits + 32 * ((1 << k) + 1) / max(n_places, 1)
-        if bits <= 8 * budget_bytes:
+        if 8 * size - k + id_bits <= 8 * budget_bytes:
             best = size
     return best
 
