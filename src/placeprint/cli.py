@@ -72,6 +72,7 @@ def index_build(
 ) -> None:
     """Build a compact overloaded-hash index from images or descriptors."""
     from placeprint.codec import CoarseCodec
+    from placeprint.codec.coarse import largest_code_size
     from placeprint.index import OverloadedIndex
     from placeprint.index.overloaded import code_size_for_budget
     from placeprint.sources import describe_source
@@ -86,7 +87,12 @@ def index_build(
         )
         P = P[: len(X)]
     if code_size is None:
-        code_size = code_size_for_budget(len(X), budget)
+        fits = largest_code_size(len(X), X.shape[1], bits)
+        if fits < 1:
+            raise PlaceprintError(
+                f"{len(X)} descriptors of {X.shape[1]} dimensions are too few for a code"
+            )
+        code_size = min(code_size_for_budget(len(X), budget), fits)
     codec = CoarseCodec(code_size=code_size, bits_per_dim=bits).fit(X, paired=P)
     index = OverloadedIndex(codec, key_bits=key_bits, describer=config)
     index.add(X)

@@ -95,3 +95,16 @@ def test_state_round_trip(data):
     codec = CoarseCodec(code_size=5, bits_per_dim=2).fit(data)
     again = CoarseCodec.from_state(codec.state())
     np.testing.assert_array_equal(again.encode(data), codec.encode(data))
+
+
+def test_largest_code_size_fits_the_data(data):
+    from placeprint.codec.coarse import largest_code_size
+
+    assert largest_code_size(3000, 48) == 6  # 48 one-bit dimensions
+    assert largest_code_size(3000, 48, bits_per_dim=2) == 12
+    assert largest_code_size(20, 96) == 1  # 10 rows -> at most 10 dimensions -> 1 byte
+    assert largest_code_size(10, 4) == 0
+    size = largest_code_size(len(data), 20)
+    CoarseCodec(code_size=size).fit(data[:, :20])  # fits exactly
+    with pytest.raises(PlaceprintError):
+        CoarseCodec(code_size=size + 1).fit(data[:, :20])

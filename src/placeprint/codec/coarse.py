@@ -265,6 +265,14 @@ class CoarseCodec:
         return self.state_bytes()
 
 
+def largest_code_size(n: int, d: int, bits_per_dim: int = 1) -> int:
+    """Largest code (bytes) a codec can fit on ``n`` descriptors of ``d`` dimensions (0: none).
+
+    :meth:`CoarseCodec.fit` needs at least ``n_dims`` dimensions and ``2 * n_dims`` rows.
+    """
+    return min(d, n - 1, n // 2) * bits_per_dim // 8
+
+
 def check_codes(codes: np.ndarray, code_size: int) -> np.ndarray:
     """Validate ``(n, code_size) uint8`` codes."""
     codes = np.asarray(codes)
