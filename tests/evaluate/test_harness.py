@@ -58,3 +58,14 @@ def test_reports(tmp_path, capsys):
     assert json.loads(path.read_text()) == {"a": 0.5, "b": None, "c": [0, 1, 2]}
     print_table("t", ["x", "y"], [[1, 0.25]])
     assert "0.250" in capsys.readouterr().out
+
+
+def test_confidence_summary_hand_computed():
+    from placeprint.evaluate.harness import confidence_summary
+
+    conf = np.array([5.0, 3.0, np.inf, 1.0, 2.5, 1.2])
+    correct = np.array([True, True, True, False, False, True])
+    s = confidence_summary(conf, correct)
+    # most confident first: inf(T), 5(T), 3(T), 2.5(F) -> 3 of 6 before the first mistake
+    assert s["recall_at_full_precision"] == 0.5
+    assert s["answered_at_conf2"] == 4 / 6 and s["precision_at_conf2"] == 3 / 4

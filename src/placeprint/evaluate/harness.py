@@ -42,12 +42,35 @@ class LengthResult:
                 out[f"r1_{name}"] = r[1]
                 out[f"r5_{name}"] = r[5]
                 out[f"n_{name}"] = int(sel.sum())
+        out.update(confidence_summary(self.confidence, self.correct1))
         out["ops_mean"] = float(self.ops.mean()) if len(self.ops) else float("nan")
         out["ops_p95"] = float(np.percentile(self.ops, 95)) if len(self.ops) else float("nan")
         ms = self.seconds * 1000.0
         out["latency_ms_p50"] = float(np.median(ms)) if len(ms) else float("nan")
         out["latency_ms_p95"] = float(np.percentile(ms, 95)) if len(ms) else float("nan")
         return out
+
+
+def confidence_summary(confidence: np.ndarray, correct: np.ndarray, threshold: float = 2.0) -> dict:
+    """How far the matcher's confidence can be trusted.
+
+    ``recall_at_full_precision``: the largest share of queries that can be answered, most
+    confident first, before the first wrong answer. ``answered``/``precision`` at
+    ``confidence >= threshold``.
+    """
+    confidence = np.nan_to_num(np.asarray(confidence, float), posinf=np.finfo(float).max)
+    correct = np.asarray(correct, bool)
+    if correct.size == 0:
+        return {}
+    order = np.argsort(-confidence, kind="stable")
+    wrong = np.flatnonzero(~correct[order])
+    first_wrong = wrong[0] if wrong.size else correct.size
+    sure = confidence >= threshold
+    return {
+        "recall_at_full_precision": float(first_wrong / correct.size),
+        f"answered_at_conf{threshold:g}": float(sure.mean()),
+        f"precision_at_conf{threshold:g}": float(correct[sure].mean()) if sure.any() else None,
+    }
 
 
 def run_windows(
