@@ -43,6 +43,16 @@ def _load_route(quiet: bool):
     return load_nordland_route(quiet)
 
 
+def _finish(out: dict, json_path: Path | None) -> dict:
+    """Write the JSON (when asked) and say where every output went."""
+    if json_path:
+        write_json(json_path, out)
+        print(f"wrote {json_path}")
+    for plot in out.get("plots", []):
+        print(f"wrote {plot}")
+    return out
+
+
 # ------------------------------------------------------------------ headline
 def headline_main(argv: list[str], prog: str = "benchmarks/headline.py") -> dict:
     """Nordland in N synthetic distractors: the headline table and JSON."""
@@ -83,12 +93,7 @@ def headline_main(argv: list[str], prog: str = "benchmarks/headline.py") -> dict
     print_headline(out)
     plots = plot_headline(out, a.plots, f"headline_{a.distractors}")
     out["plots"] = [str(x) for x in plots]
-    if a.json:
-        write_json(a.json, out)
-        print(f"wrote {a.json}")
-    for x in plots:
-        print(f"wrote {x}")
-    return out
+    return _finish(out, a.json)
 
 
 def headline_json(res: dict, meta: dict) -> dict:
@@ -306,11 +311,7 @@ def scaling_main(argv: list[str], prog: str = "benchmarks/scaling.py") -> dict:
         ],
     )
     out["plots"] = [str(plot_scaling(rows, a.plots))]
-    if a.json:
-        write_json(a.json, out)
-        print(f"wrote {a.json}")
-    print(f"wrote {out['plots'][0]}")
-    return out
+    return _finish(out, a.json)
 
 
 def plot_scaling(rows: list[dict], folder: Path) -> Path:
@@ -384,11 +385,7 @@ def nordland_main(argv: list[str], prog: str = "benchmarks/nordland.py") -> dict
         rows,
     )
     out["plots"] = [str(plot_methods(res, a.plots))]
-    if a.json:
-        write_json(a.json, out)
-        print(f"wrote {a.json}")
-    print(f"wrote {out['plots'][0]}")
-    return out
+    return _finish(out, a.json)
 
 
 def plot_methods(res: dict, folder: Path) -> Path:
@@ -463,10 +460,7 @@ def synthetic_main(argv: list[str], prog: str = "benchmarks/synthetic.py") -> di
             for r in res["lengths"]
         ],
     )
-    if a.json:
-        write_json(a.json, out)
-        print(f"wrote {a.json}")
-    return out
+    return _finish(out, a.json)
 
 
 RUNNERS = {
