@@ -181,6 +181,8 @@ def test_probe_budgets(route):
     assert m.probes_per_frame(5) == 64  # capped at max_probes
     assert SequenceMatcher(index, probes=3).probes_per_frame(100) == 3
     assert m.local_keep(100) == 96 and m.local_keep(10) == 512
+    assert m.anchors_keep(100) == 768 and m.anchors_keep(50) == 1536
+    assert m.anchors_keep(1) == 4096 and SequenceMatcher(index, anchors=5).anchors_keep(50) == 5
     q = sample_along(db, 9000, 30, 1.0, rng, noise=0.5)
     g = SequenceMatcher(index, allocation="global")
     keys, _, probes = g._frame_codes(q)

@@ -30,8 +30,8 @@ CURVE_POINTS: dict[str, dict] = {
     "900 probes a query": {"probe_budget": 900},
     "1600 probes a query": {"probe_budget": 1600},
     "2400 probes a query": {"probe_budget": 2400},
-    "narrow cascade": {"anchors": 384, "local_budget": 4800},
-    "wide cascade": {"anchors": 1536, "local_budget": 19200},
+    "narrow cascade": {"anchor_budget": 38400, "local_budget": 4800},
+    "wide cascade": {"anchor_budget": 153600, "local_budget": 19200},
 }
 
 

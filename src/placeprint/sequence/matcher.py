@@ -46,7 +46,8 @@ class MatcherSettings:
     entries: float = 32.0
     flip_bits: int = 10
     max_flips: int = 3
-    anchors: int = 768
+    anchors: int | None = None
+    anchor_budget: int = 76800
     radius: int = 2
     local: int | None = None
     local_budget: int = 9600
@@ -68,7 +69,7 @@ class MatcherSettings:
             "max_probes",
             "local_budget",
             "entries",
-            "anchors",
+            "anchor_budget",
             "step",
             "shortlist",
             "min_length",
@@ -77,7 +78,7 @@ class MatcherSettings:
         ):
             if getattr(self, name) < 1:
                 raise PlaceprintError(f"{name} must be >= 1")
-        for name in ("probes", "local"):
+        for name in ("probes", "local", "anchors"):
             if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise PlaceprintError(f"{name} must be >= 1")
         if self.allocation not in ("frame", "global"):
@@ -113,6 +114,17 @@ class SequenceMatcher:
         if s.probes is not None:
             return int(s.probes)
         return int(min(s.max_probes, max(1, round(s.probe_budget / max(length, 1)))))
+
+    def anchors_keep(self, length: int) -> int:
+        """Anchors given the local check: ``anchor_budget / L`` (64..4096) unless ``anchors``.
+
+        A short query has fewer hits on its true alignment to lift it above chance hits,
+        so more of its anchors get the (4-comparison) local check.
+        """
+        s = self.settings
+        if s.anchors is not None:
+            return int(s.anchors)
+        return int(min(4096, max(64, round(s.anchor_budget / max(length, 1)))))
 
     def local_keep(self, length: int) -> int:
         """Anchors kept after the local check, ``local_budget / L`` (16..512) unless ``local``.
@@ -199,7 +211,7 @@ class SequenceMatcher:
             hit_positions,
             hit_distances,
             self.velocities,
-            s.anchors,
+            self.anchors_keep(L),
             s.radius,
             self.local_keep(L),
             s.step,
