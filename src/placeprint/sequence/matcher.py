@@ -5,11 +5,13 @@
    ``max_probes``): the work per query stays about constant, and short queries, which
    have fewer frames to find the place with, search each frame deeper.
 2. Each bucket entry ``(frame t, place p)`` is an *anchor*: a guess that query frame
-   ``t`` was taken at place ``p``. Anchors are ranked by the Hamming distance of the
-   rest of their codes, then by a +-2 frame local window.
-3. The best anchors propose alignments ``(end, velocity)`` over the velocity range;
-   the alignments are checked on every ``step``-th frame, and the best are verified
-   with the full codes along the whole trajectory.
+   ``t`` was taken at place ``p``. Every anchor's rest bits are compared with the frame's
+   (a log-likelihood ratio), and anchors on nearly the same diagonal ``p - t`` pool
+   their evidence (the vote on the alignment). The best ``anchor_budget / L`` anchors
+   get a +-2 frame local check (the same places at every velocity in 0.8-1.2).
+3. The best ``local_budget / L`` anchors propose alignments ``(end, velocity)`` for
+   every velocity; these are checked on every ``step``-th frame, and the best
+   ``shortlist`` are verified with the codes along the whole trajectory.
 4. Distinct answers are returned best first, with a confidence: how far the best
    stands out from the best alignment outside a window around it.
 
@@ -36,7 +38,17 @@ DEFAULT_VELOCITIES = (0.8, 0.9, 1.0, 1.1, 1.2)
 
 @dataclass
 class MatcherSettings:
-    """Knobs of the matcher; the defaults are the recommended operating point."""
+    """Knobs of the matcher; the defaults are the recommended operating point.
+
+    ``probes``/``anchors``/``local`` fix the per-frame probes and the anchors kept at
+    each stage; left ``None`` they follow the per-query budgets (``*_budget / L``).
+    ``entries`` caps the entries read per frame (times the mean bucket size);
+    ``flip_bits``/``max_flips`` bound the multi-probe enumeration; ``agreement`` is the
+    expected share of equal rest bits for the true place (for the likelihood ratio);
+    ``hit_bonus`` is the evidence of a hit itself; ``group_width`` the diagonal window
+    (places) that pools hits; ``min_separation`` and ``confidence_window`` (places)
+    define distinct answers and the confidence.
+    """
 
     velocities: tuple[float, ...] = DEFAULT_VELOCITIES
     probes: int | None = None
