@@ -12,7 +12,7 @@ from pathlib import Path
 from placeprint.errors import PlaceprintError
 from placeprint.evaluate.report import print_table, run_metadata, save_figure, write_json
 
-RESULTS = Path("benchmarks/results")
+FIGURES = Path("docs/figures")
 LENGTHS = (1, 10, 25, 50, 100)
 
 
@@ -59,7 +59,7 @@ def headline_main(argv: list[str], prog: str = "benchmarks/headline.py") -> dict
     p = _Parser(prog=prog, description=headline_main.__doc__)
     p.add_argument("--distractors", type=int, default=10_000_000)
     p.add_argument("--json", type=Path, default=None, help="output JSON (default: none)")
-    p.add_argument("--plots", type=Path, default=RESULTS, help="folder for PNG plots")
+    p.add_argument("--plots", type=Path, default=FIGURES, help="folder for PNG plots")
     p.add_argument("--lengths", type=_lengths, default=LENGTHS)
     p.add_argument("--stride", type=int, default=5, help="end frames every STRIDE frames")
     p.add_argument("--code-size", type=int, default=7)
@@ -248,7 +248,7 @@ def scaling_main(argv: list[str], prog: str = "benchmarks/scaling.py") -> dict:
     p = _Parser(prog=prog, description=scaling_main.__doc__)
     p.add_argument("--sizes", type=_lengths, default=(10_000, 100_000, 1_000_000, 10_000_000))
     p.add_argument("--json", type=Path, default=None)
-    p.add_argument("--plots", type=Path, default=RESULTS)
+    p.add_argument("--plots", type=Path, default=FIGURES)
     p.add_argument("--stride", type=int, default=5)
     p.add_argument("--quiet", action="store_true")
     a = p.parse_args(argv)
@@ -342,7 +342,7 @@ def nordland_main(argv: list[str], prog: str = "benchmarks/nordland.py") -> dict
     """Real Nordland (2,500 places): the compact index beside every baseline."""
     p = _Parser(prog=prog, description=nordland_main.__doc__)
     p.add_argument("--json", type=Path, default=None)
-    p.add_argument("--plots", type=Path, default=RESULTS)
+    p.add_argument("--plots", type=Path, default=FIGURES)
     p.add_argument("--lengths", type=_lengths, default=LENGTHS)
     p.add_argument("--stride", type=int, default=5)
     p.add_argument("--code-size", type=int, default=7)
