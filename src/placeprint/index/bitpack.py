@@ -63,6 +63,19 @@ def unpack_fields(words: np.ndarray, width: int, start: int, count: int) -> np.n
     return _unpack(words, np.int64(width), np.int64(start), np.int64(count))
 
 
+@numba.njit(cache=True, nogil=True)
+def _gather(words: np.ndarray, width: np.int64, indices: np.ndarray) -> np.ndarray:
+    out = np.empty(indices.shape[0], np.uint64)
+    for i in range(indices.shape[0]):
+        out[i] = read_field(words, indices[i], width)
+    return out
+
+
+def gather_fields(words: np.ndarray, width: int, indices: np.ndarray) -> np.ndarray:
+    """Fields at arbitrary ``indices (m,)`` as ``(m,) uint64``."""
+    return _gather(words, np.int64(width), np.ascontiguousarray(indices, np.int64))
+
+
 def codes_to_int(codes: np.ndarray) -> np.ndarray:
     """``(n, c) uint8`` codes with ``c <= 8`` as little-endian ``(n,) uint64`` integers."""
     n, c = codes.shape

@@ -33,7 +33,13 @@ import numpy as np
 
 from placeprint.codec.coarse import CoarseCodec, check_codes
 from placeprint.errors import PlaceprintError
-from placeprint.index.bitpack import codes_to_int, int_to_codes, pack_fields, unpack_fields
+from placeprint.index.bitpack import (
+    codes_to_int,
+    gather_fields,
+    int_to_codes,
+    pack_fields,
+    unpack_fields,
+)
 from placeprint.index.fileformat import read_container, write_container
 
 FILE_KIND = "overloaded-index"
@@ -223,10 +229,9 @@ class OverloadedIndex:
         """Rest bits (code without key) of database ``positions`` as ``(m,) uint64``."""
         self._ensure_built()
         positions = np.asarray(positions, np.int64)
-        return np.array(
-            [unpack_fields(self.rest, self.rest_bits, int(p), 1)[0] for p in positions],
-            np.uint64,
-        )
+        if positions.size and (positions.min() < 0 or positions.max() >= self._n_built):
+            raise PlaceprintError(f"positions must be in 0..{self._n_built - 1}")
+        return gather_fields(self.rest, self.rest_bits, positions)
 
     def keys_in_route_order(self) -> np.ndarray:
         """Key of every place ``(n,) uint32``, recovered from bucket membership."""
