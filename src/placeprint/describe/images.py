@@ -61,3 +61,54 @@ def load_gray_batch(images: Sequence[str | Path | np.ndarray], size: tuple[int, 
     for i, image in enumerate(images):
         out[i] = load_gray(image, size)
     return out
+
+
+def load_rgb(
+    image: str | Path | np.ndarray,
+    size: tuple[int, int] | None = None,
+    max_side: int | None = None,
+) -> np.ndarray:
+    """Load one image as ``(h, w, 3) float32`` RGB in [0, 255].
+
+    ``image`` is a path or an array (``(h, w)`` grey or ``(h, w, 3|4)``, any numeric
+    dtype; float arrays are taken as already in [0, 255]). ``size=(w, h)`` resizes to
+    exactly that size; ``max_side`` instead shrinks (never enlarges) so that the longer
+    side is at most ``max_side`` pixels, keeping the aspect ratio. Unreadable files
+    raise :class:`PlaceprintError` naming the file.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    if isinstance(image, np.ndarray):
+        arr = np.asarray(image)
+        if arr.ndim == 2:
+            arr = np.repeat(arr[..., None], 3, axis=2)
+        elif arr.ndim == 3 and arr.shape[2] in (3, 4):
+            arr = arr[..., :3]
+        else:
+            raise PlaceprintError(f"image array must be (h, w) or (h, w, 3), got {arr.shape}")
+        if arr.size == 0:
+            raise PlaceprintError("image array is empty")
+        if not np.all(np.isfinite(arr)):
+            raise PlaceprintError("image array contains NaN or inf")
+        rgb = np.clip(arr.astype(np.float32), 0, 255)
+        if size is None and max_side is None:
+            return np.ascontiguousarray(rgb)
+        pil = Image.fromarray(rgb.round().astype(np.uint8), mode="RGB")
+    else:
+        path = Path(image)
+        try:
+            with Image.open(path) as im:
+                pil = im.convert("RGB")
+                pil.load()
+        except FileNotFoundError:
+            raise PlaceprintError(f"image not found: {path}") from None
+        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+            raise PlaceprintError(f"cannot read image {path}: {exc}") from None
+    if size is not None:
+        if pil.size != tuple(size):
+            pil = pil.resize(tuple(size), Image.Resampling.BILINEAR)
+    elif max_side is not None and max(pil.size) > max_side:
+        scale = max_side / max(pil.size)
+        new = (max(1, round(pil.size[0] * scale)), max(1, round(pil.size[1] * scale)))
+        pil = pil.resize(new, Image.Resampling.BILINEAR)
+    return np.asarray(pil, dtype=np.float32)

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from placeprint.describe.base import Describer
 from placeprint.describe.images import load_gray_batch
 from placeprint.errors import PlaceprintError
 
@@ -38,7 +39,7 @@ def patch_normalise(images: np.ndarray, patch: int) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class SeqSLAMDescriber:
+class SeqSLAMDescriber(Describer):
     """Patch-normalised thumbnail: ``(n, width*height) float32`` per image batch."""
 
     width: int = 64
@@ -61,19 +62,12 @@ class SeqSLAMDescriber:
     def dim(self) -> int:
         return self.width * self.height * len(self.patches)
 
-    def config(self) -> dict:
-        """Everything that changes the output (used for caching and ``info``)."""
-        return {
-            "name": self.name,
-            "width": self.width,
-            "height": self.height,
-            "patches": list(self.patches),
-        }
+    def params(self) -> dict:
+        """Options that change the output (used for caching and ``info``)."""
+        return {"width": self.width, "height": self.height, "patches": list(self.patches)}
 
-    def __call__(self, images: Sequence[str | Path | np.ndarray]) -> np.ndarray:
+    def describe(self, images: Sequence[str | Path | np.ndarray]) -> np.ndarray:
         """Descriptors ``(n, dim) float32`` of images (paths or arrays)."""
-        if len(images) == 0:
-            return np.zeros((0, self.dim), np.float32)
         gray = load_gray_batch(images, (self.width, self.height))
         n = len(images)
         return np.hstack([patch_normalise(gray, p).reshape(n, -1) for p in self.patches])
