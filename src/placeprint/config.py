@@ -29,3 +29,11 @@ def data_path(*parts: str) -> Path:
 def data_available(*parts: str) -> bool:
     """True when ``data_root()/parts`` exists."""
     return data_root().joinpath(*parts).exists()
+
+
+def cache_root() -> Path:
+    """Folder for caches (descriptors, built model graphs): ``$PLACEPRINT_CACHE`` or
+    ``~/.cache/placeprint``. Created on first use; never inside the data folder."""
+    root = Path(os.environ.get("PLACEPRINT_CACHE", "~/.cache/placeprint")).expanduser()
+    root.mkdir(parents=True, exist_ok=True)
+    return root
