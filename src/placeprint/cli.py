@@ -75,15 +75,22 @@ def index_build(
     from placeprint.codec.coarse import largest_code_size
     from placeprint.index import OverloadedIndex
     from placeprint.index.overloaded import code_size_for_budget
-    from placeprint.sources import describe_source
+    from placeprint.sources import describe_source, state_path_for
 
+    state_file = state_path_for(output)
     X, config, _ = describe_source(
-        source, {"name": describer} if describer else None, progress=not quiet
+        source,
+        {"name": describer} if describer else None,
+        progress=not quiet,
+        fit_state_to=state_file,
     )
     P = None
     if paired is not None:
         P, _, _ = describe_source(
-            paired, config if config["name"] != "npy" else None, progress=not quiet
+            paired,
+            config if config["name"] != "npy" else None,
+            progress=not quiet,
+            state_file=state_file,
         )
         P = P[: len(X)]
     if code_size is None:
@@ -102,6 +109,84 @@ def index_build(
             f"wrote {output}: {index.ntotal} places, {index.bytes_per_place():.3f} bytes/place "
             f"all-in, {size} bytes on disk"
         )
+        if "state" in config:
+            typer.echo(f"describer state (keep it next to the index): {state_file}")
+
+
+@app.command("describe")
+def describe_cmd(
+    images: Annotated[
+        Path | None, typer.Argument(help="Folder of images to describe (sorted by name).")
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="Write descriptors (n, dim) to .npy.")
+    ] = None,
+    describer: Annotated[str, typer.Option(help="Describer name (see --list).")] = "seqslam",
+    state: Annotated[
+        Path | None,
+        typer.Option(help="Saved state of a learning describer (e.g. INDEX.describer)."),
+    ] = None,
+    fit: Annotated[
+        bool,
+        typer.Option(help="Fit a learning describer on IMAGES first (state to -o + .describer)."),
+    ] = False,
+    list_: Annotated[bool, typer.Option("--list", help="List the describers and exit.")] = False,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Do not use the cache.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
+) -> None:
+    """Describe a folder of images (cached), or list the describers with --list."""
+    from placeprint import describe
+
+    if list_:
+        typer.echo(f"{'name':12s} {'family':9s} {'dim':>6s}  {'learns':6s}  summary")
+        for name, entry in describe.catalog().items():
+            try:
+                d = describe.get(name)
+                dim, learns = str(d.dim), "yes" if d.learns else "no"
+            except (ImportError, PlaceprintError, AttributeError, NotImplementedError):
+                dim, learns = "-", "?"
+            typer.echo(f"{name:12s} {entry.family:9s} {dim:>6s}  {learns:6s}  {entry.summary}")
+        return
+    if images is None or output is None:
+        raise PlaceprintError("give a folder of IMAGES and -o OUTPUT.npy (or --list)")
+    if output.suffix != ".npy":
+        raise PlaceprintError(f"output must end in .npy, got {output}")
+    from placeprint.sources import describe_source
+
+    fit_to = output.with_name(output.name + ".describer") if fit else None
+    X, config, names = describe_source(
+        images,
+        {"name": describer} if state is None else None,
+        progress=not quiet,
+        state_file=state,
+        fit_state_to=fit_to,
+        cache=not no_cache,
+    )
+    if state is not None:
+        from placeprint.describe.base import Describer
+
+        config = Describer.load(state).config()
+    _save_npy_atomic(output, X)
+    if not quiet:
+        typer.echo(f"wrote {output}: {X.shape[0]} x {X.shape[1]} ({config['name']})")
+
+
+def _save_npy_atomic(path: Path, X) -> None:
+    import tempfile
+
+    import numpy as np
+
+    if not path.parent.is_dir():
+        raise PlaceprintError(f"folder does not exist: {path.parent}")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".npy", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            np.save(fh, X)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
 
 
 @app.command("match")
@@ -129,7 +214,11 @@ def match(
     from placeprint.sources import describe_source
 
     index = OverloadedIndex.load(index_path)
-    X, _, names = describe_source(query, index.describer or None, progress=not quiet)
+    from placeprint.sources import state_path_for
+
+    X, _, names = describe_source(
+        query, index.describer or None, progress=not quiet, state_file=state_path_for(index_path)
+    )
     if length is not None:
         if length < 1:
             raise PlaceprintError("--length must be >= 1")

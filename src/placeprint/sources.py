@@ -1,7 +1,13 @@
-"""Turn what a user points at (a folder of images or a ``.npy`` of descriptors) into descriptors."""
+"""Turn what a user points at (a folder of images or a ``.npy`` of descriptors) into descriptors.
+
+Describers that learn (vocabularies, whitening, CRN) are fitted on the database
+images when an index is built, and their state is saved next to the index as
+``<index>.describer``; queries against that index load it from there.
+"""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -25,13 +31,57 @@ def load_npy_descriptors(path: str | Path) -> np.ndarray:
     return check_descriptors(X, what=f"descriptors in {path}")
 
 
+def state_path_for(index_path: str | Path) -> Path:
+    """Where a learning describer's state lives for the index at ``index_path``."""
+    index_path = Path(index_path)
+    return index_path.with_name(index_path.name + ".describer")
+
+
+def make_describer(config: dict | None, state_file: str | Path | None = None):
+    """Describer from an index's ``{"name", **options, ["state"]}`` config.
+
+    A config with a ``state`` fingerprint needs ``state_file`` (saved by ``index build``);
+    the loaded state must have the same fingerprint.
+    """
+    from placeprint import describe
+    from placeprint.describe.base import Describer
+
+    config = dict(config or {"name": "seqslam"})
+    fingerprint = config.pop("state", None)
+    name = config.pop("name", "seqslam")
+    if name == "npy":
+        raise PlaceprintError("this index was built from a .npy of descriptors: query with a .npy")
+    if fingerprint is None:
+        return describe.get(name, **config)
+    if state_file is None or not Path(state_file).is_file():
+        raise PlaceprintError(
+            f"describer {name!r} needs its learned state {state_file or '<index>.describer'}, "
+            "saved next to the index by `placeprint index build`; copy it with the index"
+        )
+    d = Describer.load(state_file)
+    if d.name != name or d.state_fingerprint() != fingerprint:
+        raise PlaceprintError(
+            f"{state_file} does not belong to this index (describer state differs); rebuild it"
+        )
+    return d
+
+
 def describe_source(
-    source: str | Path, describer: dict | None = None, progress: bool = True
+    source: str | Path,
+    describer: dict | None = None,
+    progress: bool = True,
+    state_file: str | Path | None = None,
+    fit_state_to: str | Path | None = None,
+    cache: str | Path | None | bool = True,
 ) -> tuple[np.ndarray, dict, list[str]]:
     """Descriptors ``(n, d) float32`` of ``source``, the describer config used, and item names.
 
     ``source`` is a ``.npy`` file or a folder of images (sorted by file name = route
-    order). ``describer`` is ``{"name": ..., **options}``; default SeqSLAM.
+    order). ``describer`` is ``{"name": ..., **options}`` (default SeqSLAM), or an index's
+    stored config (then ``state_file`` holds a learner's state). With ``fit_state_to``,
+    a learning describer is fitted on these images and its state written there.
+    Unreadable images are reported on stderr and skipped (their names are left out).
+    ``cache=True`` caches descriptors under ``cache_root()/descriptors``.
     """
     source = Path(source)
     if not source.exists():
@@ -46,28 +96,43 @@ def describe_source(
             )
         X = load_npy_descriptors(source)
         return X, dict(NPY_DESCRIBER), [f"{source.name}[{i}]" for i in range(len(X))]
-    from placeprint import describe
     from placeprint.describe.images import list_images
 
-    config = dict(describer or {"name": "seqslam"})
-    if config.get("name") == "npy":
-        raise PlaceprintError("this index was built from a .npy of descriptors: query with a .npy")
-    name = config.pop("name", "seqslam")
-    d = describe.get(name, **config)
     files = list_images(source)
-    X = describe_files(d, files, progress)
-    return X, d.config(), [f.name for f in files]
+    if fit_state_to is not None:
+        d = make_describer({k: v for k, v in (describer or {}).items() if k != "state"})
+        if d.learns:
+            if progress:
+                print(f"fitting describer {d.name!r} on {len(files)} images", file=sys.stderr)
+            d.fit(files)
+            d.save(fit_state_to)
+    else:
+        d = make_describer(describer, state_file)
+    X, kept = describe_files(d, files, progress=progress, cache=cache)
+    return X, d.config(), [files[i].name for i in kept]
 
 
-def describe_files(describer, files: list[Path], progress: bool = True, batch: int = 256):
-    """Describe ``files`` in batches with a progress bar: ``(n, dim) float32``."""
-    from rich.progress import Progress
+def describe_files(
+    describer,
+    files: list[Path],
+    progress: bool = True,
+    batch: int = 32,
+    cache: str | Path | None | bool = True,
+    workers: int | None = None,
+) -> tuple[np.ndarray, list[int]]:
+    """Describe ``files`` in batches with a progress bar, cached: ``(n_ok, dim)`` and kept indices.
 
-    out = np.empty((len(files), describer.dim), np.float32)
-    with Progress(disable=not progress, transient=True) as bar:
-        task = bar.add_task(f"describing {len(files)} images", total=len(files))
-        for start in range(0, len(files), batch):
-            part = files[start : start + batch]
-            out[start : start + len(part)] = describer(part)
-            bar.advance(task, len(part))
-    return out
+    Unreadable files are reported on stderr by name and skipped.
+    """
+    from placeprint.config import cache_root
+    from placeprint.describe.cache import describe_collection
+
+    folder = (cache_root() / "descriptors") if cache is True else (cache or None)
+    result = describe_collection(
+        describer, files, cache=folder, batch=batch, workers=workers, progress=progress
+    )
+    for name, reason in result.failed:
+        print(f"warning: skipped {name}: {reason}", file=sys.stderr)
+    if not result.kept:
+        raise PlaceprintError("no image could be read")
+    return result.descriptors, result.kept

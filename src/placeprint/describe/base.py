@@ -107,7 +107,9 @@ class Describer:
             return np.zeros((0, self.dim), np.float32)
         out = np.asarray(self.describe(list(images)), dtype=np.float32)
         if out.shape != (len(images), self.dim):
-            raise AssertionError(f"{self.name} returned {out.shape}, expected {(len(images), self.dim)}")
+            raise AssertionError(
+                f"{self.name} returned {out.shape}, expected {(len(images), self.dim)}"
+            )
         return out
 
     def save(self, path: str | Path) -> int:

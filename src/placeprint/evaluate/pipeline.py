@@ -56,8 +56,8 @@ def load_nordland_route(quiet: bool = False) -> RealRoute:
 
     nordland = load_nordland()
     describer = get("seqslam")
-    summer = describe_files(describer, nordland.summer, progress=not quiet)
-    winter = describe_files(describer, nordland.winter, progress=not quiet)
+    summer, _ = describe_files(describer, nordland.summer, progress=not quiet, cache=False)
+    winter, _ = describe_files(describer, nordland.winter, progress=not quiet, cache=False)
     return RealRoute(summer, winter, nordland.dark_mask(), nordland.frames, describer.config())
 
 
