@@ -1,0 +1,1 @@
+"""The Earth: distances, EXIF positions (and later cells, probability maps, place names)."""
