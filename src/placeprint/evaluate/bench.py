@@ -463,8 +463,16 @@ def synthetic_main(argv: list[str], prog: str = "benchmarks/synthetic.py") -> di
     return _finish(out, a.json)
 
 
+def describers_main(argv: list[str], prog: str = "benchmarks/describers.py") -> dict:
+    """Every describer family on real data (see ``evaluate.describers_bench``)."""
+    from placeprint.evaluate.describers_bench import describers_main as run
+
+    return run(argv, prog)
+
+
 RUNNERS = {
     "headline": headline_main,
+    "describers": describers_main,
     "scaling": scaling_main,
     "nordland": nordland_main,
     "synthetic": synthetic_main,
