@@ -103,7 +103,7 @@ def test_unreadable_images_are_reported_and_skipped(folder, tmp_path):
     np.testing.assert_allclose(result.descriptors, reference(folder), rtol=1e-6)
 
 
-def test_two_worker_processes_match_serial(folder, tmp_path):
+def test_two_worker_threads_match_serial(folder, tmp_path):
     d = get("seqslam", width=16, height=8, patches=(4,))
     serial = describe_collection(d, folder, cache=None, batch=3, workers=1, progress=False)
     parallel = describe_collection(

@@ -1,11 +1,12 @@
 """Describe a collection once: on-disk descriptor cache, batches, both cores, bad files skipped.
 
-Descriptors are stored per describer configuration (``config_key()``, which includes
-a learner's state fingerprint) in a folder of shard files, one per finished batch,
-each written atomically. An interrupted run therefore keeps every finished batch and
-the next run describes only what is missing. Entries are keyed by the image's
-absolute path, size and modification time, so an edited image is described again.
-Images that cannot be read are reported by name and skipped.
+Batches run on every core (threads). Descriptors are stored per describer
+configuration (``config_key()``, which includes a learner's state fingerprint) in
+a folder of shard files, one per finished batch, each written atomically. An
+interrupted run therefore keeps every finished batch and the next run describes
+only what is missing. Entries are keyed by the image's absolute path, size and
+modification time, so an edited image is described again. Images that cannot be
+read are reported by name and skipped.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import os
 import tempfile
 import zipfile
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -114,20 +115,6 @@ class DescribedCollection:
 
 
 # -- workers ---------------------------------------------------------------------
-_WORKER_DESCRIBER = None
-
-
-def _init_worker(describer) -> None:
-    global _WORKER_DESCRIBER  # noqa: PLW0603 - one describer per worker process
-    _WORKER_DESCRIBER = describer
-    try:
-        import cv2
-
-        cv2.setNumThreads(1)
-    except ImportError:  # pragma: no cover
-        pass
-
-
 def _describe_batch(describer, items: list) -> tuple[np.ndarray, list[int], list[tuple[int, str]]]:
     """Describe a batch; on a bad image, fall back to one by one and report the bad ones."""
     try:
@@ -145,12 +132,8 @@ def _describe_batch(describer, items: list) -> tuple[np.ndarray, list[int], list
     return X, ok, bad
 
 
-def _worker_batch(items: list):
-    return _describe_batch(_WORKER_DESCRIBER, items)
-
-
 def default_workers(describer) -> int:
-    """Processes to use: 1 for describers that thread natively, else every core (max 8)."""
+    """Threads to use: 1 for describers that thread natively, else every core (max 8)."""
     if getattr(describer, "native_threads", False):
         return 1
     return max(1, min(os.cpu_count() or 1, 8))
@@ -168,7 +151,7 @@ def describe_collection(
     """Describe ``images`` with ``describer``: ``(n_ok, dim) float32`` plus skipped files.
 
     ``cache`` is a folder (e.g. ``cache_root() / "descriptors"``) or None; arrays are
-    never cached (they have no path). ``workers`` processes share the batches (default:
+    never cached (they have no path). ``workers`` threads share the batches (default:
     every core, or 1 for describers that thread natively). ``on_batch`` is called with
     the number of images after each finished batch.
     """
@@ -213,20 +196,24 @@ def describe_collection(
                 if on_batch:
                     on_batch(len(idx))
         else:
-            import multiprocessing
-
-            ctx = multiprocessing.get_context("spawn")
-            with ProcessPoolExecutor(
-                workers, mp_context=ctx, initializer=_init_worker, initargs=(describer,)
-            ) as pool:
+            # Threads, not processes: describers are pure functions of their input and
+            # fitted state, their heavy work (OpenCV, numpy, onnxruntime) releases the GIL,
+            # and no script needs an ``if __name__ == "__main__"`` guard.
+            with ThreadPoolExecutor(workers) as pool:
                 futures = [
-                    (idx, pool.submit(_worker_batch, [images[i] for i in idx])) for idx in batches
+                    (idx, pool.submit(_describe_batch, describer, [images[i] for i in idx]))
+                    for idx in batches
                 ]
-                for idx, fut in futures:
-                    collect(idx, fut.result())
-                    bar.advance(task, len(idx))
-                    if on_batch:
-                        on_batch(len(idx))
+                try:
+                    for idx, fut in futures:
+                        collect(idx, fut.result())
+                        bar.advance(task, len(idx))
+                        if on_batch:
+                            on_batch(len(idx))
+                except BaseException:
+                    for _, fut in futures:
+                        fut.cancel()
+                    raise
     kept = sorted(rows)
     X = (
         np.vstack([rows[i] for i in kept]).astype(np.float32)
