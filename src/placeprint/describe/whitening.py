@@ -73,3 +73,57 @@ class PCAWhitening:
         w.components_ = np.asarray(arrays["components"], np.float32)
         w.scales_ = np.asarray(arrays["scales"], np.float32)
         return w
+
+
+class LearnedWhitening(PCAWhitening):
+    """Whitening learned from matching pairs (Radenovic, Tolias & Chum, 2018).
+
+    ``fit(X, positives)``: rows of ``positives (m, d)`` show the same places as the
+    first ``m`` rows of ``X`` under another condition. The intra-pair covariance
+    ``C_S = cov(x - x+)`` is whitened first (directions in which one place changes
+    between conditions are shrunk), then PCA of the whitened database keeps ``dims``
+    directions in which places differ. ``eps`` regularises ``C_S`` relative to its
+    mean eigenvalue. Without positives it is plain :class:`PCAWhitening`.
+    """
+
+    def fit(self, X: np.ndarray, positives: np.ndarray | None = None) -> LearnedWhitening:
+        """Learn from ``X (n, d)`` and optional ``positives (m, d)``; returns ``self``."""
+        if positives is None:
+            super().fit(X)
+            return self
+        X = np.asarray(X, dtype=np.float64)
+        P = np.asarray(positives, dtype=np.float64)
+        if P.ndim != 2 or P.shape[1] != X.shape[1] or not 2 <= len(P) <= len(X):
+            raise PlaceprintError(
+                f"positives must be (m <= {len(X)}, {X.shape[1]}) rows aligned with the "
+                f"first rows of the database, got {P.shape}"
+            )
+        if not (np.all(np.isfinite(X)) and np.all(np.isfinite(P))):
+            raise PlaceprintError("whitening needs finite descriptors")
+        self.mean_ = X.mean(axis=0).astype(np.float32)
+        diff = X[: len(P)] - P
+        d = X.shape[1]
+        if len(diff) > d:
+            c_s = diff.T @ diff / len(diff)
+            lam, U = np.linalg.eigh(c_s)
+        else:  # low-rank: eigen-decomposition through the Gram matrix
+            _, s, vt = np.linalg.svd(diff, full_matrices=False)
+            lam_r, U_r = s**2 / len(diff), vt.T
+            U, lam = _complete_basis(U_r, lam_r, d)
+        lam = np.maximum(lam, 0) + self.eps * max(float(np.mean(lam)), 1e-12)
+        p_s = (U / np.sqrt(lam)) @ U.T  # C_S^{-1/2}
+        Y = (X - self.mean_) @ p_s
+        _, s, vt = np.linalg.svd(Y, full_matrices=False)
+        keep = min(self.dims or len(s), len(s))
+        self.components_ = (vt[:keep] @ p_s).astype(np.float32)
+        self.scales_ = np.ones(keep, np.float32)
+        return self
+
+
+def _complete_basis(U_r: np.ndarray, lam_r: np.ndarray, d: int) -> tuple[np.ndarray, np.ndarray]:
+    """Extend ``U_r (d, r)`` to an orthonormal ``(d, d)`` basis; new directions get eigenvalue 0."""
+    q, _ = np.linalg.qr(
+        np.hstack([U_r, np.random.default_rng(0).normal(size=(d, d - U_r.shape[1]))])
+    )
+    q[:, : U_r.shape[1]] = U_r
+    return q, np.concatenate([lam_r, np.zeros(d - len(lam_r))])
