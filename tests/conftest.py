@@ -49,3 +49,15 @@ def nordland_descriptors() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     nordland = load_nordland(require_real_data("nordland"))
     describer = get("seqslam")
     return describer(nordland.summer), describer(nordland.winter), nordland.dark_mask()
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_cache(tmp_path_factory):
+    """Caches (descriptors, model graphs) go to a temporary folder, never the user's home."""
+    old = os.environ.get("PLACEPRINT_CACHE")
+    os.environ["PLACEPRINT_CACHE"] = str(tmp_path_factory.mktemp("placeprint-cache"))
+    yield
+    if old is None:
+        os.environ.pop("PLACEPRINT_CACHE", None)
+    else:
+        os.environ["PLACEPRINT_CACHE"] = old

@@ -49,7 +49,9 @@ def route(tmp_path_factory):
     return folder, db, q
 
 
-@pytest.mark.parametrize("cmd", [[], ["index"], ["index", "build"], ["match"], ["info"], ["bench"]])
+@pytest.mark.parametrize(
+    "cmd", [[], ["index"], ["index", "build"], ["match"], ["info"], ["bench"], ["describe"]]
+)
 def test_every_command_has_help(cmd):
     proc = run(*cmd, "--help")
     assert proc.returncode == 0 and "Usage" in proc.stdout
@@ -144,3 +146,40 @@ def test_bad_input_is_one_line_and_exit_2(route, tmp_path):
         assert_one_line_error(run(*args), fragment)
     assert not (tmp_path / "x.ppidx").exists()
     assert not [p for p in Path(tmp_path).iterdir() if p.name.startswith(".")]
+
+
+def test_describe_list_names_every_registered_describer():
+    from placeprint import describe
+
+    proc = run("describe", "--list")
+    assert proc.returncode == 0, proc.stderr
+    listed = {line.split()[0] for line in proc.stdout.splitlines()[1:] if line.strip()}
+    assert listed == set(describe.available())
+
+
+def test_describe_folder_to_npy_equals_library_and_skips_bad_files(tmp_path):
+    from placeprint.describe import get
+
+    rng = np.random.default_rng(5)
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    for i in range(5):
+        Image.fromarray(rng.integers(0, 255, (32, 64), dtype=np.uint8)).save(folder / f"{i}.png")
+    (folder / "9-broken.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
+    out = tmp_path / "d.npy"
+    proc = run("describe", folder, "-o", out, "--describer", "seqslam")
+    assert proc.returncode == 0, proc.stderr
+    assert "skipped" in proc.stderr and "9-broken.png" in proc.stderr
+    X = np.load(out)
+    files = sorted(folder.glob("[0-4].png"))
+    np.testing.assert_allclose(X, get("seqslam")(files), rtol=1e-6)
+    again = run("describe", folder, "-o", out, "--describer", "seqslam", "-q")
+    assert again.returncode == 0 and np.array_equal(np.load(out), X)
+
+
+def test_describe_bad_input_is_one_line(tmp_path):
+    assert_one_line_error(run("describe", tmp_path, "-o", tmp_path / "x.txt"), ".npy")
+    assert_one_line_error(
+        run("describe", tmp_path, "-o", tmp_path / "x.npy", "--describer", "nope"), "unknown"
+    )
+    assert_one_line_error(run("describe"), "--list")

@@ -98,16 +98,17 @@ def describe_source(
         return X, dict(NPY_DESCRIBER), [f"{source.name}[{i}]" for i in range(len(X))]
     from placeprint.describe.images import list_images
 
-    files = list_images(source)
     if fit_state_to is not None:
         d = make_describer({k: v for k, v in (describer or {}).items() if k != "state"})
+    else:
+        d = make_describer(describer, state_file)
+    files = list_images(source)
+    if fit_state_to is not None:
         if d.learns:
             if progress:
                 print(f"fitting describer {d.name!r} on {len(files)} images", file=sys.stderr)
             d.fit(files)
             d.save(fit_state_to)
-    else:
-        d = make_describer(describer, state_file)
     X, kept = describe_files(d, files, progress=progress, cache=cache)
     return X, d.config(), [files[i].name for i in kept]
 
