@@ -83,6 +83,7 @@ def index_build(
         {"name": describer} if describer else None,
         progress=not quiet,
         fit_state_to=state_file,
+        positives=paired if paired is not None and paired.is_dir() else None,
     )
     P = None
     if paired is not None:

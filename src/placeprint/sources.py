@@ -7,6 +7,7 @@ images when an index is built, and their state is saved next to the index as
 
 from __future__ import annotations
 
+import inspect
 import sys
 from pathlib import Path
 
@@ -73,13 +74,16 @@ def describe_source(
     state_file: str | Path | None = None,
     fit_state_to: str | Path | None = None,
     cache: str | Path | None | bool = True,
+    positives: str | Path | None = None,
 ) -> tuple[np.ndarray, dict, list[str]]:
     """Descriptors ``(n, d) float32`` of ``source``, the describer config used, and item names.
 
     ``source`` is a ``.npy`` file or a folder of images (sorted by file name = route
     order). ``describer`` is ``{"name": ..., **options}`` (default SeqSLAM), or an index's
     stored config (then ``state_file`` holds a learner's state). With ``fit_state_to``,
-    a learning describer is fitted on these images and its state written there.
+    a learning describer is fitted on these images and its state written there; a
+    ``positives`` folder (the same places under another condition, in the same order as
+    the first images) is passed to describers whose ``fit`` takes positives.
     Unreadable images are reported on stderr and skipped (their names are left out).
     ``cache=True`` caches descriptors under ``cache_root()/descriptors``.
     """
@@ -107,7 +111,12 @@ def describe_source(
         if d.learns:
             if progress:
                 print(f"fitting describer {d.name!r} on {len(files)} images", file=sys.stderr)
-            d.fit(files)
+            takes = "positives" in inspect.signature(d.fit).parameters
+            if positives is not None and takes:
+                pos = list_images(positives)[: len(files)]
+                d.fit(files[: len(pos)] + files[len(pos) :], positives=pos)
+            else:
+                d.fit(files)
             d.save(fit_state_to)
     X, kept = describe_files(d, files, progress=progress, cache=cache)
     return X, d.config(), [files[i].name for i in kept]

@@ -39,9 +39,7 @@ _REGISTRY: dict[str, Entry] = {
     "im2gps": Entry(
         "im2gps", "Im2gpsDescriber", "im2gps", "IM2GPS combination, per-feature normalised"
     ),
-    "bow": Entry(
-        "bow", "BowDescriber", "local", "dense RootSIFT bag-of-words, tf-idf, burstiness"
-    ),
+    "bow": Entry("bow", "BowDescriber", "local", "dense RootSIFT bag-of-words, tf-idf, burstiness"),
     "vlad": Entry("vlad", "VladDescriber", "local", "dense RootSIFT VLAD, PCA-whitened"),
     "cnn_gem": Entry("deep", "GemDescriber", "deep", "MobileNetV2 (ImageNet) + GeM, whitened"),
     "cnn_netvlad": Entry(
