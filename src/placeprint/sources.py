@@ -114,7 +114,7 @@ def describe_source(
             takes = "positives" in inspect.signature(d.fit).parameters
             if positives is not None and takes:
                 pos = list_images(positives)[: len(files)]
-                d.fit(files[: len(pos)] + files[len(pos) :], positives=pos)
+                d.fit(files, positives=pos)
             else:
                 d.fit(files)
             d.save(fit_state_to)
