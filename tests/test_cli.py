@@ -183,3 +183,42 @@ def test_describe_bad_input_is_one_line(tmp_path):
         run("describe", tmp_path, "-o", tmp_path / "x.npy", "--describer", "nope"), "unknown"
     )
     assert_one_line_error(run("describe"), "--list")
+
+
+def test_learning_describer_state_is_saved_next_to_the_index(tmp_path):
+    from placeprint.describe.base import Describer
+
+    rng = np.random.default_rng(2)
+    base = rng.uniform(0, 255, size=(60, 32, 64))
+    smooth = (base + np.roll(base, 1, axis=0) + np.roll(base, 2, axis=0)) / 3
+    for name, frames in [("db", smooth), ("q", smooth[30:42] * 0.9 + 10)]:
+        (tmp_path / name).mkdir()
+        for i, f in enumerate(frames):
+            Image.fromarray(f.astype(np.uint8)).save(tmp_path / name / f"f{i:04d}.png")
+    idx = tmp_path / "t.ppidx"
+    proc = run(
+        "index",
+        "build",
+        tmp_path / "db",
+        "-o",
+        idx,
+        "--describer",
+        "texton",
+        "--code-size",
+        "2",
+        "-q",
+    )
+    assert proc.returncode == 0, proc.stderr
+    state = tmp_path / "t.ppidx.describer"
+    info = json.loads(run("info", idx, "--json").stdout)
+    assert info["describer"]["name"] == "texton"
+    assert info["describer"]["state"] == Describer.load(state).state_fingerprint()
+    out = run("match", idx, tmp_path / "q", "--json", "-q")
+    assert out.returncode == 0, out.stderr
+    # the saved state describes the database exactly as the index saw it
+    proc = run("describe", tmp_path / "db", "-o", tmp_path / "d.npy", "--state", state, "-q")
+    assert proc.returncode == 0, proc.stderr
+    files = sorted((tmp_path / "db").glob("*.png"))
+    np.testing.assert_allclose(np.load(tmp_path / "d.npy"), Describer.load(state)(files), rtol=1e-5)
+    state.unlink()
+    assert_one_line_error(run("match", idx, tmp_path / "q", "-q"), "t.ppidx.describer")

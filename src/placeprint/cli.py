@@ -155,18 +155,19 @@ def describe_cmd(
     from placeprint.sources import describe_source
 
     fit_to = output.with_name(output.name + ".describer") if fit else None
+    config = {"name": describer}
+    if state is not None:
+        from placeprint.describe.base import Describer
+
+        config = Describer.load(state).config()
     X, config, names = describe_source(
         images,
-        {"name": describer} if state is None else None,
+        config,
         progress=not quiet,
         state_file=state,
         fit_state_to=fit_to,
         cache=not no_cache,
     )
-    if state is not None:
-        from placeprint.describe.base import Describer
-
-        config = Describer.load(state).config()
     _save_npy_atomic(output, X)
     if not quiet:
         typer.echo(f"wrote {output}: {X.shape[0]} x {X.shape[1]} ({config['name']})")
