@@ -265,8 +265,17 @@ def describers_main(argv: list[str], prog: str = "benchmarks/describers.py") -> 
     )
     p.add_argument("--no-lund", action="store_true", help="skip the Lund photos")
     p.add_argument("--no-rerank", action="store_true", help="skip geometric re-ranking")
+    p.add_argument(
+        "--reuse",
+        type=Path,
+        default=None,
+        help="earlier JSON of this benchmark: families measured there (same commit's "
+        "describers) are copied instead of measured again",
+    )
     p.add_argument("--quiet", action="store_true")
     a = p.parse_args(argv)
+    import json
+
     from placeprint import describe
     from placeprint.config import data_available
 
@@ -279,8 +288,17 @@ def describers_main(argv: list[str], prog: str = "benchmarks/describers.py") -> 
             "(default ../shared/data)"
         )
     lund = None if a.no_lund else load_lund()
+    earlier = {}
+    if a.reuse is not None:
+        try:
+            earlier = {f["name"]: f for f in json.loads(a.reuse.read_text())["families"]}
+        except (OSError, ValueError, KeyError) as exc:
+            raise PlaceprintError(f"cannot reuse {a.reuse}: {exc}") from None
     families = []
     for name in a.families:
+        if name in earlier:
+            families.append({**earlier[name], "reused_from": str(a.reuse)})
+            continue
         if not a.quiet:
             print(f"[{name}]", flush=True)
         families.append(family_experiment(name, lund, quiet=a.quiet, rerank=not a.no_rerank))
