@@ -291,7 +291,11 @@ def describers_main(argv: list[str], prog: str = "benchmarks/describers.py") -> 
     earlier = {}
     if a.reuse is not None:
         try:
-            earlier = {f["name"]: f for f in json.loads(a.reuse.read_text())["families"]}
+            earlier = {
+                f["name"]: f
+                for f in json.loads(a.reuse.read_text())["families"]
+                if "error" not in f
+            }
         except (OSError, ValueError, KeyError) as exc:
             raise PlaceprintError(f"cannot reuse {a.reuse}: {exc}") from None
     families = []
@@ -301,11 +305,20 @@ def describers_main(argv: list[str], prog: str = "benchmarks/describers.py") -> 
             continue
         if not a.quiet:
             print(f"[{name}]", flush=True)
-        families.append(family_experiment(name, lund, quiet=a.quiet, rerank=not a.no_rerank))
+        try:
+            families.append(family_experiment(name, lund, quiet=a.quiet, rerank=not a.no_rerank))
+        except PlaceprintError as exc:  # one family failing must not lose the others
+            print(f"[{name}] failed: {exc}", flush=True)
+            families.append({"name": name, "error": str(exc)})
+        if a.json:  # keep what is done so far (usable with --reuse after an interruption)
+            from placeprint.evaluate.report import write_json
+
+            write_json(a.json, {**run_metadata(prog, argv), "families": families, "partial": True})
     out = {**run_metadata(prog, argv), "families": families}
-    out["summary"] = summarise(families)
-    print_describers(out)
-    out["plots"] = [str(plot_describers(families, a.plots))]
+    done = [f for f in families if "error" not in f]
+    out["summary"] = summarise(done)
+    print_describers({**out, "families": done})
+    out["plots"] = [str(plot_describers(done, a.plots))]
     return _finish(out, a.json)
 
 

@@ -91,16 +91,20 @@ def fit_pipeline(route: RealRoute, code_size: int = 7, dims: int = REDUCED_DIMS)
     """PCA-reduce both traverses (fitted on the database) and fit the codec.
 
     The codec's invariant projection learns from the pairs of rows with frame <= 20000.
+    Descriptors with fewer dimensions than code bits get 2-4 bits a dimension.
     """
     from placeprint.datasets.reduce import PCAReducer
 
     n, d = route.database.shape
     dims = min(dims, d, n - 1)
-    if dims < 8 * code_size:
+    bits = 1
+    while dims * bits < 8 * code_size and bits < 4:
+        bits += 1
+    if dims * bits < 8 * code_size:
         raise PlaceprintError(f"{dims} reduced dimensions cannot fill a {code_size}-byte code")
     reducer = PCAReducer(dims).fit(route.database)
     database = reducer.transform(route.database)
     queries = reducer.transform(route.queries)
     m = route.tune_rows
-    codec = CoarseCodec(code_size=code_size).fit(database, paired=queries[:m])
+    codec = CoarseCodec(code_size=code_size, bits_per_dim=bits).fit(database, paired=queries[:m])
     return Pipeline(reducer, codec, database, queries)
