@@ -25,6 +25,27 @@ def power_normalise(X: np.ndarray, alpha: float = 0.5) -> np.ndarray:
     return np.sign(X) * np.abs(X) ** alpha
 
 
+def _principal_axes(Xc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Principal axes ``(r, d)`` (rows) and singular values ``(r,)`` of centred ``Xc (n, d)``.
+
+    Uses the smaller of the ``n x n`` Gram matrix and the ``d x d`` scatter matrix, which
+    is much faster than an SVD when ``n`` and ``d`` differ a lot (e.g. 2,000 images of
+    20,480-d NetVLAD vectors).
+    """
+    n, d = Xc.shape
+    if n <= d:
+        w, U = np.linalg.eigh(Xc @ Xc.T)
+        order = np.argsort(w)[::-1]
+        w, U = np.maximum(w[order], 0.0), U[:, order]
+        keep = w > w[0] * 1e-12 if w[0] > 0 else np.zeros(len(w), bool)
+        s = np.sqrt(w[keep])
+        vt = (U[:, keep].T @ Xc) / s[:, None]
+        return vt, s
+    w, V = np.linalg.eigh(Xc.T @ Xc)
+    order = np.argsort(w)[::-1]
+    return V[:, order].T, np.sqrt(np.maximum(w[order], 0.0))
+
+
 class PCAWhitening:
     """Fit on ``(n, d)`` database descriptors; ``transform`` gives ``(m, dims)`` unit vectors."""
 
@@ -41,8 +62,7 @@ class PCAWhitening:
             raise PlaceprintError(f"whitening needs (n >= 2, d) finite descriptors, got {X.shape}")
         self.mean_ = X.mean(axis=0).astype(np.float32)
         Xc = X - self.mean_
-        # economy SVD: works for n < d as well as n >= d
-        _, s, vt = np.linalg.svd(Xc, full_matrices=False)
+        vt, s = _principal_axes(Xc)
         lam = s**2 / max(len(X) - 1, 1)
         keep = min(self.dims or len(lam), len(lam))
         self.components_ = vt[:keep].astype(np.float32)
@@ -113,7 +133,7 @@ class LearnedWhitening(PCAWhitening):
         lam = np.maximum(lam, 0) + self.eps * max(float(np.mean(lam)), 1e-12)
         p_s = (U / np.sqrt(lam)) @ U.T  # C_S^{-1/2}
         Y = (X - self.mean_) @ p_s
-        _, s, vt = np.linalg.svd(Y, full_matrices=False)
+        vt, s = _principal_axes(Y)
         keep = min(self.dims or len(s), len(s))
         self.components_ = (vt[:keep] @ p_s).astype(np.float32)
         self.scales_ = np.ones(keep, np.float32)
