@@ -332,13 +332,6 @@ SMALL = dict(
 def scenes():
     """Eight synthetic 'places' (smooth random scenes) and the same places under another
     condition (darker, contrast changed, noise)."""
-    pytest.importorskip("onnxruntime")
-    from placeprint.describe.mobilenet_weights import weights_path
-
-    try:
-        weights_path()
-    except PlaceprintError as exc:
-        pytest.skip(str(exc))
     from scipy.ndimage import zoom
 
     rng = np.random.default_rng(0)
