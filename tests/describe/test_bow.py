@@ -15,7 +15,7 @@ from placeprint.describe.bow import (
 from placeprint.describe.local_features import dense_rootsift
 from placeprint.errors import PlaceprintError
 
-SMALL = dict(k=16, step=16, sizes=(4, 8), fit_images=6, seed=2)
+SMALL = dict(k=16, step=16, sizes=(4, 8), grid=(1, 1), fit_images=6, seed=2)
 
 
 def texture(h, w, seed=0, smooth=2.0):
@@ -105,6 +105,7 @@ def test_shape_dtype_determinism_and_unit_norm(fitted, images):
     np.testing.assert_allclose(BowDescriber(**SMALL).fit(images)(images), out, atol=1e-5)
     grid = BowDescriber(**{**SMALL, "grid": (2, 2)}).fit(images)
     assert grid.dim == 5 * 16 and grid(images[:2]).shape == (2, 80)
+    assert grid.idf_.shape == (80,)  # one idf per region and word
 
 
 def test_repeated_structure_is_capped(images):
@@ -115,7 +116,7 @@ def test_repeated_structure_is_capped(images):
     tile = cv2.GaussianBlur(rng.uniform(0, 255, (16, 16)).astype(np.float32), (0, 0), 1.5)
     tiled = np.tile(tile, (3, 6))
     base = {**SMALL, "step": 8, "sizes": (2,), "min_side": None, "max_side": None}
-    grouped = BowDescriber(**base, max_desc_dist=0.1).fit(images + [tiled])
+    grouped = BowDescriber(**base, radius=10.0, max_desc_dist=0.1).fit(images + [tiled])
     plain = BowDescriber(**base, repeated=False).fit(images + [tiled])
     kp, desc = dense_rootsift(tiled, step=8, sizes=(2,), min_side=None, max_side=None)
     c_grouped = grouped.counts(kp, desc, (96, 48))

@@ -2,7 +2,9 @@
 
 import numpy as np
 import pytest
+from conftest import require_real_data
 
+from placeprint.describe.images import load_gray
 from placeprint.describe.local_features import (
     dense_rootsift,
     detect_rootsift,
@@ -107,3 +109,13 @@ def test_detect_rootsift_finds_planted_blobs():
     assert len(kps) and kps[:, 0].max() < 75 and kps[:, 1].max() < 50
     with pytest.raises(PlaceprintError, match="max_features"):
         detect_rootsift(img, max_features=0)
+
+
+def test_real_photo_is_shrunk_and_mapped_back():
+    gray = load_gray(require_real_data("geotagged", "lund", "01.jpg"))
+    assert gray.shape == (768, 1024)
+    kp, desc = dense_rootsift(gray, step=16, sizes=(4,))  # working image 640x480
+    assert len(kp) > 0.9 * 40 * 30 and desc.shape == (len(kp), 128)
+    assert kp[:, 0].max() < 1024 and kp[:, 1].max() < 768 and kp[:, 0].max() > 1000
+    kp, desc = detect_rootsift(gray, max_features=500)
+    assert len(kp) == 500 and np.all(desc >= 0)

@@ -98,7 +98,7 @@ def test_cell_index():
 
 def test_describer_matches_brute_force(images):
     """Unwhitened output = hand-assembled VLAD with brute-force nearest centres."""
-    d = VladDescriber(**{**SMALL, "whiten_dims": None, "grid": (1, 1)}).fit(images)
+    d = VladDescriber(**{**SMALL, "whiten_dims": None, "grid": (1, 1), "alpha": 0.5}).fit(images)
     assert d.dim == 8 * 128
     got = d(images[:2])
     centres = d.vocabulary_.centres_
@@ -128,7 +128,7 @@ def test_shape_dtype_determinism_and_grid(fitted, images):
     assign = grid.vocabulary_.assign(desc, 1)[0][:, 0]
     left = kp[:, 0] < w / 2
     parts = [
-        vlad_normalise(vlad_aggregate(desc[sel], grid.vocabulary_.centres_, assign[sel]), 8)
+        vlad_normalise(vlad_aggregate(desc[sel], grid.vocabulary_.centres_, assign[sel]), 8, 1.0)
         for sel in (np.ones(len(desc), bool), left, ~left)
     ]
     np.testing.assert_allclose(grid(images[:1])[0], np.concatenate(parts) / np.sqrt(3), atol=1e-5)

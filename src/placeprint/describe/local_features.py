@@ -14,6 +14,12 @@ sizes are in working-image pixels; returned keypoints are in the input image's p
 Dense keypoints of OpenCV size ``s`` span a ``6 s``-pixel square (4x4 bins of
 ``1.5 s``); each is computed on the Gaussian-pyramid level whose blur matches its
 scale (as for detected SIFT keypoints), so large windows cost no more than small ones.
+
+Defaults (step 4, sizes 2/3/4: windows of 12-24 working pixels, i.e. 3-6 pixels of a
+Nordland frame or 19-38 of a Lund photo; ~6,000 descriptors on Nordland in ~45 ms,
+~58,000 on a 1024x768 photo in ~0.3 s, 2 busy cores) were the best of those tried
+for Nordland VLAD (see :mod:`placeprint.describe.vlad`): smaller windows and the
+4x enlargement of tiny frames beat larger windows (sizes 8-16) and a 2x enlargement.
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ import numpy as np
 from placeprint.errors import PlaceprintError
 
 DEFAULT_STEP = 4
-DEFAULT_SIZES = (4.0, 6.0, 8.0)
+DEFAULT_SIZES = (2.0, 3.0, 4.0)
 DEFAULT_MIN_SIDE = 128
 DEFAULT_MAX_SIDE = 640
 _SIFT_SIGMA = 1.6  # blur of the first pyramid level, as in OpenCV's SIFT
