@@ -81,3 +81,21 @@ def test_low_rank_pairs_and_bad_shapes():
 def test_normalisations_hand_computed():
     np.testing.assert_allclose(l2_normalise(np.array([[3.0, 4.0], [0, 0]])), [[0.6, 0.8], [0, 0]])
     np.testing.assert_allclose(power_normalise(np.array([-4.0, 9.0, 0.0])), [-2, 3, 0])
+
+
+def test_gram_path_matches_a_direct_svd_when_images_are_fewer_than_dimensions():
+    X = np.random.default_rng(5).normal(size=(30, 200)).astype(np.float32)
+    X[:, :5] *= 10  # a few strong directions
+    got = PCAWhitening(dims=12).fit(X)  # n < d: through the n x n Gram matrix
+    Xc = X.astype(np.float64) - X.astype(np.float64).mean(0)
+    _, s, vt = np.linalg.svd(Xc, full_matrices=False)
+    lam = s[:12] ** 2 / (len(X) - 1)
+    ref_scales = 1 / np.sqrt(lam + 1e-3 * lam[0] + 1e-12)
+    assert got.output_dim == 12
+    np.testing.assert_allclose(got.scales_, ref_scales, rtol=1e-3)
+    # axes agree up to sign: compare |cosine| of matching components
+    cos = np.abs(np.sum(got.components_ * vt[:12], axis=1))
+    np.testing.assert_allclose(cos, 1, atol=1e-3)
+    Y = X[:4] + 1
+    ref = l2_normalise(((Y - Xc.mean(0) - X.mean(0)) @ vt[:12].T) * ref_scales)
+    np.testing.assert_allclose(np.abs(got.transform(Y)), np.abs(ref), atol=1e-4)

@@ -113,30 +113,6 @@ def check_grid(grid: int | Sequence[int]) -> tuple[int, int]:
     return grid
 
 
-def fit_whitening(X: np.ndarray, dims: int | None, eps: float = 1e-3) -> PCAWhitening:
-    """:class:`PCAWhitening` of ``X (n, D)`` computed through the ``n x n`` Gram matrix.
-
-    Same result as ``PCAWhitening(dims, eps).fit(X)`` (up to the sign of each axis) at a
-    fraction of the memory and time when ``D`` (here up to ~10^5) is much larger than ``n``.
-    """
-    X = np.asarray(X, np.float32)
-    if X.ndim != 2 or len(X) < 2 or not np.all(np.isfinite(X)):
-        raise PlaceprintError(f"whitening needs (n >= 2, d) finite descriptors, got {X.shape}")
-    mean = X.mean(axis=0)
-    Xc = X - mean
-    lam, U = np.linalg.eigh((Xc @ Xc.T).astype(np.float64))
-    lam, U = lam[::-1], U[:, ::-1]
-    keep = min(dims or len(X), int((lam > 1e-9 * lam[0]).sum()))
-    axes = (Xc.T @ U[:, :keep].astype(np.float32)) / np.sqrt(lam[:keep]).astype(np.float32)
-    var = lam[:keep] / (len(X) - 1)
-    state = {
-        "mean": mean,
-        "components": np.ascontiguousarray(axes.T, np.float32),
-        "scales": (1.0 / np.sqrt(var + eps * var[0] + 1e-12)).astype(np.float32),
-    }
-    return PCAWhitening.from_state(state, eps=eps)
-
-
 class VladDescriber(Describer):
     """Dense RootSIFT VLAD on a spatial grid, PCA-whitened: ``(n, whiten_dims) float32``.
 
@@ -271,7 +247,7 @@ class VladDescriber(Describer):
         self.vocabulary_ = Vocabulary(self.k, self.seed, max_samples=self.max_samples).fit(X)
         if self.whiten_dims is not None:
             raw = np.stack([self.raw(im) for im in images])
-            self.whitening_ = fit_whitening(raw, self.whiten_dims, self.whiten_eps)
+            self.whitening_ = PCAWhitening(self.whiten_dims, self.whiten_eps).fit(raw)
         return self
 
     def describe(self, images: Sequence[ImageLike], chunk: int = 64) -> np.ndarray:

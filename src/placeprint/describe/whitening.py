@@ -34,14 +34,14 @@ def _principal_axes(Xc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """
     n, d = Xc.shape
     if n <= d:
-        w, U = np.linalg.eigh(Xc @ Xc.T)
+        w, U = np.linalg.eigh((Xc @ Xc.T).astype(np.float64))
         order = np.argsort(w)[::-1]
         w, U = np.maximum(w[order], 0.0), U[:, order]
-        keep = w > w[0] * 1e-12 if w[0] > 0 else np.zeros(len(w), bool)
+        keep = w > w[0] * 1e-9 if w[0] > 0 else np.zeros(len(w), bool)
         s = np.sqrt(w[keep])
-        vt = (U[:, keep].T @ Xc) / s[:, None]
+        vt = (U[:, keep].T.astype(Xc.dtype) @ Xc) / s[:, None].astype(Xc.dtype)
         return vt, s
-    w, V = np.linalg.eigh(Xc.T @ Xc)
+    w, V = np.linalg.eigh((Xc.T @ Xc).astype(np.float64))
     order = np.argsort(w)[::-1]
     return V[:, order].T, np.sqrt(np.maximum(w[order], 0.0))
 
@@ -57,10 +57,10 @@ class PCAWhitening:
 
     def fit(self, X: np.ndarray) -> PCAWhitening:
         """Learn mean, principal axes and scales from ``X (n, d)``; returns ``self``."""
-        X = np.asarray(X, dtype=np.float64)
+        X = np.asarray(X, dtype=np.float32)  # float32 keeps 10^5-d VLADs in memory
         if X.ndim != 2 or len(X) < 2 or not np.all(np.isfinite(X)):
             raise PlaceprintError(f"whitening needs (n >= 2, d) finite descriptors, got {X.shape}")
-        self.mean_ = X.mean(axis=0).astype(np.float32)
+        self.mean_ = X.mean(axis=0, dtype=np.float64).astype(np.float32)
         Xc = X - self.mean_
         vt, s = _principal_axes(Xc)
         lam = s**2 / max(len(X) - 1, 1)
