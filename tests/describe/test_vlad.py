@@ -106,7 +106,8 @@ def test_shape_dtype_determinism_and_grid(fitted, images):
     np.testing.assert_array_equal(out, fitted(images))
     again = VladDescriber(**SMALL).fit(images)
     np.testing.assert_allclose(again(images), out, atol=1e-5)  # same seed, same result
-    grid = VladDescriber(**{**SMALL, "whiten_dims": None, "grid": (2, 1)}).fit(images)
+    grid = VladDescriber(**{**SMALL, "whiten_dims": None, "grid": (2, 1), "region_dims": None})
+    grid.fit(images)
     assert grid.regions == 3 and grid(images[:1]).shape == (1, 3 * 8 * 128)
     # whole image, then left and right halves, each a normalised VLAD
     kp, desc, (w, h) = grid.features(images[0])
@@ -119,6 +120,23 @@ def test_shape_dtype_determinism_and_grid(fitted, images):
     np.testing.assert_allclose(grid(images[:1])[0], np.concatenate(parts) / np.sqrt(3), atol=1e-5)
 
 
+def test_region_projection_is_shared_pca_of_region_vlads(images):
+    """With a grid, each region's VLAD is projected on the top PCA axes of all regions."""
+    options = {**SMALL, "whiten_dims": None, "grid": (2, 1), "region_dims": 5}
+    d = VladDescriber(**options).fit(images)
+    assert d.projects_regions and d.dim == 3 * 5 and d(images[:1]).shape == (1, 15)
+    full = VladDescriber(**{**options, "region_dims": None}).fit(images)
+    raw = full(images)  # (6, 3 * 1024): the same vocabulary (same seed), unprojected
+    blocks = raw.reshape(-1, 8 * 128).astype(np.float64)
+    centred = blocks - blocks.mean(axis=0)
+    vt = np.linalg.svd(centred, full_matrices=False)[2][:5]  # reference: a direct SVD
+    np.testing.assert_allclose(np.abs(d.region_components_ @ vt.T), np.eye(5), atol=1e-3)
+    want = (raw.reshape(6, 3, -1) - blocks.mean(axis=0)) @ d.region_components_.T
+    want = want.reshape(6, -1) / np.linalg.norm(want.reshape(6, -1), axis=1, keepdims=True)
+    np.testing.assert_allclose(d(images), want, atol=1e-4)
+    assert VladDescriber(**{**options, "grid": (1, 1)}).projects_regions is False
+
+
 def test_unfitted_raises_and_bad_options(images):
     with pytest.raises(PlaceprintError, match="fit"):
         VladDescriber(**SMALL)(images[:1])
@@ -126,6 +144,8 @@ def test_unfitted_raises_and_bad_options(images):
         VladDescriber(grid=(0, 2))
     with pytest.raises(PlaceprintError, match="whiten_dims"):
         VladDescriber(whiten_dims=0)
+    with pytest.raises(PlaceprintError, match="region_dims"):
+        VladDescriber(region_dims=0)
     with pytest.raises(PlaceprintError, match="at least k"):
         Vocabulary(k=50).fit(np.zeros((10, 4), np.float32))
 

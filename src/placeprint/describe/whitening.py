@@ -25,7 +25,7 @@ def power_normalise(X: np.ndarray, alpha: float = 0.5) -> np.ndarray:
     return np.sign(X) * np.abs(X) ** alpha
 
 
-def _principal_axes(Xc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def principal_axes(Xc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Principal axes ``(r, d)`` (rows) and singular values ``(r,)`` of centred ``Xc (n, d)``.
 
     Uses the smaller of the ``n x n`` Gram matrix and the ``d x d`` scatter matrix, which
@@ -62,7 +62,7 @@ class PCAWhitening:
             raise PlaceprintError(f"whitening needs (n >= 2, d) finite descriptors, got {X.shape}")
         self.mean_ = X.mean(axis=0, dtype=np.float64).astype(np.float32)
         Xc = X - self.mean_
-        vt, s = _principal_axes(Xc)
+        vt, s = principal_axes(Xc)
         lam = s**2 / max(len(X) - 1, 1)
         keep = min(self.dims or len(lam), len(lam))
         self.components_ = vt[:keep].astype(np.float32)
@@ -133,7 +133,7 @@ class LearnedWhitening(PCAWhitening):
         lam = np.maximum(lam, 0) + self.eps * max(float(np.mean(lam)), 1e-12)
         p_s = (U / np.sqrt(lam)) @ U.T  # C_S^{-1/2}
         Y = (X - self.mean_) @ p_s
-        vt, s = _principal_axes(Y)
+        vt, s = principal_axes(Y)
         keep = min(self.dims or len(s), len(s))
         self.components_ = (vt[:keep] @ p_s).astype(np.float32)
         self.scales_ = np.ones(keep, np.float32)
