@@ -44,11 +44,20 @@ def _root(
 @index_app.command("build")
 def index_build(
     source: Annotated[
-        Path, typer.Argument(help="Folder of images (route order = file names) or .npy (n, d).")
+        Path,
+        typer.Argument(
+            metavar="DIR_OR_MANIFEST",
+            help="Folder of images (route order = file names; positions from EXIF GPS), a "
+            "manifest CSV (path,lat,lon,...) or a .npy (n, d) of descriptors.",
+        ),
     ],
     output: Annotated[Path, typer.Option("-o", "--output", help="Index file to write.")],
     describer: Annotated[
-        str | None, typer.Option(help="Describer for image folders (default: seqslam).")
+        str | None,
+        typer.Option(
+            help="Describer for images (default: seqslam for routes without positions, "
+            "cnn_netvlad for geotagged photos)."
+        ),
     ] = None,
     paired: Annotated[
         Path | None,
@@ -68,17 +77,30 @@ def index_build(
     key_bits: Annotated[
         int | None, typer.Option(help="Key length in bits (default: automatic).")
     ] = None,
+    cells: Annotated[
+        str,
+        typer.Option(
+            help="Geotagged sources: S2 cells for the cell classifier and albums: auto "
+            "(for 2,000+ photos), none, or world (the real photo-location partition)."
+        ),
+    ] = "auto",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
 ) -> None:
-    """Build a compact overloaded-hash index from images or descriptors."""
+    """Build a compact overloaded-hash index (and, from geotagged photos, a geolocator)."""
     from placeprint.codec import CoarseCodec
     from placeprint.codec.coarse import largest_code_size
     from placeprint.index import OverloadedIndex
     from placeprint.index.overloaded import code_size_for_budget
-    from placeprint.sources import describe_source, state_path_for
+    from placeprint.sources import describe_source, source_positions, state_path_for
 
     state_file = state_path_for(output)
-    X, config, _ = describe_source(
+    if describer is None and source.suffix != ".npy" and source.exists():
+        from placeprint.locate import DEFAULT_PHOTO_DESCRIBER
+        from placeprint.sources import is_manifest
+
+        if is_manifest(source) or _any_geotagged(source):
+            describer = DEFAULT_PHOTO_DESCRIBER
+    X, config, items = describe_source(
         source,
         {"name": describer} if describer else None,
         progress=not quiet,
@@ -94,9 +116,16 @@ def index_build(
             state_file=state_file,
         )
         P = P[: len(X)]
+    positions = None if source.suffix == ".npy" else source_positions(source, items)
+    if positions is not None:
+        _build_geolocator(X, positions, items, config, output, cells, quiet)
     if code_size is None:
         fits = largest_code_size(len(X), X.shape[1], bits)
         if fits < 1:
+            if positions is not None:
+                if not quiet:
+                    typer.echo(f"{len(X)} images are too few for a compact route index: skipped")
+                return
             raise PlaceprintError(
                 f"{len(X)} descriptors of {X.shape[1]} dimensions are too few for a code"
             )
@@ -112,6 +141,49 @@ def index_build(
         )
         if "state" in config:
             typer.echo(f"describer state (keep it next to the index): {state_file}")
+
+
+def _any_geotagged(folder: Path, probe: int = 8) -> bool:
+    """Whether any of the first ``probe`` images of ``folder`` has an EXIF GPS position."""
+    from placeprint.describe.images import list_images
+    from placeprint.geo.exif import read_gps
+
+    if not folder.is_dir():
+        return False
+    for f in list_images(folder)[:probe]:
+        try:
+            read_gps(f)
+            return True
+        except PlaceprintError:
+            continue
+    return False
+
+
+def _build_geolocator(X, positions, items, config, output: Path, cells: str, quiet: bool) -> None:
+    """Fit and save ``OUTPUT.geo`` from the images that have positions."""
+    from placeprint.locate import build_geolocator, geo_path_for
+
+    lat, lon, have = positions
+    if have.sum() < 3:
+        typer.echo(f"only {int(have.sum())} image(s) have positions: no geolocator", err=True)
+        return
+    if not have.all() and not quiet:
+        typer.echo(
+            f"{int((~have).sum())} image(s) without a position are left out of the geolocator"
+        )
+    rows = [i for i in range(len(items)) if have[i]]
+    base = output.parent.resolve()
+    paths = []
+    for i in rows:
+        p = Path(items[i]).resolve()
+        paths.append(str(p.relative_to(base)) if p.is_relative_to(base) else str(p))
+    geo_file = geo_path_for(output)
+    geo, size = build_geolocator(X[rows], lat[rows], lon[rows], paths, config, geo_file, cells)
+    if not quiet:
+        cell_note = f", {geo.cells.n_cells} cells" if geo.uses_cells else ""
+        typer.echo(
+            f"wrote {geo_file}: geolocator of {len(rows)} geotagged images{cell_note}, {size} bytes"
+        )
 
 
 @app.command("describe")
@@ -221,6 +293,7 @@ def match(
     X, _, names = describe_source(
         query, index.describer or None, progress=not quiet, state_file=state_path_for(index_path)
     )
+    names = [Path(n).name for n in names]
     if length is not None:
         if length < 1:
             raise PlaceprintError("--length must be >= 1")
@@ -295,6 +368,105 @@ def bench(
             f"unknown benchmark {name!r}; choose from {', '.join(benches.RUNNERS)}"
         )
     runner(list(ctx.args), prog=f"placeprint bench {name}")
+
+
+@app.command("collect")
+def collect_cmd(
+    folder: Annotated[Path, typer.Argument(metavar="DIR", help="Folder of geotagged images.")],
+    output: Annotated[
+        Path, typer.Option("-o", "--output", help="Manifest to write (CSV: path,lat,lon,...).")
+    ],
+    quiet: Annotated[
+        bool,
+        typer.Option("--quiet", "-q", help="No progress or summary (files skipped still listed)."),
+    ] = False,
+) -> None:
+    """Read the EXIF GPS of a folder's images into a manifest (CSV) of positions."""
+    from placeprint.geo.collection import collect, write_manifest
+
+    if output.suffix.lower() == ".parquet":
+        raise PlaceprintError(f"collect writes CSV manifests; give -o NAME.csv, not {output}")
+    collection, problems = collect(folder, progress=not quiet)
+    if len(collection) == 0:
+        first = f"; e.g. {Path(problems[0][0]).name}: {problems[0][1]}" if problems else ""
+        raise PlaceprintError(
+            f"no image in {folder} has a usable GPS position ({len(problems)} checked{first}); "
+            "no manifest written"
+        )
+    write_manifest(collection, output)
+    for path, reason in problems:
+        typer.echo(f"skipped {path}: {reason}", err=True)
+    if not quiet:
+        total = len(collection) + len(problems)
+        typer.echo(f"wrote {output}: {len(collection)} of {total} images have positions")
+
+
+@app.command("locate")
+def locate_cmd(
+    photos: Annotated[
+        list[Path], typer.Argument(metavar="PHOTO...", help="Photos (or folders of photos).")
+    ],
+    index: Annotated[
+        Path | None,
+        typer.Option(
+            help="Index built from geotagged photos (its INDEX.geo is used); default: "
+            "$PLACEPRINT_INDEX.",
+        ),
+    ] = None,
+    top: Annotated[int, typer.Option(help="Guesses to print per photo.")] = 3,
+    album: Annotated[
+        bool,
+        typer.Option(help="The photos are one album/trip: smooth each by the others (HMM)."),
+    ] = False,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Folder for the heat maps (PNG) and GeoJSON (default: ./locate)."),
+    ] = None,
+    no_map: Annotated[bool, typer.Option("--no-map", help="Do not write maps or GeoJSON.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
+) -> None:
+    """Where was this photo taken? Top guesses with names, probability and radius, and a map."""
+    from placeprint.locate import locate, write_outputs
+
+    if top < 1:
+        raise PlaceprintError("--top must be >= 1")
+    if index is None:
+        env = os.environ.get("PLACEPRINT_INDEX")
+        if not env:
+            raise PlaceprintError(
+                "give --index INDEX (built by `placeprint index build` from geotagged photos) "
+                "or set PLACEPRINT_INDEX"
+            )
+        index = Path(env)
+    results = locate(photos, index, progress=not quiet, album=album)
+    folder = out or Path("locate")
+    report = []
+    for r in results:
+        files = {} if no_map else write_outputs(r, folder)
+        entry = {
+            "photo": r.photo,
+            **r.prediction.to_dict(),
+            "files": {k: str(v) for k, v in files.items()},
+        }
+        entry["modes"] = entry["modes"][:top]
+        report.append(entry)
+        if as_json:
+            continue
+        typer.echo(r.photo)
+        typer.echo("  #  lat          lon           probability  radius      place")
+        for i, m in enumerate(r.prediction.modes[:top], 1):
+            radius = (
+                f"{m.radius_km:.2f} km" if m.radius_km >= 0.1 else f"{m.radius_km * 1000:.0f} m"
+            )
+            typer.echo(
+                f"  {i}  {m.lat:11.6f}  {m.lon:12.6f}  {m.probability:11.3f}  {radius:>10}  "
+                f"{m.name or ''}"
+            )
+        for kind, path in files.items():
+            typer.echo(f"  {kind}: {path}")
+    if as_json:
+        typer.echo(json.dumps(report if len(report) > 1 else report[0], indent=2))
 
 
 def main() -> None:

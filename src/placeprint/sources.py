@@ -1,4 +1,8 @@
-"""Turn what a user points at (a folder of images or a ``.npy`` of descriptors) into descriptors.
+"""Turn what a user points at (images, a manifest, a ``.npy`` of descriptors) into descriptors.
+
+A source is a folder of images (route order = file names), a manifest (CSV or
+Parquet with ``path,lat,lon,...``: the images in the manifest's order, with their
+positions) or a ``.npy`` of descriptors.
 
 Describers that learn (vocabularies, whitening, CRN) are fitted on the database
 images when an index is built, and their state is saved next to the index as
@@ -16,6 +20,62 @@ import numpy as np
 from placeprint.errors import PlaceprintError
 
 NPY_DESCRIBER = {"name": "npy"}
+MANIFEST_SUFFIXES = (".csv", ".parquet")
+
+
+def is_manifest(source: str | Path) -> bool:
+    """Whether ``source`` names a manifest file (CSV or Parquet)."""
+    return Path(source).suffix.lower() in MANIFEST_SUFFIXES
+
+
+def source_files(source: str | Path) -> list[Path]:
+    """The images of a folder (sorted by name) or of a manifest (in its order)."""
+    from placeprint.describe.images import list_images
+
+    source = Path(source)
+    if source.is_dir():
+        return list_images(source)
+    if is_manifest(source):
+        from placeprint.geo.collection import read_manifest
+
+        collection = read_manifest(source)
+        if not any(collection.paths):
+            raise PlaceprintError(f"{source} has no path column: it names no images")
+        return [Path(p) for p in collection.paths]
+    raise PlaceprintError(f"{source}: give a folder of images, a manifest (.csv) or a .npy")
+
+
+def source_positions(source: str | Path, files: list[str]):
+    """``(lat, lon, have)`` of ``files`` (as returned by :func:`describe_source`), or None.
+
+    Positions come from the manifest, or from each image's EXIF GPS for a folder;
+    ``have`` marks the files with a usable position. None when no file has one.
+    """
+    import numpy as np
+
+    source = Path(source)
+    lat = np.full(len(files), np.nan)
+    lon = np.full(len(files), np.nan)
+    if is_manifest(source):
+        from placeprint.geo.collection import read_manifest
+
+        c = read_manifest(source)
+        where = {str(Path(p)): i for i, p in enumerate(c.paths)}
+        rows = [where.get(str(Path(f)), -1) for f in files]
+        for i, r in enumerate(rows):
+            if r >= 0:
+                lat[i], lon[i] = c.lat[r], c.lon[r]
+    elif source.is_dir():
+        from placeprint.geo.exif import read_gps
+
+        for i, f in enumerate(files):
+            try:
+                fix = read_gps(f)
+            except PlaceprintError:
+                continue
+            lat[i], lon[i] = fix.lat, fix.lon
+    have = np.isfinite(lat) & np.isfinite(lon)
+    return (lat, lon, have) if have.any() else None
 
 
 def load_npy_descriptors(path: str | Path) -> np.ndarray:
@@ -76,21 +136,23 @@ def describe_source(
     cache: str | Path | None | bool = True,
     positives: str | Path | None = None,
 ) -> tuple[np.ndarray, dict, list[str]]:
-    """Descriptors ``(n, d) float32`` of ``source``, the describer config used, and item names.
+    """Descriptors ``(n, d) float32`` of ``source``, the describer config used, and the items.
 
-    ``source`` is a ``.npy`` file or a folder of images (sorted by file name = route
-    order). ``describer`` is ``{"name": ..., **options}`` (default SeqSLAM), or an index's
-    stored config (then ``state_file`` holds a learner's state). With ``fit_state_to``,
-    a learning describer is fitted on these images and its state written there; a
-    ``positives`` folder (the same places under another condition, in the same order as
-    the first images) is passed to describers whose ``fit`` takes positives.
+    ``source`` is a ``.npy`` file, a folder of images (sorted by file name = route
+    order) or a manifest (its images in order); the items are the described files'
+    paths (``NAME.npy[i]`` for a ``.npy``). ``describer`` is ``{"name": ..., **options}``
+    (default SeqSLAM), or an index's stored config (then ``state_file`` holds a learner's
+    state). With ``fit_state_to``, a learning describer is fitted on these images and
+    its state written there; a ``positives`` folder (the same places under another
+    condition, in the same order as the first images) is passed to describers whose
+    ``fit`` takes positives.
     Unreadable images are reported on stderr and skipped (their names are left out).
     ``cache=True`` caches descriptors under ``cache_root()/descriptors``.
     """
     source = Path(source)
     if not source.exists():
         raise PlaceprintError(f"not found: {source}")
-    if source.is_file():
+    if source.is_file() and not is_manifest(source):
         if source.suffix != ".npy":
             raise PlaceprintError(f"{source}: give a folder of images or a .npy of descriptors")
         if describer and describer.get("name") not in (None, "npy"):
@@ -106,7 +168,7 @@ def describe_source(
         d = make_describer({k: v for k, v in (describer or {}).items() if k != "state"})
     else:
         d = make_describer(describer, state_file)
-    files = list_images(source)
+    files = source_files(source)
     if fit_state_to is not None:
         if d.learns:
             if progress:
@@ -119,7 +181,7 @@ def describe_source(
                 d.fit(files)
             d.save(fit_state_to)
     X, kept = describe_files(d, files, progress=progress, cache=cache)
-    return X, d.config(), [files[i].name for i in kept]
+    return X, d.config(), [str(files[i]) for i in kept]
 
 
 def describe_files(

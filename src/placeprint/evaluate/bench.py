@@ -470,12 +470,20 @@ def describers_main(argv: list[str], prog: str = "benchmarks/describers.py") -> 
     return run(argv, prog)
 
 
+def geolocation_main(argv: list[str], prog: str = "benchmarks/geolocation.py") -> dict:
+    """Geolocation on Lund + Berlin and on simulated worlds (see geolocation_bench)."""
+    from placeprint.evaluate.geolocation_bench import geolocation_main as run
+
+    return run(argv, prog)
+
+
 RUNNERS = {
     "headline": headline_main,
     "describers": describers_main,
     "scaling": scaling_main,
     "nordland": nordland_main,
     "synthetic": synthetic_main,
+    "geolocation": geolocation_main,
 }
 
 

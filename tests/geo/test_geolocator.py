@@ -1,0 +1,180 @@
+"""Geolocator: kNN density, cells, classifier, albums, calibration, save/load."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from placeprint.errors import PlaceprintError
+from placeprint.geo.cells import AdaptiveCells
+from placeprint.geo.distance import haversine_km
+from placeprint.geo.geolocator import (
+    Geolocator,
+    em_mixing_weights,
+    kappa_of_km,
+    log_vmf,
+    neighbour_weights,
+)
+from placeprint.geo.sphere import VmfMixture
+
+CITIES = {  # lat, lon
+    "berlin": (52.52, 13.405),
+    "lund": (55.7047, 13.191),
+    "sydney": (-33.8688, 151.2093),
+    "lima": (-12.0464, -77.0428),
+}
+
+
+def city_world(per_city: int = 60, dim: int = 16, noise: float = 0.15, seed: int = 0):
+    """Photos scattered ~2 km around four cities; each city has its own descriptor centre."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(len(CITIES), dim))
+    lat, lon, X, label = [], [], [], []
+    for c, (la, lo) in enumerate(CITIES.values()):
+        lat.append(la + rng.normal(0, 0.02, per_city))
+        lon.append(lo + rng.normal(0, 0.02, per_city))
+        X.append(centres[c] + noise * rng.normal(size=(per_city, dim)))
+        label += [c] * per_city
+    X = np.vstack(X).astype(np.float32)
+    return np.concatenate(lat), np.concatenate(lon), X, np.array(label), centres
+
+
+def test_log_vmf_matches_the_mixture_density():
+    kappa = kappa_of_km(5.0)
+    m = VmfMixture(kappa).fit([10.0], [20.0])
+    lat, lon = np.array([10.0, 10.03, 9.9]), np.array([20.0, 20.0, 20.1])
+    from placeprint.geo.sphere import to_unit
+
+    dots = to_unit(lat, lon) @ to_unit([10.0], [20.0])[0]
+    np.testing.assert_allclose(log_vmf(dots, kappa), m.log_pdf(lat, lon), rtol=1e-9, atol=1e-6)
+
+
+def test_neighbour_weights_by_hand():
+    w = neighbour_weights(np.array([[1.0, 1.5, 3.0]]), 0.5)
+    e = np.exp([0.0, -1.0, -4.0])
+    np.testing.assert_allclose(w[0], e / e.sum())
+    np.testing.assert_allclose(neighbour_weights(np.array([[1.0, 2.0]]), np.inf)[0], [0.5, 0.5])
+
+
+def test_em_recovers_planted_mixing_weights():
+    """Draws from a known 3-component mixture: EM finds its weights (maximum likelihood)."""
+    rng = np.random.default_rng(0)
+    truth = np.array([0.6, 0.3, 0.1])
+    z = rng.choice(3, 20000, p=truth)
+    x = rng.normal(np.array([-3.0, 0.0, 4.0])[z], 1.0)
+    ll = -0.5 * (x[:, None] - np.array([-3.0, 0.0, 4.0])[None]) ** 2 - 0.5 * np.log(2 * np.pi)
+    pi = em_mixing_weights(ll)
+    np.testing.assert_allclose(pi, truth, atol=0.015)
+    from scipy.optimize import minimize  # independent: direct optimisation on the simplex
+
+    def nll(v):
+        p = np.exp(v) / np.exp(v).sum()
+        return -np.log(np.exp(ll) @ p).mean()
+
+    p_direct = np.exp(minimize(nll, np.zeros(3)).x)
+    np.testing.assert_allclose(pi, p_direct / p_direct.sum(), atol=2e-3)
+
+
+@pytest.fixture(scope="module")
+def world():
+    return city_world()
+
+
+@pytest.fixture(scope="module")
+def fitted(world):
+    lat, lon, X, _, _ = world
+    return Geolocator(k=10, land=False).fit(X, lat, lon)
+
+
+def test_query_lands_in_its_city_with_high_probability(fitted, world):
+    _, _, _, _, centres = world
+    preds = fitted.predict_proba(centres.astype(np.float32))
+    for pred, (la, lo) in zip(preds, CITIES.values(), strict=True):
+        assert haversine_km(pred.best.lat, pred.best.lon, la, lo) < 5.0
+        assert pred.best.probability > 0.5
+        assert pred.best.matches >= 4
+        # the other cities get almost nothing
+        far = [m for m in pred.modes if haversine_km(m.lat, m.lon, la, lo) > 100]
+        assert sum(m.probability for m in far) < 0.1
+        assert pred.credible_level(la, lo) < 0.9
+        assert pred.credible_level(-la, lo + 90) > 0.99  # nowhere near
+
+
+def test_ambiguous_query_splits_between_two_cities(fitted, world):
+    _, _, _, _, centres = world
+    q = ((centres[0] + centres[2]) / 2).astype(np.float32)[None]
+    pred = fitted.predict_proba(q)[0]
+    top = pred.modes[:2]
+    assert len(pred.modes) >= 2
+    near = sorted(
+        min(haversine_km(m.lat, m.lon, *CITIES[c]) for c in ("berlin", "sydney")) for m in top
+    )
+    assert near[1] < 10.0
+    assert 0.2 < top[0].probability and 0.2 < top[1].probability
+
+
+def test_mixing_weights_favour_the_city_scale(fitted):
+    """Photos lie ~2 km around their city: the 0.05 km kernel is useless, 500+ km rare."""
+    w = dict(zip(fitted.component_names(), fitted.weights_, strict=True))
+    assert w["knn_0.05km"] < 0.1
+    assert w["knn_0.5km"] + w["knn_5km"] > 0.6
+    np.testing.assert_allclose(sum(w.values()), 1.0)
+
+
+def test_save_load_round_trip(fitted, world, tmp_path):
+    _, _, _, _, centres = world
+    path = tmp_path / "g.geo"
+    fitted.save(path, meta={"describer": {"name": "tiny"}})
+    loaded = Geolocator.load(path)
+    assert loaded.user_meta_ == {"describer": {"name": "tiny"}}
+    a = fitted.predict_proba(centres.astype(np.float32))
+    b = loaded.predict_proba(centres.astype(np.float32))
+    for p, q in zip(a, b, strict=True):
+        assert [m.to_dict() for m in p.modes] == [m.to_dict() for m in q.modes]
+    path.write_bytes(path.read_bytes()[:100])
+    with pytest.raises(PlaceprintError):
+        Geolocator.load(path)
+
+
+def test_bad_input(fitted, world):
+    lat, lon, X, _, _ = world
+    with pytest.raises(PlaceprintError, match="not fitted"):
+        Geolocator().predict_proba(X[:1])
+    with pytest.raises(PlaceprintError, match="descriptors must be"):
+        fitted.predict_proba(X[:1, :3])
+    bad = X[:2].copy()
+    bad[0, 0] = np.nan
+    with pytest.raises(PlaceprintError, match="NaN"):
+        fitted.predict_proba(bad)
+    with pytest.raises(PlaceprintError):
+        Geolocator().fit(X, lat + 100, lon)
+    with pytest.raises(PlaceprintError, match="positions"):
+        Geolocator().fit(X, lat[:-1], lon[:-1])
+    with pytest.raises(PlaceprintError):
+        Geolocator(k=0)
+
+
+def test_cells_classifier_and_album(world):
+    """With cells: the classifier alone finds the city; an album pulls a blurred photo home."""
+    lat, lon, X, label, centres = world
+    cells = AdaptiveCells(max_photos=30, min_photos=3, min_level=2, max_level=10)
+    geo = Geolocator(k=10, cells=cells, knn=False, land=False).fit(X, lat, lon)
+    assert "classifier" in geo.component_names()
+    for c, (la, lo) in enumerate(CITIES.values()):
+        best = geo.predict_proba(centres[c : c + 1].astype(np.float32))[0].best
+        assert haversine_km(best.lat, best.lon, la, lo) < 150.0
+    both = Geolocator(k=10, cells=cells, land=False).fit(X, lat, lon)
+    rng = np.random.default_rng(5)
+    album = (centres[1] + 0.15 * rng.normal(size=(4, centres.shape[1]))).astype(np.float32)
+    album[2] = (centres[1] + centres[3]) / 2  # as much Lund as Lima
+    single = both.predict_proba(album)
+    smoothed = both.predict_album(album, np.arange(4) * 300.0)
+
+    def near_lund(pred) -> float:
+        s_lat, s_lon = pred.density.sample(4000, 1)
+        return float((haversine_km(s_lat, s_lon, *CITIES["lund"]) < 100).mean())
+
+    assert near_lund(smoothed[2]) > 0.9 and near_lund(smoothed[2]) > near_lund(single[2]) + 0.1
+    assert haversine_km(smoothed[2].best.lat, smoothed[2].best.lon, *CITIES["lund"]) < 50
+    assert smoothed[2].cell_probs is not None
+    np.testing.assert_allclose(smoothed[2].cell_probs.sum(), 1.0)

@@ -1,0 +1,127 @@
+"""`placeprint index build` from geotagged photos and `placeprint locate`, end to end."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from conftest import require_real_data
+from PIL import Image
+
+from placeprint.geo.distance import haversine_km
+from placeprint.geo.exif import read_gps
+
+CLI = [sys.executable, "-m", "placeprint.cli"]
+
+
+def run(*args, cwd=None, env=None):
+    return subprocess.run(
+        [*CLI, *map(str, args)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PLACEPRINT_DEBUG": "", **(env or {})},
+        timeout=300,
+        cwd=cwd,
+    )
+
+
+def assert_one_line_error(proc, *fragments):
+    assert proc.returncode == 2, (proc.returncode, proc.stdout, proc.stderr)
+    err = proc.stderr.strip().splitlines()
+    assert err and "Traceback" not in proc.stderr and err[-1].startswith("error:"), proc.stderr
+    for f in fragments:
+        assert f in err[-1], err[-1]
+
+
+@pytest.fixture(scope="module")
+def lund_index(tmp_path_factory):
+    """Index of 26 Lund photos (03, 13 and 23 held out as queries) with the tiny describer."""
+    lund = require_real_data("geotagged", "lund").resolve()
+    root = tmp_path_factory.mktemp("lund")
+    db = root / "db"
+    db.mkdir()
+    for f in sorted(lund.glob("*.jpg")):
+        if f.stem not in ("03", "13", "23"):
+            shutil.copy(f, db / f.name)
+    proc = run("index", "build", db, "-o", root / "lund.idx", "--describer", "tiny")
+    assert proc.returncode == 0, proc.stderr
+    assert "geolocator of 26 geotagged images" in proc.stdout
+    return root, lund
+
+
+def test_locate_held_out_lund_photos(lund_index):
+    root, lund = lund_index
+    queries = [lund / f"{n}.jpg" for n in ("03", "13", "23")]
+    proc = run("locate", *queries, "--index", root / "lund.idx", "--json", "--out", root / "maps")
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert len(report) == 3
+    for q, entry in zip(queries, report, strict=True):
+        truth = read_gps(q)
+        best = entry["modes"][0]
+        assert haversine_km(best["lat"], best["lon"], truth.lat, truth.lon) < 1.0
+        assert "Lund" in best["name"] and "Sweden" in best["name"]
+        assert 0 < best["probability"] <= 1 and best["radius_km"] >= 0
+        png, geojson = entry["files"]["map"], entry["files"]["geojson"]
+        with Image.open(png) as im:
+            assert im.size[0] > 300
+        gj = json.loads(open(geojson).read())
+        assert gj["type"] == "FeatureCollection"
+        point = next(f for f in gj["features"] if f["geometry"]["type"] == "Point")
+        lon, lat = point["geometry"]["coordinates"]  # GeoJSON order: lon, lat
+        assert abs(lat - best["lat"]) < 1e-6 and abs(lon - best["lon"]) < 1e-6
+
+
+def test_locate_text_output_and_env_index(lund_index, tmp_path):
+    root, lund = lund_index
+    proc = run(
+        "locate",
+        lund / "13.jpg",
+        "--no-map",
+        "--top",
+        "1",
+        cwd=tmp_path,
+        env={"PLACEPRINT_INDEX": str(root / "lund.idx")},
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "Lund, Skane, Sweden" in proc.stdout and "13.jpg" in proc.stdout
+    assert not (tmp_path / "locate").exists()
+
+
+def test_build_from_manifest(lund_index, tmp_path):
+    """A manifest with positions replaces EXIF: its positions are the ones kept."""
+    root, lund = lund_index
+    files = sorted(lund.glob("*.jpg"))[:20]
+    fixes = [read_gps(f) for f in files]
+    manifest = tmp_path / "m.csv"
+    rows = ["path,lat,lon"] + [f"{f},{x.lat + 1.0:.8f},{x.lon:.8f}" for f, x in zip(files, fixes)]
+    manifest.write_text("\n".join(rows) + "\n")
+    proc = run("index", "build", manifest, "-o", tmp_path / "m.idx", "--describer", "tiny", "-q")
+    assert proc.returncode == 0, proc.stderr
+    from placeprint.geo.geolocator import Geolocator
+
+    geo = Geolocator.load(tmp_path / "m.idx.geo")
+    np.testing.assert_allclose(geo.lat_, [x.lat + 1.0 for x in fixes], atol=1e-7)
+    assert geo.user_meta_["describer"]["name"] == "tiny"
+    assert len(geo.user_meta_["paths"]) == 20
+
+
+def test_locate_errors(lund_index, tmp_path):
+    root, lund = lund_index
+    env = {"PLACEPRINT_INDEX": ""}
+    assert_one_line_error(run("locate", lund / "01.jpg", env=env), "--index")
+    assert_one_line_error(
+        run("locate", lund / "01.jpg", "--index", tmp_path / "none.idx"), "no geolocator"
+    )
+    assert_one_line_error(
+        run("locate", tmp_path / "missing.jpg", "--index", root / "lund.idx"), "not found"
+    )
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"not a jpeg")
+    assert_one_line_error(run("locate", bad, "--index", root / "lund.idx"), "no image")
+    assert_one_line_error(
+        run("locate", lund / "01.jpg", "--index", root / "lund.idx", "--top", "0"), "--top"
+    )
