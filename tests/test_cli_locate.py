@@ -97,7 +97,8 @@ def test_build_from_manifest(lund_index, tmp_path):
     files = sorted(lund.glob("*.jpg"))[:20]
     fixes = [read_gps(f) for f in files]
     manifest = tmp_path / "m.csv"
-    rows = ["path,lat,lon"] + [f"{f},{x.lat + 1.0:.8f},{x.lon:.8f}" for f, x in zip(files, fixes)]
+    rows = ["path,lat,lon"]
+    rows += [f"{f},{x.lat + 1.0:.8f},{x.lon:.8f}" for f, x in zip(files, fixes, strict=True)]
     manifest.write_text("\n".join(rows) + "\n")
     proc = run("index", "build", manifest, "-o", tmp_path / "m.idx", "--describer", "tiny", "-q")
     assert proc.returncode == 0, proc.stderr
