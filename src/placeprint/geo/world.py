@@ -29,54 +29,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from dataclasses import field as dc_field
-from pathlib import Path
 
 import numpy as np
 
-from placeprint.config import data_path
 from placeprint.errors import PlaceprintError
+from placeprint.geo.cells import read_photo_locations
 from placeprint.geo.distance import EARTH_RADIUS_KM
+from placeprint.geo.sphere import to_latlon, to_unit
+
+__all__ = ["WorldCollection", "WorldField", "read_photo_locations", "simulate_world", "split_world"]
 
 DEFAULT_SCALES_KM: tuple[float, ...] = (1.0, 25.0, 200.0, 750.0, 2500.0)
 _CHUNK = 8192  # rows per block when evaluating the field (bounds memory)
-
-
-def read_photo_locations(path: str | Path | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """``(lat, lon)`` in degrees, ``(n,) float64`` each, of the real photo locations.
-
-    Reads ``data_path("world", "photo_locations_100k.csv")`` (columns ``LAT,LON``) unless
-    ``path`` is given; raises :class:`PlaceprintError` when the file is missing or malformed.
-    """
-    path = data_path("world", "photo_locations_100k.csv") if path is None else Path(path)
-    if not path.is_file():
-        raise PlaceprintError(f"photo locations not found: {path} (a CSV with columns LAT,LON)")
-    with open(path, encoding="utf-8") as f:
-        header = f.readline().strip().upper().replace(" ", "")
-    if header != "LAT,LON":
-        raise PlaceprintError(f"{path}: expected the header 'LAT,LON', got {header!r}")
-    try:
-        table = np.loadtxt(path, delimiter=",", skiprows=1, dtype=float, ndmin=2)
-    except ValueError as exc:
-        raise PlaceprintError(f"{path}: not a table of two numbers per row ({exc})") from None
-    if table.shape[1] != 2 or table.shape[0] == 0:
-        raise PlaceprintError(f"{path}: expected rows 'lat,lon', got shape {table.shape}")
-    lat, lon = table[:, 0].copy(), table[:, 1].copy()
-    if not (np.all(np.isfinite(table)) and np.all(np.abs(lat) <= 90)):
-        raise PlaceprintError(f"{path}: latitudes must be finite degrees within [-90, 90]")
-    return lat, lon
-
-
-def unit_vectors(lat, lon) -> np.ndarray:
-    """``(n, 3)`` unit vectors of positions in degrees (x towards 0N 0E, z to the north pole)."""
-    la, lo = np.radians(np.asarray(lat, float)), np.radians(np.asarray(lon, float))
-    return np.stack([np.cos(la) * np.cos(lo), np.cos(la) * np.sin(lo), np.sin(la)], axis=-1)
-
-
-def _to_latlon(xyz: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    xyz = xyz / np.linalg.norm(xyz, axis=1, keepdims=True)
-    lat = np.degrees(np.arcsin(np.clip(xyz[:, 2], -1.0, 1.0)))
-    lon = np.degrees(np.arctan2(xyz[:, 1], xyz[:, 0]))
-    return lat, lon
 
 
 class WorldField:
@@ -118,7 +82,7 @@ class WorldField:
             raise PlaceprintError(f"lat and lon must be 1-D of equal length: {lat.shape}")
         if not (np.all(np.isfinite(lat)) and np.all(np.isfinite(lon))):
             raise PlaceprintError("lat and lon must be finite degrees")
-        xyz = unit_vectors(lat, lon)
+        xyz = to_unit(lat, lon)
         out = np.zeros((len(lat), self.dim))
         amp = np.sqrt(2.0 / self.n_features) / np.sqrt(len(self.scales_km))
         for start in range(0, len(lat), _CHUNK):
@@ -189,12 +153,12 @@ def _jitter(lat, lon, jitter_km: float, rng) -> tuple[np.ndarray, np.ndarray]:
     """Move each position by a 2-D Gaussian step of std ``jitter_km`` per tangent axis."""
     if jitter_km < 0 or not np.isfinite(jitter_km):
         raise PlaceprintError(f"jitter_km must be a finite distance >= 0, got {jitter_km}")
-    xyz = unit_vectors(lat, lon)
+    xyz = to_unit(lat, lon)
     step = rng.normal(0.0, jitter_km / EARTH_RADIUS_KM, size=xyz.shape)
     step -= np.sum(step * xyz, axis=1, keepdims=True) * xyz  # tangent plane only
     if jitter_km == 0:
         return np.asarray(lat, float).copy(), np.asarray(lon, float).copy()
-    return _to_latlon(xyz + step)
+    return to_latlon(xyz + step)
 
 
 def _draw(rows, n, field, signal, noise, jitter_km, seed, stream, pool) -> WorldCollection:
