@@ -246,21 +246,14 @@ def describe_cmd(
 
 
 def _save_npy_atomic(path: Path, X) -> None:
-    import tempfile
-
     import numpy as np
+
+    from placeprint.atomic import atomic_open
 
     if not path.parent.is_dir():
         raise PlaceprintError(f"folder does not exist: {path.parent}")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".npy", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.save(fh, X)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_open(path) as fh:
+        np.save(fh, X)
 
 
 @app.command("match")
@@ -399,6 +392,77 @@ def collect_cmd(
     if not quiet:
         total = len(collection) + len(problems)
         typer.echo(f"wrote {output}: {len(collection)} of {total} images have positions")
+
+
+@app.command("cells")
+def cells_cmd(
+    source: Annotated[
+        Path | None,
+        typer.Argument(
+            metavar="[MANIFEST]",
+            help="Positions to partition (CSV with lat/lon columns); default: the real "
+            "photo locations in the data folder (world/photo_locations_100k.csv).",
+        ),
+    ] = None,
+    max_photos: Annotated[int, typer.Option(help="t1: split cells holding more photos.")] = 1000,
+    min_photos: Annotated[int, typer.Option(help="t2: drop cells holding fewer photos.")] = 20,
+    min_level: Annotated[int, typer.Option(help="Coarsest S2 level.")] = 1,
+    max_level: Annotated[int, typer.Option(help="Finest S2 level.")] = 13,
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="Save the partition (for reuse).")
+    ] = None,
+    map_png: Annotated[Path | None, typer.Option("--map", help="Draw the partition (PNG).")] = None,
+    geojson: Annotated[Path | None, typer.Option(help="Write the cells as GeoJSON.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """PlaNet's adaptive S2 cells: split until <= t1 photos a cell, drop cells under t2."""
+    from placeprint.geo.cells import AdaptiveCells, read_photo_locations
+
+    if source is None:
+        lat, lon = read_photo_locations()
+    else:
+        from placeprint.geo.collection import read_manifest
+
+        c = read_manifest(source)
+        lat, lon = c.lat, c.lon
+    cells = AdaptiveCells(max_photos, min_photos, min_level, max_level).fit(lat, lon)
+    per_level = cells.counts_per_level()
+    kept = int(cells.kept_.sum())
+    summary = {
+        "photos": len(lat),
+        "kept": kept,
+        "cells": cells.n_cells,
+        "cells_per_level": {str(k): v for k, v in per_level.items()},
+        "max_photos": max_photos,
+        "min_photos": min_photos,
+    }
+    written = {}
+    if output is not None:
+        cells.save(output)
+        written["cells"] = str(output)
+    if map_png is not None:
+        from placeprint.geo.maps import plot_cells
+
+        title = f"{cells.n_cells} adaptive S2 cells (t1={max_photos}, t2={min_photos})"
+        written["map"] = str(plot_cells(map_png, cells, title=title))
+    if geojson is not None:
+        from placeprint.evaluate.report import write_json
+
+        write_json(geojson, cells.to_geojson())
+        written["geojson"] = str(geojson)
+    if as_json:
+        typer.echo(json.dumps({**summary, "files": written}, indent=2))
+        return
+    typer.echo(
+        f"{cells.n_cells} cells hold {kept} of {len(lat)} photos "
+        f"(t1={max_photos}, t2={min_photos}, levels {min_level}-{max_level})"
+    )
+    typer.echo("level\tcells\tphotos")
+    for level, n in per_level.items():
+        photos = int(cells.counts_[cells.levels_ == level].sum())
+        typer.echo(f"{level}\t{n}\t{photos}")
+    for kind, path in written.items():
+        typer.echo(f"{kind}: {path}")
 
 
 @app.command("locate")

@@ -148,9 +148,8 @@ def database_paths(geo) -> list[str]:
 def write_outputs(located: Located, folder: str | Path, truth=None) -> dict[str, Path]:
     """Heat map PNG and GeoJSON of one answer under ``folder``; returns their paths."""
     import json
-    import os
-    import tempfile
 
+    from placeprint.atomic import atomic_open
     from placeprint.geo.maps import auto_extent, plot_probability_map
 
     folder = Path(folder)
@@ -170,8 +169,6 @@ def write_outputs(located: Located, folder: str | Path, truth=None) -> dict[str,
         title=f"{Path(located.photo).name}: where was it taken?",
     )
     gj = folder / f"{stem}.geojson"
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{stem}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as fh:
+    with atomic_open(gj, "w") as fh:
         json.dump(pred.to_geojson(), fh)
-    os.replace(tmp, gj)
     return {"map": png, "geojson": gj}

@@ -13,8 +13,6 @@ to the projected rows.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -47,16 +45,11 @@ def check_matrix(x: np.ndarray, name: str, min_rows: int = 1, dim: int | None = 
 
 def save_npz_atomic(path: str | Path, arrays: dict[str, np.ndarray]) -> Path:
     """Write ``arrays`` to ``path`` (npz) via a temporary file and ``os.replace``."""
+    from placeprint.atomic import atomic_open
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_open(path, make_parents=True) as fh:
+        np.savez(fh, **arrays)
     return path
 
 

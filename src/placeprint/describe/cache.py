@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import zipfile
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -23,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from placeprint.atomic import atomic_open, atomic_write_bytes
 from placeprint.errors import PlaceprintError
 
 SHARD_VERSION = 1
@@ -84,24 +84,14 @@ class DescriptorCache:
         X = np.asarray(X, np.float32)
         digest = hashlib.sha1("\n".join(keys).encode()).hexdigest()[:16]
         shard = self.folder / f"shard-{digest}.npz"
-        fd, tmp = tempfile.mkstemp(prefix=".shard-", suffix=".npz", dir=self.folder)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                np.savez(fh, version=np.int32(SHARD_VERSION), keys=np.array(keys), descriptors=X)
-            os.replace(tmp, shard)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        with atomic_open(shard) as fh:
+            np.savez(fh, version=np.int32(SHARD_VERSION), keys=np.array(keys), descriptors=X)
         for key, row in zip(keys, X, strict=True):
             self._rows[key] = row
 
 
 def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
-    os.replace(tmp, path)
+    atomic_write_bytes(path, data)
 
 
 @dataclass

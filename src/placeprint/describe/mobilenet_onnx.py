@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -239,17 +237,9 @@ def model_path(layers: Sequence[int | str] = ("last",), logits: bool = False) ->
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    from placeprint.atomic import atomic_write_bytes
+
+    atomic_write_bytes(path, data, make_parents=True, sync=True)
 
 
 def ensure_model(layers: Sequence[int | str] = ("last",), logits: bool = False) -> Path:

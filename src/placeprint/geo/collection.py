@@ -12,7 +12,6 @@ import json
 import math
 import os
 import sys
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
@@ -335,29 +334,24 @@ def write_manifest(collection: Collection, path: str | Path) -> None:
         header.append("timestamp")
     if collection.group is not None:
         header.append("group")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "w", newline="", encoding="utf-8") as fh:
-            writer = csv.writer(fh, lineterminator="\n")
-            writer.writerow(header)
-            for i in range(len(collection)):
-                row = [
-                    _manifest_path(collection.paths[i], folder),
-                    _fmt(collection.lat[i], 9),
-                    _fmt(collection.lon[i], 9),
-                ]
-                if collection.heading is not None:
-                    row.append(_fmt(collection.heading[i], 6))
-                if collection.timestamp is not None:
-                    row.append(_iso(collection.timestamp[i]))
-                if collection.group is not None:
-                    row.append(collection.group[i])
-                writer.writerow(row)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    from placeprint.atomic import atomic_open
+
+    with atomic_open(path, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh, lineterminator="\n")
+        writer.writerow(header)
+        for i in range(len(collection)):
+            row = [
+                _manifest_path(collection.paths[i], folder),
+                _fmt(collection.lat[i], 9),
+                _fmt(collection.lon[i], 9),
+            ]
+            if collection.heading is not None:
+                row.append(_fmt(collection.heading[i], 6))
+            if collection.timestamp is not None:
+                row.append(_iso(collection.timestamp[i]))
+            if collection.group is not None:
+                row.append(collection.group[i])
+            writer.writerow(row)
 
 
 # ----------------------------------------------------------------------------- EXIF

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
@@ -204,20 +202,12 @@ def _set_extent(ax, extent) -> None:
 
 
 def _save_atomic(fig: Figure, path: str | Path) -> Path:
+    from placeprint.atomic import atomic_open
+
     path = Path(path)
-    if not path.parent.is_dir():
-        raise PlaceprintError(f"folder does not exist: {path.parent}")
     fmt = path.suffix.lstrip(".").lower() or "png"
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fig.savefig(fh, format=fmt)
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600 files; a picture is for people to open
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_open(path) as fh:
+        fig.savefig(fh, format=fmt)
     return path
 
 

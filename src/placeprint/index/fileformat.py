@@ -17,9 +17,7 @@ so a reader never sees a half-written file. Arrays are memory-mapped on load.
 from __future__ import annotations
 
 import json
-import os
 import struct
-import tempfile
 import zlib
 from pathlib import Path
 
@@ -58,34 +56,27 @@ def write_container(path: str | Path, kind: str, meta: dict, arrays: dict[str, n
         offset = _aligned(offset + arr.nbytes)
     header = json.dumps({"kind": kind, "meta": meta, "arrays": table}).encode()
     data_start = _aligned(_PREFIX.size + len(header))
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
-    try:
-        crc = 0
-        with os.fdopen(fd, "wb") as fh:
+    from placeprint.atomic import atomic_open
 
-            def put(buf: bytes | memoryview) -> None:
-                nonlocal crc
-                fh.write(buf)
-                crc = zlib.crc32(buf, crc)
+    crc = 0
+    with atomic_open(path, sync=True) as fh:
 
-            put(_PREFIX.pack(MAGIC, VERSION, 0, len(header)))
-            put(header)
-            put(b"\0" * (data_start - _PREFIX.size - len(header)))
-            written = 0
-            for entry, arr in zip(table, arrays.values(), strict=True):
-                put(b"\0" * (entry["offset"] - written))
-                buf = np.ascontiguousarray(arr).reshape(-1).view(np.uint8).data
-                put(buf)
-                written = entry["offset"] + entry["nbytes"]
-            put(b"\0" * (offset - written))
-            fh.write(struct.pack("<I", crc & 0xFFFFFFFF))
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+        def put(buf: bytes | memoryview) -> None:
+            nonlocal crc
+            fh.write(buf)
+            crc = zlib.crc32(buf, crc)
+
+        put(_PREFIX.pack(MAGIC, VERSION, 0, len(header)))
+        put(header)
+        put(b"\0" * (data_start - _PREFIX.size - len(header)))
+        written = 0
+        for entry, arr in zip(table, arrays.values(), strict=True):
+            put(b"\0" * (entry["offset"] - written))
+            buf = np.ascontiguousarray(arr).reshape(-1).view(np.uint8).data
+            put(buf)
+            written = entry["offset"] + entry["nbytes"]
+        put(b"\0" * (offset - written))
+        fh.write(struct.pack("<I", crc & 0xFFFFFFFF))
     return path.stat().st_size
 
 
