@@ -126,3 +126,21 @@ def test_locate_errors(lund_index, tmp_path):
     assert_one_line_error(
         run("locate", lund / "01.jpg", "--index", root / "lund.idx", "--top", "0"), "--top"
     )
+
+
+def test_match_reports_positions_of_geotagged_routes(lund_index, tmp_path):
+    """A route index built from geotagged photos gives each matched place its lat/lon."""
+    root, lund = lund_index
+    query = tmp_path / "q"
+    query.mkdir()
+    for name in ("10", "11", "12", "14", "15"):
+        shutil.copy(lund / f"{name}.jpg", query / f"{name}.jpg")
+    proc = run("match", root / "lund.idx", query, "--json", "-k", "3")
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert len(data["lat_lon"]) == len(data["positions"])
+    files = sorted(p for p in (root / "db").glob("*.jpg"))
+    for pos, ll in zip(data["positions"], data["lat_lon"], strict=True):
+        if pos >= 0:
+            fix = read_gps(files[pos])
+            assert ll == pytest.approx([fix.lat, fix.lon], abs=1e-6)

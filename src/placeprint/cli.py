@@ -178,7 +178,9 @@ def _build_geolocator(X, positions, items, config, output: Path, cells: str, qui
         p = Path(items[i]).resolve()
         paths.append(str(p.relative_to(base)) if p.is_relative_to(base) else str(p))
     geo_file = geo_path_for(output)
-    geo, size = build_geolocator(X[rows], lat[rows], lon[rows], paths, config, geo_file, cells)
+    geo, size = build_geolocator(
+        X[rows], lat[rows], lon[rows], paths, config, geo_file, cells, route_rows=rows
+    )
     if not quiet:
         cell_note = f", {geo.cells.n_cells} cells" if geo.uses_cells else ""
         typer.echo(
@@ -312,21 +314,25 @@ def match(
     if length is not None:
         X, names = X[-length:], names[-length:]
     result = SequenceMatcher(index, **options).match(X, k=k)
+    from placeprint.locate import route_positions
+
+    where = route_positions(index_path) or {}
     if as_json:
-        typer.echo(
-            json.dumps(
-                {"query": str(query), "frames": len(X), "last_frame": names[-1], **result.to_dict()}
-            )
-        )
+        data = {"query": str(query), "frames": len(X), "last_frame": names[-1], **result.to_dict()}
+        if where:
+            data["lat_lon"] = [where.get(int(p)) for p in result.positions]
+        typer.echo(json.dumps(data))
         return
     typer.echo(
         f"query {query}: {len(X)} frames, last = {names[-1]}; "
         f"confidence {result.confidence:.3f}; {result.ops} operations"
     )
-    typer.echo("rank\tposition\tscore")
+    typer.echo("rank\tposition\tscore" + ("\tlat\tlon" if where else ""))
     for r, (p, s) in enumerate(zip(result.positions, result.scores, strict=True), 1):
         if p >= 0:
-            typer.echo(f"{r}\t{p}\t{s:.4f}")
+            ll = where.get(int(p))
+            extra = f"\t{ll[0]:.6f}\t{ll[1]:.6f}" if ll else ("\t-\t-" if where else "")
+            typer.echo(f"{r}\t{p}\t{s:.4f}{extra}")
 
 
 @app.command("info")
@@ -491,6 +497,7 @@ def locate_cmd(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
 ) -> None:
     """Where was this photo taken? Top guesses with names, probability and radius, and a map."""
+    from placeprint.geo.maps import format_km
     from placeprint.locate import locate, write_outputs
 
     if top < 1:
@@ -520,9 +527,7 @@ def locate_cmd(
         typer.echo(r.photo)
         typer.echo("  #  lat          lon           probability  radius      place")
         for i, m in enumerate(r.prediction.modes[:top], 1):
-            radius = (
-                f"{m.radius_km:.2f} km" if m.radius_km >= 0.1 else f"{m.radius_km * 1000:.0f} m"
-            )
+            radius = format_km(m.radius_km)
             typer.echo(
                 f"  {i}  {m.lat:11.6f}  {m.lon:12.6f}  {m.probability:11.3f}  {radius:>10}  "
                 f"{m.name or ''}"

@@ -56,11 +56,14 @@ def build_geolocator(
     describer: dict,
     output: str | Path,
     cells: str = "auto",
+    route_rows: list[int] | None = None,
 ) -> tuple[object, int]:
     """Fit a geolocator on ``X`` at ``(lat, lon)`` and save it; returns it and the file size.
 
     ``cells``: ``"auto"`` (cells for large collections), ``"none"``, or ``"world"``
     (the partition of the real photo locations shipped in the data folder).
+    ``route_rows`` are the photos' positions in the route index built alongside, so
+    that a sequence match can be given a place on Earth (:func:`route_positions`).
     """
     from placeprint.geo.geolocator import Geolocator
 
@@ -76,7 +79,10 @@ def build_geolocator(
     else:
         raise PlaceprintError(f"cells must be auto, none or world, got {cells!r}")
     geo = Geolocator(cells=c).fit(X, lat, lon)
-    size = geo.save(output, meta={"describer": describer, "paths": list(paths)})
+    meta = {"describer": describer, "paths": list(paths)}
+    if route_rows is not None:
+        meta["route_rows"] = [int(r) for r in route_rows]
+    size = geo.save(output, meta=meta)
     return geo, size
 
 
@@ -138,6 +144,18 @@ def locate(
     if len(kept) < len(files):
         print(f"warning: {len(files) - len(kept)} photo(s) could not be read", file=sys.stderr)
     return out
+
+
+def route_positions(index_path: str | Path) -> dict[int, tuple[float, float]] | None:
+    """``{route position: (lat, lon)}`` of an index built from geotagged photos, else None."""
+    path = geo_path_for(index_path)
+    if not path.is_file():
+        return None
+    geo, _ = load_geolocator(path)
+    rows = geo.user_meta_.get("route_rows")
+    if rows is None:
+        return None
+    return {int(r): (float(a), float(b)) for r, a, b in zip(rows, geo.lat_, geo.lon_, strict=True)}
 
 
 def database_paths(geo) -> list[str]:

@@ -77,13 +77,12 @@ def _density_mode(db_lat, db_lon, bandwidth_km: float) -> tuple[float, float]:
 
 
 # ---------------------------------------------------------------- real photos
-def real_experiment(describer: str = "cnn_netvlad", quiet: bool = False) -> dict:
-    """Lund + Berlin, leave-one-out: every photo queries the others."""
+def real_photos(describer: str):
+    """Lund + Berlin photos: descriptors, EXIF positions, seconds spent describing."""
     from placeprint.config import data_available, data_path
     from placeprint.describe.images import list_images
     from placeprint.evaluate.describers_bench import fit_describer
     from placeprint.geo.exif import read_gps
-    from placeprint.geo.geolocator import Geolocator
 
     if not data_available("geotagged"):
         raise PlaceprintError(
@@ -94,16 +93,36 @@ def real_experiment(describer: str = "cnn_netvlad", quiet: bool = False) -> dict
         data_path("geotagged", "berlin")
     )
     fixes = [read_gps(f) for f in files]
-    lat = np.array([f.lat for f in fixes])
-    lon = np.array([f.lon for f in fixes])
     t0 = time.perf_counter()
     d = fit_describer(describer, files)  # unsupervised learners see every photo (no labels)
     X = d(files)
-    describe_s = time.perf_counter() - t0
-    n = len(files)
-    nn_lat, nn_lon, knn_preds, mode_preds, seconds = [], [], [], [], []
+    return (
+        X,
+        np.array([f.lat for f in fixes]),
+        np.array([f.lon for f in fixes]),
+        (time.perf_counter() - t0),
+    )
+
+
+def real_experiment(X, lat, lon, exclude_m: float = 0.0) -> dict:
+    """Leave-one-out: every photo queries the others (and none within ``exclude_m`` of it).
+
+    ``exclude_m > 0`` removes the query's near neighbours along the walk from the
+    database, so the answer must come from photos of the street further away (queries
+    left with no photo within 1 km are skipped).
+    """
+    from placeprint.geo.distance import haversine_km
+    from placeprint.geo.geolocator import Geolocator
+
+    n = len(X)
+    nn_lat, nn_lon, knn_preds, mode_preds, seconds, rows = [], [], [], [], [], []
     for i in range(n):
-        others = np.setdiff1d(np.arange(n), [i])
+        far = haversine_km(lat, lon, lat[i], lon[i]) * 1000.0 > exclude_m
+        others = np.flatnonzero(far & (np.arange(n) != i))
+        near_km = haversine_km(lat[others], lon[others], lat[i], lon[i])
+        if len(others) < 5 or (exclude_m > 0 and not (near_km <= 1.0).any()):
+            continue  # with an exclusion zone, only queries still answerable within 1 km
+        rows.append(i)
         d2 = ((X[others] - X[i]) ** 2).sum(1)
         j = others[int(np.argmin(d2))]
         nn_lat.append(lat[j])
@@ -114,25 +133,24 @@ def real_experiment(describer: str = "cnn_netvlad", quiet: bool = False) -> dict
         t1 = time.perf_counter()
         knn_preds.append(geo.predict_proba(X[i : i + 1])[0])
         seconds.append(time.perf_counter() - t1)
-        ml, mn = _density_mode(lat[others], lon[others], 1.0)
-        mode_preds.append((ml, mn))
-    out = {
-        "photos": n,
-        "describer": describer,
-        "describe_seconds": describe_s,
+        mode_preds.append(_density_mode(lat[others], lon[others], 1.0))
+    rows = np.array(rows)
+    tl, tn = lat[rows], lon[rows]
+    mode_lat, mode_lon = (np.array(v) for v in zip(*mode_preds, strict=True))
+    return {
+        "queries": len(rows),
+        "exclude_m": exclude_m,
         "estimators": {
             "density_mode": _evaluate(
-                _point_predictions(*zip(*mode_preds, strict=True)), lat, lon, False,
-                REAL_THRESHOLDS_KM,
+                _point_predictions(mode_lat, mode_lon), tl, tn, False, REAL_THRESHOLDS_KM
             ),
             "nearest_neighbour": _evaluate(
-                _point_predictions(nn_lat, nn_lon), lat, lon, False, REAL_THRESHOLDS_KM
+                _point_predictions(nn_lat, nn_lon), tl, tn, False, REAL_THRESHOLDS_KM
             ),
-            "knn": _evaluate(knn_preds, lat, lon, True, REAL_THRESHOLDS_KM),
+            "knn": _evaluate(knn_preds, tl, tn, True, REAL_THRESHOLDS_KM),
         },
         "ms_per_query_knn_p50": float(np.median(seconds) * 1000),
-    }  # fmt: skip
-    return out
+    }
 
 
 # ---------------------------------------------------------------- simulated world
@@ -300,7 +318,12 @@ def geolocation_main(argv: list[str], prog: str = "benchmarks/geolocation.py") -
     if not a.no_real:
         if not a.quiet:
             print("[real: Lund + Berlin, leave-one-out]", flush=True)
-        out["datasets"]["real Lund+Berlin"] = real_experiment(a.describer, a.quiet)
+        X, lat, lon, seconds = real_photos(a.describer)
+        for exclude in (0.0, 30.0):
+            block = real_experiment(X, lat, lon, exclude)
+            block.update(describer=a.describer, describe_seconds=seconds)
+            name = "real Lund+Berlin, leave-one-out"
+            out["datasets"][name + (f", none within {exclude:g} m" if exclude else "")] = block
     for s in a.signals:
         if not a.quiet:
             print(f"[simulated world, signal {s:g}]", flush=True)

@@ -494,16 +494,33 @@ class Geolocator:
             share = float(mine.mean())
             if share < 0.01:
                 continue
-            radius = float(np.median(d[mine, j]))
+            lat_j, lon_j = self._peak(density, cand_lat[j], cand_lon[j], rows)
+            radius = float(np.median(haversine_km(s_lat[mine], s_lon[mine], lat_j, lon_j)))
             matches = 0
             if rows is not None:
-                dn = haversine_km(self.lat_[rows], self.lon_[rows], cand_lat[j], cand_lon[j])
+                dn = haversine_km(self.lat_[rows], self.lon_[rows], lat_j, lon_j)
                 matches = int((dn <= max(self.mode_km, radius)).sum())
-            guesses.append(GeoGuess(float(cand_lat[j]), float(cand_lon[j]), share, radius, matches))
+            guesses.append(GeoGuess(lat_j, lon_j, share, radius, matches))
         if not guesses:  # nothing holds 1 %: the candidate with most samples nearest
             j = int(np.bincount(nearest, minlength=len(cand_lat)).argmax())
             guesses.append(GeoGuess(float(cand_lat[j]), float(cand_lon[j]), 0.0, 0.0, 0))
         return sorted(guesses, key=lambda g: -g.probability)
+
+    def _peak(self, density, lat: float, lon: float, rows) -> tuple[float, float]:
+        """The densest point near a mode: the mode itself or a neighbour within ``mode_km``.
+
+        Mean-shift at ``mode_km`` finds *which* place; the finer kernels of the density
+        say *where* in it (a near-duplicate neighbour pins the photo to its position).
+        """
+        from placeprint.geo.distance import haversine_km
+
+        pts_lat, pts_lon = np.array([lat]), np.array([lon])
+        if rows is not None:
+            near = haversine_km(self.lat_[rows], self.lon_[rows], lat, lon) <= self.mode_km
+            pts_lat = np.concatenate([pts_lat, self.lat_[rows][near]])
+            pts_lon = np.concatenate([pts_lon, self.lon_[rows][near]])
+        best = int(np.argmax(density.log_pdf(pts_lat, pts_lon)))
+        return float(pts_lat[best]), float(pts_lon[best])
 
     # -- albums -----------------------------------------------------------------------
     def predict_album(

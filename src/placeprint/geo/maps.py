@@ -95,6 +95,13 @@ def _mode_fields(mode, i: int) -> tuple[float, float, float, float, str]:
     return lat, lon, mass, radius, str(getattr(mode, "name", "") or "")
 
 
+def format_km(km: float) -> str:
+    """A distance for people: ``"40 m"``, ``"2.5 km"``, ``"120 km"``."""
+    if km < 1.0:
+        return f"{km * 1000:.0f} m"
+    return f"{km:.1f} km" if km < 10 else f"{km:,.0f} km"
+
+
 def circle_rings(lat: float, lon: float, radius_km: float, n: int = 72) -> list[np.ndarray]:
     """Closed (k, 2) lon/lat rings of the great-circle disc of ``radius_km`` around a point.
 
@@ -284,7 +291,7 @@ def plot_probability_map(
             ax.plot(ring[:, 0], ring[:, 1], color="#1565c0", lw=1.2, zorder=3)
         ax.plot(mlon, mlat, "o", ms=7, mfc="#1565c0", mec="white", zorder=4)
         parts = [f"{rank}.", name, "" if math.isnan(mass) else f"{mass:.0%}"]
-        text = " ".join(p for p in parts if p) + f" ±{radius:.0f} km"
+        text = " ".join(p for p in parts if p) + f" ±{format_km(radius)}"
         ax.annotate(
             text,
             (mlon, mlat),
