@@ -167,9 +167,9 @@ class SequenceMatcher:
         keys = sequence_keys(ints_all, layout)[before:]
         errors_all = codec.bit_error_rates(codec.key_margins(Zall, layout[0]))
         idx = np.arange(before, before + len(X))
-        errors = np.concatenate(
-            [errors_all[np.maximum(idx - j, 0), :b] for j, b in enumerate(layout) if b], axis=1
-        )
+        parts = [errors_all[np.maximum(idx - j, 0), :b] for j, b in enumerate(layout) if b]
+        # a tiny index may have a 0-bit key (one bucket): nothing to flip
+        errors = np.concatenate(parts, axis=1) if parts else np.zeros((len(X), 0))
         s = self.settings
         n_probes = self.probes_per_frame(length or len(X))
         if s.allocation == "global" and s.probes is None and len(X) > 1:
