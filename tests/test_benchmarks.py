@@ -63,3 +63,44 @@ def test_headline_on_real_data_small(tmp_path):
     # a bigger map; here just check the ratio is what the counts say
     r = out["details"]["lengths"][-1]
     assert np.isclose(r["baseline_ops_ratio"], 100 * 32_500 * 5 / r["ops_mean"])
+
+
+def test_geolocation_benchmark_small(tmp_path):
+    """Every estimator reports accuracy at each threshold, median km and calibration."""
+    require_real_data("world")
+    from placeprint.evaluate.bench import geolocation_main
+
+    out = geolocation_main(
+        [
+            "--no-real",
+            "--database",
+            "600",
+            "--albums",
+            "6",
+            "--album-size",
+            "3",
+            "--signals",
+            "3",
+            "--json",
+            str(tmp_path / "g.json"),
+            "--plots",
+            str(tmp_path),
+            "--quiet",
+        ]
+    )
+    saved = json.loads((tmp_path / "g.json").read_text())
+    assert saved["partition"]["cells"] == out["partition"]["cells"] > 100
+    assert sum(saved["partition"]["cells_per_level"].values()) == out["partition"]["cells"]
+    (block,) = saved["datasets"].values()
+    assert block["queries"] == 18
+    for name in ("density_mode", "nearest_neighbour", "knn", "classifier", "combined", "album"):
+        r = block["estimators"][name]
+        assert set(r["accuracy"]) == {"street", "city", "region", "country", "continent"}
+        assert r["median_km"] >= 0 and r["n"] == 18
+        acc = list(r["accuracy"].values())
+        assert acc == sorted(acc)  # a looser threshold never holds fewer queries
+    for name in ("knn", "combined", "album"):
+        cal = block["estimators"][name]["calibration"]
+        assert 0 <= cal["0.5"] <= cal["0.9"] <= 1
+    assert (tmp_path / "geolocation.png").stat().st_size > 1000
+    assert (tmp_path / "s2_cells.png").stat().st_size > 1000

@@ -241,6 +241,32 @@ def world_experiment(
     return out
 
 
+def partition_experiment(folder, max_photos: int = 1000, min_photos: int = 20) -> dict:
+    """PlaNet cells of the 100K real photo locations: counts per level and a map."""
+    from placeprint.geo.cells import AdaptiveCells, read_photo_locations
+    from placeprint.geo.maps import plot_cells
+
+    lat, lon = read_photo_locations()
+    t0 = time.perf_counter()
+    cells = AdaptiveCells(max_photos, min_photos).fit(lat, lon)
+    seconds = time.perf_counter() - t0
+    title = (
+        f"{cells.n_cells} adaptive S2 cells of 100K photo locations "
+        f"(t1={max_photos}, t2={min_photos})"
+    )
+    png = plot_cells(folder / "s2_cells.png", cells, title=title)
+    return {
+        "photos": len(lat),
+        "kept": int(cells.kept_.sum()),
+        "cells": cells.n_cells,
+        "max_photos": max_photos,
+        "min_photos": min_photos,
+        "cells_per_level": {str(k): v for k, v in cells.counts_per_level().items()},
+        "fit_seconds": seconds,
+        "plot": str(png),
+    }
+
+
 # ---------------------------------------------------------------- runner
 def print_geolocation(out: dict) -> None:
     """One table per dataset: accuracy at each threshold, median km, calibration."""
@@ -315,6 +341,10 @@ def geolocation_main(argv: list[str], prog: str = "benchmarks/geolocation.py") -
     if a.database < 100 or a.albums < 1 or a.album_size < 1 or not a.signals:
         raise PlaceprintError(f"{prog}: need --database >= 100, --albums/--album-size >= 1")
     out = {**run_metadata(prog, argv), "datasets": {}}
+    out["partition"] = partition_experiment(a.plots)
+    if not a.quiet:
+        part = out["partition"]
+        print(f"[partition] {part['cells']} cells, per level {part['cells_per_level']}")
     if not a.no_real:
         if not a.quiet:
             print("[real: Lund + Berlin, leave-one-out]", flush=True)
@@ -331,5 +361,5 @@ def geolocation_main(argv: list[str], prog: str = "benchmarks/geolocation.py") -
             a.database, a.albums, a.album_size, signal=s, seed=a.seed, quiet=a.quiet
         )
     print_geolocation(out)
-    out["plots"] = [str(plot_geolocation(out, a.plots))]
+    out["plots"] = [str(plot_geolocation(out, a.plots)), out["partition"]["plot"]]
     return _finish(out, a.json)
