@@ -238,9 +238,15 @@ class Geolocator:
                 "the cell classifier needs photos in at least 2 cells: use finer cells "
                 "(smaller max_photos) or classifier=False"
             )
-        self.classifier_ = CellClassifier(hidden=self.hidden, seed=self.seed).fit(
-            self.descriptors_[rows], self.photo_cell_[rows], self.cells.n_cells
-        )
+        import warnings
+
+        from sklearn.exceptions import ConvergenceWarning
+
+        with warnings.catch_warnings():  # the held-out EM weighs a rough head down anyway
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            self.classifier_ = CellClassifier(hidden=self.hidden, seed=self.seed).fit(
+                self.descriptors_[rows], self.photo_cell_[rows], self.cells.n_cells
+            )
 
     def _component_log_lik(self, X, truth_xyz, exclude, temperature, cell_probs):
         """``(m, J)`` log density of each component at the true positions."""
