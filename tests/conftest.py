@@ -4,12 +4,37 @@ tests that need it skip with a message when it is absent, and fail instead when 
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+CLI = [sys.executable, "-m", "placeprint.cli"]
+
+
+def run_cli(*args, cwd=None, env=None, timeout: int = 300) -> subprocess.CompletedProcess:
+    """Run ``placeprint ARGS`` in a subprocess (tracebacks off) and capture its output."""
+    return subprocess.run(
+        [*CLI, *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env={**os.environ, "PLACEPRINT_DEBUG": "", **(env or {})},
+        timeout=timeout,
+    )
+
+
+def assert_one_line_error(proc, *fragments) -> None:
+    """Exit status 2 and one ``error: ...`` line on stderr that holds every fragment."""
+    assert proc.returncode == 2, (proc.returncode, proc.stdout, proc.stderr)
+    err = proc.stderr.strip()
+    assert "Traceback" not in err and len(err.splitlines()) == 1, err
+    assert err.startswith("error:"), err
+    for f in fragments:
+        assert f in err, err
 
 
 def _real_data_root() -> Path:

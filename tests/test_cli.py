@@ -1,40 +1,17 @@
 """The command line: every command has --help; results equal the library; bad input is one line."""
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import assert_one_line_error
+from conftest import run_cli as run
 from PIL import Image
 
 from placeprint.codec import CoarseCodec
 from placeprint.index import OverloadedIndex
 from placeprint.sequence.matcher import SequenceMatcher
-
-CLI = [sys.executable, "-m", "placeprint.cli"]
-
-
-def run(*args, cwd=None):
-    return subprocess.run(
-        [*CLI, *map(str, args)],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env={**os.environ, "PLACEPRINT_DEBUG": ""},
-        timeout=120,
-    )
-
-
-def assert_one_line_error(proc, *fragments):
-    assert proc.returncode == 2, (proc.returncode, proc.stdout, proc.stderr)
-    err = proc.stderr.strip()
-    assert "Traceback" not in err and len(err.splitlines()) == 1, err
-    assert err.startswith("error:"), err
-    for f in fragments:
-        assert f in err, err
 
 
 @pytest.fixture(scope="module")

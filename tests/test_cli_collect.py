@@ -1,36 +1,14 @@
 """`placeprint collect`: real geotagged photos to a manifest; files without GPS are listed."""
 
 import os
-import subprocess
-import sys
 
 import numpy as np
-from conftest import require_real_data
+from conftest import assert_one_line_error, require_real_data
+from conftest import run_cli as run
 from PIL import Image
 
 from placeprint.geo.collection import read_manifest
 from placeprint.geo.exif import read_gps
-
-CLI = [sys.executable, "-m", "placeprint.cli"]
-
-
-def run(*args):
-    return subprocess.run(
-        [*CLI, *map(str, args)],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "PLACEPRINT_DEBUG": ""},
-        timeout=120,
-    )
-
-
-def assert_one_line_error(proc, *fragments):
-    assert proc.returncode == 2, (proc.returncode, proc.stdout, proc.stderr)
-    err = proc.stderr.strip()
-    assert "Traceback" not in err and len(err.splitlines()) == 1, err
-    assert err.startswith("error:"), err
-    for f in fragments:
-        assert f in err, err
 
 
 def test_collect_help():

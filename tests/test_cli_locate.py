@@ -1,39 +1,16 @@
 """`placeprint index build` from geotagged photos and `placeprint locate`, end to end."""
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 
 import numpy as np
 import pytest
-from conftest import require_real_data
+from conftest import assert_one_line_error, require_real_data
+from conftest import run_cli as run
 from PIL import Image
 
 from placeprint.geo.distance import haversine_km
 from placeprint.geo.exif import read_gps
-
-CLI = [sys.executable, "-m", "placeprint.cli"]
-
-
-def run(*args, cwd=None, env=None):
-    return subprocess.run(
-        [*CLI, *map(str, args)],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "PLACEPRINT_DEBUG": "", **(env or {})},
-        timeout=300,
-        cwd=cwd,
-    )
-
-
-def assert_one_line_error(proc, *fragments):
-    assert proc.returncode == 2, (proc.returncode, proc.stdout, proc.stderr)
-    err = proc.stderr.strip().splitlines()
-    assert err and "Traceback" not in proc.stderr and err[-1].startswith("error:"), proc.stderr
-    for f in fragments:
-        assert f in err[-1], err[-1]
 
 
 @pytest.fixture(scope="module")

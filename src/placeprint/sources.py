@@ -203,8 +203,10 @@ def describe_files(
     result = describe_collection(
         describer, files, cache=folder, batch=batch, workers=workers, progress=progress
     )
+    if not result.kept:
+        first = f": {result.failed[0][1]}" if result.failed else ""
+        more = f" (and {len(result.failed) - 1} more)" if len(result.failed) > 1 else ""
+        raise PlaceprintError(f"no image could be read{first}{more}")
     for name, reason in result.failed:
         print(f"warning: skipped {name}: {reason}", file=sys.stderr)
-    if not result.kept:
-        raise PlaceprintError("no image could be read")
     return result.descriptors, result.kept
