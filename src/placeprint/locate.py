@@ -9,6 +9,7 @@ the heat map (PNG) and GeoJSON a person or a GIS tool looks at.
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -137,8 +138,7 @@ def locate(
         lon = np.array([m.lon for m in pred.modes])
         names = place_names(lat, lon)
         pred.modes = [
-            type(m)(m.lat, m.lon, m.probability, m.radius_km, m.matches, n.label)
-            for m, n in zip(pred.modes, names, strict=True)
+            dataclasses.replace(m, name=n.label) for m, n in zip(pred.modes, names, strict=True)
         ]
         out.append(Located(str(files[i]), pred, names))
     if len(kept) < len(files):

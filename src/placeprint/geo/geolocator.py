@@ -35,6 +35,8 @@ from placeprint.geo.distance import EARTH_RADIUS_KM
 from placeprint.geo.prediction import GeoGuess, GeoPrediction
 
 DEFAULT_SCALES_KM = (0.05, 0.5, 5.0, 50.0, 500.0, 2500.0)
+#: street, city, region, country, continent: a guess's score is its mean chance to lie within each
+RANK_THRESHOLDS_KM = (1.0, 25.0, 200.0, 750.0, 2500.0)
 TEMPERATURES = (0.003, 0.01, 0.03, 0.1, 0.3, 1.0, np.inf)
 FILE_KIND = "geolocator"
 
@@ -125,6 +127,7 @@ class Geolocator:
         holdout: float = 0.2,
         max_holdout: int = 2000,
         calibration_rows: int = 300,
+        rank: str = "accuracy",
         seed: int = 0,
     ) -> None:
         if k < 1 or not scales_km or min(scales_km) <= 0 or mode_km <= 0 or samples < 10:
@@ -150,6 +153,9 @@ class Geolocator:
         self.holdout = float(holdout)
         self.max_holdout = int(max_holdout)
         self.calibration_rows = int(calibration_rows)
+        if rank not in ("accuracy", "probability"):
+            raise PlaceprintError(f"rank must be 'accuracy' or 'probability', got {rank!r}")
+        self.rank = rank
         self.seed = int(seed)
 
     # -- fitting ----------------------------------------------------------------------
@@ -357,10 +363,10 @@ class Geolocator:
         p = np.interp([g.probability for g in guesses], self.mode_x_, self.mode_y_)
         p = p / max(1.0, float(p.sum()))
         out = [
-            GeoGuess(g.lat, g.lon, float(q), g.radius_km, g.matches, g.name)
+            GeoGuess(g.lat, g.lon, float(q), g.radius_km, g.matches, g.name, g.score)
             for g, q in zip(guesses, p, strict=True)
         ]
-        return sorted(out, key=lambda g: -g.probability)
+        return self._ranked(out)
 
     # -- prediction -------------------------------------------------------------------
     def _check_fitted(self) -> None:
@@ -506,11 +512,17 @@ class Geolocator:
             if rows is not None:
                 dn = haversine_km(self.lat_[rows], self.lon_[rows], lat_j, lon_j)
                 matches = int((dn <= max(self.mode_km, radius)).sum())
-            guesses.append(GeoGuess(lat_j, lon_j, share, radius, matches))
+            near = haversine_km(s_lat, s_lon, lat_j, lon_j)
+            score = float(np.mean([(near <= t).mean() for t in RANK_THRESHOLDS_KM]))
+            guesses.append(GeoGuess(lat_j, lon_j, share, radius, matches, score=score))
         if not guesses:  # nothing holds 1 %: the candidate with most samples nearest
             j = int(np.bincount(nearest, minlength=len(cand_lat)).argmax())
             guesses.append(GeoGuess(float(cand_lat[j]), float(cand_lon[j]), 0.0, 0.0, 0))
-        return sorted(guesses, key=lambda g: -g.probability)
+        return self._ranked(guesses)
+
+    def _ranked(self, guesses: list[GeoGuess]) -> list[GeoGuess]:
+        key = (lambda g: -g.score) if self.rank == "accuracy" else (lambda g: -g.probability)
+        return sorted(guesses, key=key)
 
     def _peak(self, density, lat: float, lon: float, rows) -> tuple[float, float]:
         """The densest point near a mode: the mode itself or a neighbour within ``mode_km``.
@@ -600,6 +612,7 @@ class Geolocator:
             "holdout": self.holdout,
             "max_holdout": self.max_holdout,
             "calibration_rows": self.calibration_rows,
+            "rank": self.rank,
             "seed": self.seed,
         }
 

@@ -27,6 +27,7 @@ class GeoGuess:
     radius_km: float
     matches: int = 0
     name: str | None = None
+    score: float = 0.0
 
     @property
     def mass(self) -> float:
@@ -42,6 +43,7 @@ class GeoGuess:
             "radius_km": round(float(self.radius_km), 4),
             "matches": int(self.matches),
             "name": self.name,
+            "score": round(float(self.score), 6),
         }
 
 
