@@ -498,7 +498,7 @@ def locate_cmd(
 ) -> None:
     """Where was this photo taken? Top guesses with names, probability and radius, and a map."""
     from placeprint.geo.maps import format_km
-    from placeprint.locate import locate, write_outputs
+    from placeprint.locate import PhotoLocator, write_outputs
 
     if top < 1:
         raise PlaceprintError("--top must be >= 1")
@@ -510,7 +510,14 @@ def locate_cmd(
                 "or set PLACEPRINT_INDEX"
             )
         index = Path(env)
-    results = locate(photos, index, progress=not quiet, album=album)
+    locator = PhotoLocator(index)
+    if album and not locator.geo.uses_cells:
+        typer.echo(
+            "warning: --album needs an index with cells (2,000+ geotagged photos or "
+            "--cells world); locating the photos one by one",
+            err=True,
+        )
+    results = locator.locate(photos, progress=not quiet, album=album)
     folder = out or Path("locate")
     report = []
     for r in results:

@@ -10,7 +10,6 @@ the heat map (PNG) and GeoJSON a person or a GIS tool looks at.
 from __future__ import annotations
 
 import dataclasses
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -102,48 +101,78 @@ def load_geolocator(index_path: str | Path):
     return Geolocator.load(path), path
 
 
+class PhotoLocator:
+    """An index's geolocator and describer, loaded once, answering for many photos.
+
+    The command line and the web service both go through it.
+    """
+
+    def __init__(self, index_path: str | Path) -> None:
+        from placeprint.sources import make_describer, state_path_for
+
+        self.geo, self.path = load_geolocator(index_path)
+        base = self.path.with_name(self.path.name[: -len(".geo")])
+        self.describer = make_describer(self.geo.user_meta_.get("describer"), state_path_for(base))
+
+    def name_modes(self, pred) -> list:
+        """Put place names on a prediction's modes (in place); returns the names."""
+        from placeprint.geo.names import place_names
+
+        if not pred.modes:
+            return []
+        names = place_names(
+            np.array([m.lat for m in pred.modes]), np.array([m.lon for m in pred.modes])
+        )
+        pred.modes = [
+            dataclasses.replace(m, name=n.label) for m, n in zip(pred.modes, names, strict=True)
+        ]
+        return names
+
+    def predict(self, X: np.ndarray, album: bool = False, timestamps=None) -> list:
+        """Named :class:`~placeprint.geo.prediction.GeoPrediction` per descriptor row."""
+        if album and len(X) > 1 and self.geo.uses_cells:
+            ok = timestamps is not None and np.isfinite(np.asarray(timestamps, float)).all()
+            preds = self.geo.predict_album(X, np.asarray(timestamps, float) if ok else None)
+        else:
+            preds = self.geo.predict_proba(X)
+        for pred in preds:
+            self.name_modes(pred)
+        return preds
+
+    def locate(self, photos: list, progress: bool = False, album: bool = False) -> list[Located]:
+        """Guesses for photo files (folders are expanded, unreadable photos skipped)."""
+        from placeprint.describe.images import list_images
+        from placeprint.sources import describe_files
+
+        files: list[Path] = []
+        for p in photos:
+            p = Path(p)
+            if p.is_dir():
+                files += list_images(p)
+            elif p.is_file():
+                files.append(p)
+            else:
+                raise PlaceprintError(f"not found: {p}")
+        if not files:
+            raise PlaceprintError("no photos to locate")
+        X, kept = describe_files(self.describer, files, progress=progress, cache=False)
+        stamps = None
+        if album:
+            from placeprint.geo.collection import photo_timestamps
+
+            stamps = photo_timestamps([files[i] for i in kept])
+        preds = self.predict(X, album=album, timestamps=stamps)
+        return [
+            Located(str(files[i]), pred, [m.name for m in pred.modes])
+            for i, pred in zip(kept, preds, strict=True)
+        ]
+
+
 def locate(
     photos: list[Path], index_path: str | Path, progress: bool = False, album: bool = False
 ) -> list[Located]:
     """Guesses for each photo against the geolocator of ``index_path``."""
-    from placeprint.describe.images import list_images
-    from placeprint.geo.names import place_names
-    from placeprint.sources import describe_files, make_describer, state_path_for
-
-    geo, path = load_geolocator(index_path)
-    base = path.with_name(path.name[: -len(".geo")])
-    describer = make_describer(geo.user_meta_.get("describer"), state_path_for(base))
-    files: list[Path] = []
-    for p in photos:
-        p = Path(p)
-        if p.is_dir():
-            files += list_images(p)
-        elif p.is_file():
-            files.append(p)
-        else:
-            raise PlaceprintError(f"not found: {p}")
-    if not files:
-        raise PlaceprintError("no photos to locate")
-    X, kept = describe_files(describer, files, progress=progress, cache=False)
-    if album:
-        from placeprint.geo.collection import photo_timestamps
-
-        stamps = photo_timestamps([files[i] for i in kept])
-        preds = geo.predict_album(X, stamps if np.isfinite(stamps).any() else None)
-    else:
-        preds = geo.predict_proba(X)
-    out = []
-    for i, pred in zip(kept, preds, strict=True):
-        lat = np.array([m.lat for m in pred.modes])
-        lon = np.array([m.lon for m in pred.modes])
-        names = place_names(lat, lon)
-        pred.modes = [
-            dataclasses.replace(m, name=n.label) for m, n in zip(pred.modes, names, strict=True)
-        ]
-        out.append(Located(str(files[i]), pred, names))
-    if len(kept) < len(files):
-        print(f"warning: {len(files) - len(kept)} photo(s) could not be read", file=sys.stderr)
-    return out
+    return PhotoLocator(index_path).locate(photos, progress=progress, album=album)
 
 
 def route_positions(index_path: str | Path) -> dict[int, tuple[float, float]] | None:
