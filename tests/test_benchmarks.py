@@ -104,3 +104,16 @@ def test_geolocation_benchmark_small(tmp_path):
         assert 0 <= cal["0.5"] <= cal["0.9"] <= 1
     assert (tmp_path / "geolocation.png").stat().st_size > 1000
     assert (tmp_path / "s2_cells.png").stat().st_size > 1000
+
+
+def test_demo_locates_held_out_street_photos(tmp_path):
+    """The demo's second part: held-out Lund and Berlin photos land within 1 km."""
+    require_real_data("geotagged")
+    from placeprint.demo import locate_demo
+
+    rows = locate_demo(tmp_path)
+    assert [r["name"].split(",")[0] for r in rows] == ["Lund", "Berlin"]
+    assert all(r["error_km"] < 1.0 for r in rows)
+    for stem in ("13", "02"):
+        for suffix in (".png", "_overview.png", ".geojson"):
+            assert (tmp_path / f"{stem}{suffix}").stat().st_size > 500

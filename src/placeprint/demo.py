@@ -3,7 +3,8 @@
 With the real data (``$PLACEPRINT_DATA/nordland``) the database is the summer
 traverse inside a synthetic route of ``--distractors`` places fitted to it; the
 queries are the winter sequences. Without it, a generated two-condition route
-stands in (and the output says so).
+stands in (and the output says so). Then, with the geotagged street photos, it
+locates held-out photos against the others and draws their probability maps.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
     try:
         run(a.distractors, a.out, a.quiet)
+        locate_demo(a.out)
     except PlaceprintError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -65,6 +67,62 @@ def run(distractors: int, out: Path, quiet: bool = False) -> dict:
     print(f"recall plot: {plots[0]}")
     print(f"results: {path}")
     return result
+
+
+HELD_OUT = (("lund", "13.jpg"), ("berlin", "02.jpg"))
+
+
+def locate_demo(out: Path) -> list[dict] | None:
+    """Locate held-out Lund and Berlin photos against the other geotagged photos."""
+    import tempfile
+
+    from placeprint.config import data_available, data_path
+    from placeprint.describe.images import list_images
+    from placeprint.geo.distance import haversine_km
+    from placeprint.geo.exif import read_gps
+    from placeprint.geo.maps import format_km
+    from placeprint.locate import PhotoLocator, build_geolocator, write_outputs
+    from placeprint.sources import describe_files, make_describer
+
+    if not data_available("geotagged"):
+        print("where on Earth: no geotagged photos under the data folder; skipped")
+        return None
+    held = [data_path("geotagged", city, name) for city, name in HELD_OUT]
+    db = [f for city in ("lund", "berlin") for f in list_images(data_path("geotagged", city))]
+    db = [f for f in db if f not in held]
+    print(f"\nwhere on Earth: {len(db)} geotagged street photos as the database, "
+          f"{len(held)} held out")  # fmt: skip
+    with tempfile.TemporaryDirectory() as tmp:
+        describer = make_describer({"name": "cnn_netvlad"})
+        describer.fit(db)
+        state = Path(tmp) / "photos.idx.describer"
+        describer.save(state)
+        X, kept = describe_files(describer, db, progress=False, cache=False)
+        fixes = [read_gps(db[i]) for i in kept]
+        build_geolocator(
+            X,
+            [f.lat for f in fixes],
+            [f.lon for f in fixes],
+            [str(db[i]) for i in kept],
+            describer.config(),
+            Path(tmp) / "photos.idx.geo",
+            cells="none",
+        )
+        located = PhotoLocator(Path(tmp) / "photos.idx").locate(held)
+    rows = []
+    for r in located:
+        truth = read_gps(r.photo)
+        best = r.prediction.best
+        err = float(haversine_km(best.lat, best.lon, truth.lat, truth.lon))
+        files = write_outputs(r, out, truth=(truth.lat, truth.lon))
+        print(
+            f"  {Path(r.photo).parent.name}/{Path(r.photo).name}: {best.name} "
+            f"({best.lat:.5f}, {best.lon:.5f}), p={best.probability:.2f}, "
+            f"radius {format_km(best.radius_km)}; true position {format_km(err)} away; "
+            f"map {files['map']}"
+        )
+        rows.append({"photo": r.photo, "error_km": err, **best.to_dict()})
+    return rows
 
 
 if __name__ == "__main__":

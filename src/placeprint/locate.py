@@ -193,7 +193,12 @@ def database_paths(geo) -> list[str]:
 
 
 def write_outputs(located: Located, folder: str | Path, truth=None) -> dict[str, Path]:
-    """Heat map PNG and GeoJSON of one answer under ``folder``; returns their paths."""
+    """Heat maps (close-up and overview PNGs) and GeoJSON of one answer under ``folder``.
+
+    The close-up frames the best guesses at street scale (a few times their radius);
+    the overview shows them on the country outlines, 800 km around. ``truth``
+    ``(lat, lon)`` is drawn as a star when known. Returns ``{"map", "overview", "geojson"}``.
+    """
     import json
 
     from placeprint.atomic import atomic_open
@@ -203,19 +208,28 @@ def write_outputs(located: Located, folder: str | Path, truth=None) -> dict[str,
     folder.mkdir(parents=True, exist_ok=True)
     stem = Path(located.photo).stem
     pred = located.prediction
-    extent = auto_extent(pred.modes[:3], margin_km=max(5.0, 3 * pred.best.radius_km))
-    lat, lon, dens = pred.grid(extent, shape=(240, 360))
-    png = plot_probability_map(
-        folder / f"{stem}.png",
-        lat,
-        lon,
-        dens,
-        modes=pred.modes,
-        truth=truth,
-        extent=extent,
-        title=f"{Path(located.photo).name}: where was it taken?",
-    )
+    title = f"{Path(located.photo).name}: where was it taken?"
+    out = {}
+    views = {
+        "map": (f"{stem}.png", max(0.3, 4 * pred.best.radius_km), (300, 300)),
+        "overview": (f"{stem}_overview.png", 800.0, (240, 360)),
+    }
+    for kind, (name, margin_km, shape) in views.items():
+        extent = auto_extent(pred.modes[:3], margin_km=margin_km)
+        lat, lon, dens = pred.grid(extent, shape=shape)
+        out[kind] = plot_probability_map(
+            folder / name,
+            lat,
+            lon,
+            dens,
+            modes=pred.modes,
+            truth=truth,
+            extent=extent,
+            title=title if kind == "map" else f"{title} (overview)",
+            label="probability density (per km²)",
+        )
     gj = folder / f"{stem}.geojson"
     with atomic_open(gj, "w") as fh:
         json.dump(pred.to_geojson(), fh)
-    return {"map": png, "geojson": gj}
+    out["geojson"] = gj
+    return out

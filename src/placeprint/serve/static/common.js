@@ -1,0 +1,123 @@
+// Shared helpers of the placeprint pages: API calls (with the optional token), the offline map,
+// the error box and small formatters. Plain ES2020, no build step, no external URL.
+"use strict";
+
+const TOKEN = new URLSearchParams(window.location.search).get("token") || "";
+// Used only when the user ticks "Online map tiles"; nothing else on the page leaves this server.
+const OSM_TILES = "https://tile.openstreetmap.org/{z}/{x}/{y}.png";
+
+/** Same-origin URL with `?token=` added when the page has a token (for <img> and links). */
+function withToken(url) {
+  if (!TOKEN || url.startsWith("data:") || url.startsWith("blob:")) return url;
+  const u = new URL(url, window.location.origin);
+  u.searchParams.set("token", TOKEN);
+  return u.pathname + u.search;
+}
+
+/** fetch() a JSON endpoint; throws an Error carrying the API's one-sentence `error`. */
+async function api(path, options = {}) {
+  const headers = new Headers(options.headers || {});
+  if (TOKEN) headers.set("Authorization", `Bearer ${TOKEN}`);
+  let resp;
+  try {
+    resp = await fetch(path, { ...options, headers });
+  } catch (err) {
+    throw new Error(`The server did not answer (${err.message}).`);
+  }
+  let body = null;
+  try {
+    body = await resp.json();
+  } catch {
+    body = null;
+  }
+  if (!resp.ok) {
+    const msg = body && body.error ? body.error : `${resp.status} ${resp.statusText}`;
+    throw new Error(msg);
+  }
+  return body;
+}
+
+function showError(message) {
+  const box = document.getElementById("error");
+  box.textContent = message;
+  box.hidden = false;
+}
+
+function clearError() {
+  const box = document.getElementById("error");
+  box.textContent = "";
+  box.hidden = true;
+}
+
+/** Element helper: el("li", {class: "mode", "data-lat": 1}, "text", child). */
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v !== null && v !== undefined) node.setAttribute(k, String(v));
+  }
+  for (const c of children) node.append(c instanceof Node ? c : String(c));
+  return node;
+}
+
+const fmtKm = (km) => (km < 1 ? `${Math.round(km * 1000)} m` : `${km.toFixed(km < 10 ? 1 : 0)} km`);
+const fmtPct = (p) => `${Math.round(p * 100)} %`;
+const fmtDeg = (lat, lon) => `${lat.toFixed(5)}, ${lon.toFixed(5)}`;
+
+/** Great-circle distance in km between two points in degrees. */
+function haversineKm(lat1, lon1, lat2, lon2) {
+  const r = Math.PI / 180;
+  const a =
+    Math.sin(((lat2 - lat1) * r) / 2) ** 2 +
+    Math.cos(lat1 * r) * Math.cos(lat2 * r) * Math.sin(((lon2 - lon1) * r) / 2) ** 2;
+  return 2 * 6371.0088 * Math.asin(Math.min(1, Math.sqrt(a)));
+}
+
+/**
+ * A Leaflet map in `container` over the country outlines (GET /api/outlines); tiles are added
+ * only while the checkbox `tilesBox` is ticked. Returns null (and says so) without Leaflet.
+ */
+function makeMap(container, tilesBox) {
+  if (!window.L) {
+    container.classList.add("map-missing");
+    container.textContent =
+      "Leaflet is missing: run `make web` (npm install --prefix web) and restart the server.";
+    showError("Leaflet is missing, so no map can be drawn; the results are listed beside it.");
+    if (tilesBox) tilesBox.disabled = true;
+    return null;
+  }
+  const map = L.map(container, { worldCopyJump: true, minZoom: 1 }).setView([20, 0], 2);
+  map.attributionControl.setPrefix("Leaflet");
+  api("/api/outlines")
+    .then((geojson) => {
+      L.geoJSON(geojson, {
+        interactive: false,
+        style: { color: "#8a96a3", weight: 0.8, fillColor: "#f6f4ee", fillOpacity: 1 },
+      })
+        .addTo(map)
+        .bringToBack();
+    })
+    .catch((err) => showError(`Country outlines could not be loaded: ${err.message}`));
+  if (tilesBox) {
+    let tiles = null;
+    tilesBox.addEventListener("change", () => {
+      if (tilesBox.checked) {
+        tiles = L.tileLayer(OSM_TILES, {
+          maxZoom: 19,
+          attribution: "&copy; OpenStreetMap contributors",
+        }).addTo(map);
+      } else if (tiles) {
+        map.removeLayer(tiles);
+        tiles = null;
+      }
+    });
+  }
+  return map;
+}
+
+/** Keep `?token=` on links between the pages. */
+function carryTokenOnLinks() {
+  if (!TOKEN) return;
+  for (const a of document.querySelectorAll("a[data-keep-token]")) {
+    a.href = withToken(a.getAttribute("href"));
+  }
+}
