@@ -121,3 +121,20 @@ def test_match_reports_positions_of_geotagged_routes(lund_index, tmp_path):
         if pos >= 0:
             fix = read_gps(files[pos])
             assert ll == pytest.approx([fix.lat, fix.lon], abs=1e-6)
+
+
+def test_index_build_writes_the_place_store(lund_index):
+    """INDEX.places.sqlite: one row a route position with the photo's path, EXIF fix and time."""
+    from placeprint.serve.store import PlaceStore
+
+    root, _ = lund_index
+    files = sorted((root / "db").glob("*.jpg"))
+    store = PlaceStore.open(root / "lund.idx.places.sqlite")
+    assert len(store) == len(files) == 26
+    for i in (0, 7, 25):
+        row, fix = store.get(i), read_gps(files[i])
+        assert row["path"] == f"db/{files[i].name}"
+        assert row["lat"] == pytest.approx(fix.lat, abs=1e-9)
+        assert row["lon"] == pytest.approx(fix.lon, abs=1e-9)
+        assert row["timestamp"] > 1.4e9 and store.image_file(i) == files[i].resolve()
+    store.close()

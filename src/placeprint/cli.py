@@ -117,6 +117,8 @@ def index_build(
         )
         P = P[: len(X)]
     positions = None if source.suffix == ".npy" else source_positions(source, items)
+    if source.suffix != ".npy":
+        _write_places(source, items, positions, output, quiet)
     if positions is not None:
         _build_geolocator(X, positions, items, config, output, cells, quiet)
     if code_size is None:
@@ -157,6 +159,44 @@ def _any_geotagged(folder: Path, probe: int = 8) -> bool:
         except PlaceprintError:
             continue
     return False
+
+
+def _write_places(source: Path, items: list[str], positions, output: Path, quiet: bool) -> None:
+    """``OUTPUT.places.sqlite``: each place's path, position, time, heading and sequence."""
+    import numpy as np
+
+    from placeprint.serve.store import store_path_for, write_place_store
+    from placeprint.sources import is_manifest
+
+    n = len(items)
+    lat = lon = None
+    if positions is not None:
+        lat, lon, _ = positions
+    timestamp, heading, group = np.full(n, np.nan), np.full(n, np.nan), [None] * n
+    if is_manifest(source):
+        from placeprint.geo.collection import read_manifest
+
+        c = read_manifest(source)
+        row = {str(Path(p)): i for i, p in enumerate(c.paths)}
+        for k, f in enumerate(items):
+            i = row.get(str(Path(f)))
+            if i is None:
+                continue
+            if c.timestamp is not None:
+                timestamp[k] = c.timestamp[i]
+            if c.heading is not None:
+                heading[k] = c.heading[i]
+            if c.group is not None:
+                group[k] = c.group[i] or None
+    elif positions is not None:
+        from placeprint.geo.collection import photo_extras
+
+        heading, timestamp, group = photo_extras(items)
+    path = write_place_store(
+        store_path_for(output), items, lat, lon, timestamp=timestamp, heading=heading, group=group
+    )
+    if not quiet:
+        typer.echo(f"wrote {path}: {n} places (paths, positions, times)")
 
 
 def _build_geolocator(X, positions, items, config, output: Path, cells: str, quiet: bool) -> None:
@@ -543,6 +583,72 @@ def locate_cmd(
             typer.echo(f"  {kind}: {path}")
     if as_json:
         typer.echo(json.dumps(report if len(report) > 1 else report[0], indent=2))
+
+
+@app.command("serve")
+def serve_cmd(
+    index: Annotated[
+        Path | None,
+        typer.Option(
+            help="Index to serve (built by `placeprint index build`); default: $PLACEPRINT_INDEX."
+        ),
+    ] = None,
+    host: Annotated[
+        str, typer.Option(help="Address to listen on (127.0.0.1: this machine only).")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    token: Annotated[
+        str | None,
+        typer.Option(
+            help="Require this API token (`Authorization: Bearer T` or ?token=T); "
+            "default: $PLACEPRINT_TOKEN.",
+        ),
+    ] = None,
+    max_upload_mb: Annotated[float, typer.Option(help="Largest image upload (MiB).")] = 20.0,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only warnings and errors.")] = False,
+) -> None:
+    """Serve an index over HTTP: the API (OpenAPI at /docs) and the web page."""
+    import socket
+
+    from placeprint.serve.app import create_app, is_loopback
+
+    if index is None:
+        env = os.environ.get("PLACEPRINT_INDEX")
+        if not env:
+            raise PlaceprintError("give --index INDEX (built by `placeprint index build`)")
+        index = Path(env)
+    token = token if token is not None else (os.environ.get("PLACEPRINT_TOKEN") or None)
+    if not 0 < port < 65536:
+        raise PlaceprintError(f"--port must be 1-65535, got {port}")
+    if not max_upload_mb > 0:
+        raise PlaceprintError(f"--max-upload-mb must be > 0, got {max_upload_mb}")
+    application = create_app(index, token=token, max_upload_bytes=int(max_upload_mb * 2**20))
+    try:  # a clear one-line error when the address is taken or not ours
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((host.strip("[]"), port))
+    except (OSError, OverflowError) as err:
+        raise PlaceprintError(f"cannot listen on {host}:{port}: {err}") from None
+    if not is_loopback(host) and not token:
+        typer.echo(
+            f"warning: serving on {host} without --token: anyone who can reach this address "
+            "can use the API",
+            err=True,
+        )
+    import uvicorn
+
+    if not quiet:
+        shown = f"[{host}]" if ":" in host else host
+        typer.echo(f"serving {index} at http://{shown}:{port}/ (API docs: /docs); Ctrl-C stops")
+    uvicorn.run(
+        application,
+        host=host,
+        port=port,
+        workers=1,
+        log_level="warning" if quiet else "info",
+        access_log=not quiet,
+    )
 
 
 def main() -> None:

@@ -500,4 +500,12 @@ def _mapillary_time(text) -> float:
 
 def photo_timestamps(files: Sequence[str | Path]) -> np.ndarray:
     """Capture times (epoch seconds, NaN when unknown) of photos, read as :func:`collect` does."""
-    return np.array([_exif_extras(Path(f))[1] for f in files], dtype=np.float64)
+    return photo_extras(files)[1]
+
+
+def photo_extras(files: Sequence[str | Path]) -> tuple[np.ndarray, np.ndarray, list[str | None]]:
+    """``(heading degrees, epoch seconds, sequence id)`` of photos (EXIF; NaN, None: unknown)."""
+    extras = [_exif_extras(Path(f)) for f in files]
+    heading = np.array([e[0] for e in extras], dtype=np.float64)
+    stamp = np.array([e[1] for e in extras], dtype=np.float64)
+    return heading, stamp, [e[2] or None for e in extras]
