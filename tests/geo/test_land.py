@@ -58,3 +58,12 @@ def test_photo_density_prior():
     for bad, s in [([1, -1], 1.0), ([], 1.0), ([[1, 2]], 1.0), ([0, 0], 0.0), ([1], -1.0)]:
         with pytest.raises(PlaceprintError):
             photo_density_prior(bad, smoothing=s)
+
+
+def test_bit_packed_mask_equals_the_package():
+    """Our one-bit-a-cell copy answers exactly like global_land_mask itself."""
+    from global_land_mask import globe
+
+    rng = np.random.default_rng(3)
+    lat, lon = rng.uniform(-90, 90, 50_000), rng.uniform(-180, 180, 50_000)
+    np.testing.assert_array_equal(is_land(lat, lon), globe.is_land(lat.copy(), lon.copy()))

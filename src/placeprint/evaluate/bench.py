@@ -477,6 +477,13 @@ def geolocation_main(argv: list[str], prog: str = "benchmarks/geolocation.py") -
     return run(argv, prog)
 
 
+def serve_main(argv: list[str], prog: str = "benchmarks/serve.py") -> dict:
+    """Load test of `placeprint serve` on loopback (see serve_bench)."""
+    from placeprint.evaluate.serve_bench import main as run
+
+    return run(argv, prog)
+
+
 RUNNERS = {
     "headline": headline_main,
     "describers": describers_main,
@@ -484,6 +491,7 @@ RUNNERS = {
     "nordland": nordland_main,
     "synthetic": synthetic_main,
     "geolocation": geolocation_main,
+    "serve": serve_main,
 }
 
 

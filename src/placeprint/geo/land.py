@@ -36,18 +36,82 @@ def _positions(lat, lon) -> tuple[np.ndarray, np.ndarray]:
     return lat, (lon + 180.0) % 360.0 - 180.0
 
 
+class _PackedMask:
+    """``global-land-mask``'s grid, one bit a cell (117 MB instead of the package's 933 MB).
+
+    The package's ``.npz`` is decompressed row block by row block and packed as it is
+    read, so the full boolean array never sits in memory; lookups index the bits with
+    the package's own lat/lon axes (the same cells ``globe.is_land`` reads; the stored
+    bit is "ocean").
+    """
+
+    def __init__(self) -> None:
+        import importlib.util
+        import zipfile
+        from pathlib import Path
+
+        spec = importlib.util.find_spec("global_land_mask")
+        if spec is None or spec.origin is None:
+            raise PlaceprintError(
+                "global-land-mask is not installed (pip install global-land-mask)"
+            )
+        npz = Path(spec.origin).parent / "globe_combined_mask_compressed.npz"
+        with zipfile.ZipFile(npz) as z:
+            with z.open("lat.npy") as fh:
+                self.lat = np.lib.format.read_array(fh)
+            with z.open("lon.npy") as fh:
+                self.lon = np.lib.format.read_array(fh)
+            with z.open("mask.npy") as fh:
+                version = np.lib.format.read_magic(fh)
+                read_header = (
+                    np.lib.format.read_array_header_1_0
+                    if version == (1, 0)
+                    else np.lib.format.read_array_header_2_0
+                )
+                shape, fortran, dtype = read_header(fh)
+                if fortran or dtype != np.bool_ or len(shape) != 2:
+                    raise PlaceprintError(f"unexpected land mask layout in {npz}")
+                rows, cols = shape
+                self.bits = np.empty((rows, (cols + 7) // 8), np.uint8)
+                step = 512
+                for start in range(0, rows, step):
+                    n = min(step, rows - start)
+                    block = np.frombuffer(fh.read(n * cols), np.bool_).reshape(n, cols)
+                    self.bits[start : start + n] = np.packbits(block, axis=1)
+        self.lat0, self.dlat = float(self.lat[0]), float(self.lat[1] - self.lat[0])
+        self.lon0, self.dlon = float(self.lon[0]), float(self.lon[1] - self.lon[0])
+
+    def lookup(self, lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
+        """Land (bool) at positions already checked and wrapped by :func:`_positions`."""
+        lat = np.clip(lat, self.lat.min(), self.lat.max())
+        lon = np.clip(lon, self.lon.min(), self.lon.max())
+        i = ((lat - self.lat0) / self.dlat).astype(np.int64)
+        j = ((lon - self.lon0) / self.dlon).astype(np.int64)
+        ocean = (self.bits[i, j >> 3] >> (7 - (j & 7))) & 1  # the package stores "is ocean"
+        return ocean == 0
+
+
+_MASK: _PackedMask | None = None
+
+
+def _mask() -> _PackedMask:
+    global _MASK
+    if _MASK is None:
+        _MASK = _PackedMask()
+    return _MASK
+
+
 def is_land(lat, lon) -> np.ndarray:
     """Whether each position (degrees, broadcasting) is on land: bool array of that shape.
 
-    Longitudes are wrapped to [-180, 180) first, so 190 means -170.
+    Longitudes are wrapped to [-180, 180) first, so 190 means -170. The mask is
+    ``global-land-mask``'s 1/120 degree grid, held one bit a cell.
 
     >>> is_land([52.52, 30.0], [13.405, -40.0]).tolist()
     [True, False]
     """
-    from global_land_mask import globe
-
     lat, lon = _positions(lat, lon)
-    return np.asarray(globe.is_land(lat.copy(), lon.copy()), dtype=bool)
+    return _mask().lookup(lat, lon)
 
 
 def _disc_offsets(samples: int, rng) -> tuple[np.ndarray, np.ndarray]:

@@ -54,18 +54,24 @@ def png_data_url(rgba: np.ndarray) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def heatmap_overlay(pred, shape: tuple[int, int] = (192, 256), margin_km: float | None = None):
+def heatmap_overlay(
+    pred,
+    shape: tuple[int, int] = (72, 96),
+    margin_km: float | None = None,
+    upscale: int = 3,
+):
     """``{"bounds": [[lat_min, lon_min], [lat_max, lon_max]], "png": data URL}`` of a prediction.
 
     The extent is :func:`~placeprint.geo.maps.auto_extent` of the three best modes with a
-    margin of ``margin_km`` (default: three times the best radius, at least 2 km).
+    margin of ``margin_km`` (default: four times the best radius, at least 1 km); the
+    density is evaluated on ``shape`` (rows, columns) and smoothly enlarged ``upscale`` times.
     """
     from placeprint.geo.maps import auto_extent
 
     if not pred.modes:
         return None
     if margin_km is None:
-        margin_km = max(2.0, 3.0 * float(pred.best.radius_km))
+        margin_km = max(1.0, 4.0 * float(pred.best.radius_km))
     lon0, lon1, lat0, lat1 = auto_extent(pred.modes[:3], margin_km=margin_km)
     lat0, lat1 = max(lat0, -MAX_MERCATOR_LAT), min(lat1, MAX_MERCATOR_LAT)
     h, w = shape
@@ -73,6 +79,13 @@ def heatmap_overlay(pred, shape: tuple[int, int] = (192, 256), margin_km: float 
     lon = np.linspace(lon0, lon1, w)
     LA, LO = np.meshgrid(lat, lon, indexing="ij")
     density = pred.density.pdf_km2(LA.ravel(), LO.ravel()).reshape(h, w)
+    if upscale > 1:
+        from PIL import Image
+
+        big = Image.fromarray(density.astype(np.float32), "F").resize(
+            (w * upscale, h * upscale), Image.Resampling.BILINEAR
+        )
+        density = np.asarray(big, dtype=np.float64)
     return {
         "bounds": [[float(lat0), float(lon0)], [float(lat1), float(lon1)]],
         "png": png_data_url(heatmap_rgba(density)),

@@ -10,6 +10,7 @@ an ``(H, W, 3)`` uint8 RGB array ready for a describer.
 from __future__ import annotations
 
 import io
+import re
 
 import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
@@ -24,6 +25,8 @@ ACCEPTED = {
     "TIFF": "TIFF",
 }
 ACCEPTED_NAMES = "JPEG, PNG, WebP, BMP or TIFF"
+#: the Pillow decoders tried (the JPEG one also yields MPO)
+_FORMATS = ["JPEG", "PNG", "WEBP", "BMP", "TIFF"]
 _CHUNK = 1 << 20
 
 
@@ -85,12 +88,13 @@ def check_header(data: bytes, max_pixels: float, name: str = "the upload") -> Im
             415, f"{name} is not an image this service reads ({ACCEPTED_NAMES}, judged by content)"
         )
     try:
-        im = Image.open(io.BytesIO(data), formats=list(ACCEPTED))
-    except Image.DecompressionBombError:
+        im = Image.open(io.BytesIO(data), formats=_FORMATS)
+    except Image.DecompressionBombError as err:  # Pillow's own guard, past 2x its limit
+        found = re.search(r"\((\d+) pixels\)", str(err))
+        size = f" ({int(found.group(1)) / 1e6:.0f} megapixels)" if found else ""
         raise UploadError(
             413,
-            f"{name} has too many pixels (a decompression bomb?); the limit is "
-            f"{max_pixels / 1e6:.0f} megapixels",
+            f"{name} has too many pixels{size}; the limit is {max_pixels / 1e6:.0f} megapixels",
         ) from None
     except UnidentifiedImageError:
         raise UploadError(415, f"{name} is not a readable {family} image") from None
@@ -121,7 +125,7 @@ def decode_image(data: bytes, max_pixels: float = 50e6, name: str = "the upload"
     im = check_header(data, max_pixels, name)
     try:
         im.verify()  # structure and checksums, without decoding the pixels
-        im = Image.open(io.BytesIO(data), formats=list(ACCEPTED))
+        im = Image.open(io.BytesIO(data), formats=_FORMATS)
         im.load()
         im = ImageOps.exif_transpose(im)
         rgb = im.convert("RGB")

@@ -78,7 +78,8 @@ function renderModes(modes) {
   modes.forEach((m, i) => {
     const item = el(
       "li",
-      { class: "mode", "data-lat": m.lat, "data-lon": m.lon, tabindex: 0 },
+      { class: "mode", "data-lat": m.lat, "data-lon": m.lon, "data-rank": i + 1, tabindex: 0 },
+      el("span", { class: "mode-rank" }, `${i + 1}.`),
       el("span", { class: "mode-name" }, m.name || "Unnamed place"),
       el("span", { class: "mode-prob" }, fmtPct(m.probability)),
       el("span", { class: "mode-pos" }, `${fmtDeg(m.lat, m.lon)} · within ${fmtKm(m.radius_km)}`)
@@ -115,12 +116,14 @@ function renderMatches(matches, best) {
     const caption = [`#${m.id}`];
     if (typeof m.weight === "number") caption.push(`weight ${m.weight.toFixed(2)}`);
     if (km !== null) caption.push(`${fmtKm(km)} from the best guess`);
-    const img = el("img", {
-      class: "match",
-      src: withToken(m.image_url),
-      alt: `Database image ${m.path || m.id}`,
-      "data-id": m.id,
-    });
+    const img = m.image_url
+      ? el("img", {
+          class: "match",
+          src: withToken(m.image_url),
+          alt: `Database image ${m.path || m.id}`,
+          "data-id": m.id,
+        })
+      : el("div", { class: "no-image" }, `No image for ${m.path || `#${m.id}`}`);
     ui.matches.append(el("figure", { class: "match-card" }, img, el("figcaption", {}, caption.join(" · "))));
   }
 }
@@ -139,7 +142,8 @@ function renderMap(answer, modes) {
   const hm = answer.heatmap;
   if (hm && hm.png && hm.bounds) {
     L.imageOverlay(hm.png, hm.bounds, {
-      opacity: 0.65,
+      opacity: 0.7,
+      pane: "heat",
       className: "heatmap",
       alt: "Probability heat map",
     }).addTo(results);

@@ -87,14 +87,20 @@ function makeMap(container, tilesBox) {
   }
   const map = L.map(container, { worldCopyJump: true, minZoom: 1 }).setView([20, 0], 2);
   map.attributionControl.setPrefix("Leaflet");
+  // Panes, bottom to top: tiles (200), country outlines, heat map, then circles and lines (400).
+  map.createPane("outlines").style.zIndex = 250;
+  map.createPane("heat").style.zIndex = 350;
+  map.getPane("outlines").style.pointerEvents = "none";
+  map.getPane("heat").style.pointerEvents = "none";
+  const land = { color: "#8a96a3", weight: 0.8, fillColor: "#f6f4ee", fillOpacity: 1 };
+  let outlines = null;
   api("/api/outlines")
     .then((geojson) => {
-      L.geoJSON(geojson, {
+      outlines = L.geoJSON(geojson, {
+        pane: "outlines",
         interactive: false,
-        style: { color: "#8a96a3", weight: 0.8, fillColor: "#f6f4ee", fillOpacity: 1 },
-      })
-        .addTo(map)
-        .bringToBack();
+        style: () => ({ ...land, fillOpacity: tilesBox && tilesBox.checked ? 0 : 1 }),
+      }).addTo(map);
     })
     .catch((err) => showError(`Country outlines could not be loaded: ${err.message}`));
   if (tilesBox) {
@@ -109,6 +115,8 @@ function makeMap(container, tilesBox) {
         map.removeLayer(tiles);
         tiles = null;
       }
+      // Over tiles the outlines are lines only, so the tiles show through.
+      if (outlines) outlines.setStyle({ fillOpacity: tilesBox.checked ? 0 : 1 });
     });
   }
   return map;

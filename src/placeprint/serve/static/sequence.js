@@ -25,6 +25,10 @@ let marker = null;
 let frames = [];
 let stopRequested = false;
 
+// Sequence confidence is a gap ratio: how clearly the best place beats the best one outside a
+// window around it (>= 1; 1 is a tie; null when nothing else aligned at all).
+const fmtGap = (c) => (typeof c === "number" ? `${c.toFixed(2)}×` : "∞");
+
 const byName = (a, b) =>
   a.name.localeCompare(b.name, undefined, { numeric: true, sensitivity: "base" });
 
@@ -123,13 +127,15 @@ async function run() {
     const name = frames[i - 1].name;
     try {
       const r = await api("/sequence", { method: "POST", body: form });
-      const place = r.place || (await getPlace(r.position));
-      places.set(place.id, place);
-      drawRoute();
-      moveMarker(place, i);
-      const where = located(place) ? ` (${fmtDeg(place.lat, place.lon)})` : "";
-      addRow([i, name, r.frames ?? batch.length, `#${r.position}${where}`,
-        fmtPct(r.confidence), r.ops, r.timing_ms && r.timing_ms.total !== undefined
+      // The place's record (position on the map) is optional: an index may have no store.
+      const place = r.place || (await getPlace(r.position).catch(() => null));
+      if (place) {
+        places.set(place.id, place);
+        drawRoute();
+        moveMarker(place, i);
+      }
+      addRow([i, name, r.frames ?? batch.length, `#${r.position}`,
+        fmtGap(r.confidence), r.ops, r.timing_ms && r.timing_ms.total !== undefined
           ? r.timing_ms.total.toFixed(0) : ""], "step");
       last = { step: i, place, r };
     } catch (err) {
@@ -141,16 +147,16 @@ async function run() {
     ui.progressText.textContent = `${i} / ${frames.length} frames`;
   }
   if (last) {
-    const p = last.place;
-    ui.final.dataset.position = String(p.id);
+    const p = last.place || { id: last.r.position };
+    ui.final.dataset.position = String(last.r.position);
     if (located(p)) {
       ui.final.dataset.lat = String(p.lat);
       ui.final.dataset.lon = String(p.lon);
     }
     ui.final.textContent =
-      `After ${last.step} frames: place #${p.id}` +
+      `After ${last.step} frames: place #${last.r.position}` +
       (located(p) ? ` at ${fmtDeg(p.lat, p.lon)}` : "") +
-      `, confidence ${fmtPct(last.r.confidence)}` +
+      `, confidence ${fmtGap(last.r.confidence)}` +
       (failures ? ` (${failures} step${failures > 1 ? "s" : ""} failed)` : "") + ".";
     ui.final.classList.add("done");
   } else {
