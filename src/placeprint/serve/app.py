@@ -101,6 +101,19 @@ def leaflet_dir() -> Path | None:
     return None
 
 
+def swagger_dir() -> Path | None:
+    """Folder holding Swagger UI (``swagger-ui-bundle.js``) from npm, for ``/docs`` offline."""
+    candidates = []
+    env = os.environ.get("PLACEPRINT_SWAGGER")
+    if env:
+        candidates.append(Path(env))
+    candidates.append(repo_root() / "web" / "node_modules" / "swagger-ui-dist")
+    for folder in candidates:
+        if (folder / "swagger-ui-bundle.js").is_file():
+            return folder.resolve()
+    return None
+
+
 def is_loopback(host: str) -> bool:
     """Whether ``host`` only listens on this machine (``127.0.0.1``, ``::1``, ``localhost``)."""
     if host.strip().lower() == "localhost":
@@ -403,6 +416,8 @@ def create_app(
         title="placeprint",
         version=__version__,
         description="Where was this photo taken? Visual place recognition and geolocation.",
+        docs_url=None,  # served below from the npm copy of Swagger UI, not from a CDN
+        redoc_url=None,
     )
     app.state.service = svc
 
@@ -646,6 +661,38 @@ def create_app(
     @app.get("/sequence", include_in_schema=False)
     async def sequence_page():
         return _page("sequence.html")
+
+    @app.get("/docs", include_in_schema=False)
+    async def api_docs():
+        from fastapi.openapi.docs import get_swagger_ui_html
+
+        if swagger_dir() is None:
+            raise HTTPException(
+                404,
+                "Swagger UI is not installed: run `make web`; the OpenAPI description is "
+                "at /openapi.json",
+            )
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="placeprint API",
+            swagger_js_url="/vendor/swagger/swagger-ui-bundle.js",
+            swagger_css_url="/vendor/swagger/swagger-ui.css",
+            swagger_favicon_url="data:,",
+            swagger_ui_parameters={"validatorUrl": None},  # no online validator badge
+        )
+
+    @app.get("/vendor/swagger/{asset:path}", include_in_schema=False)
+    async def swagger_asset(asset: str):
+        root = swagger_dir()
+        file = None
+        if root is not None:
+            try:
+                file = (root / asset).resolve()
+            except (OSError, RuntimeError, ValueError):
+                file = None
+        if file is None or not file.is_relative_to(root) or not file.is_file():
+            raise HTTPException(404, f"no Swagger UI file {asset!r} (run `make web`)")
+        return FileResponse(file)
 
     @app.get("/vendor/leaflet/{asset:path}", include_in_schema=False)
     async def leaflet_asset(asset: str):
