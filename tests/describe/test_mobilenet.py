@@ -240,7 +240,9 @@ def test_graph_cache_is_reused_and_written_atomically(tmp_path, monkeypatch):
         replaced.append((os.fspath(src), os.fspath(dst)))
         real_replace(src, dst)
 
-    monkeypatch.setattr(mo.os, "replace", spy)
+    import placeprint.atomic
+
+    monkeypatch.setattr(placeprint.atomic.os, "replace", spy)
     path = mo.ensure_model((2,))
     assert path.parent == tmp_path / "models" and path.is_file()
     assert len(replaced) == 1 and os.path.dirname(replaced[0][0]) == str(path.parent)

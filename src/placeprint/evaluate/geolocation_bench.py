@@ -180,13 +180,29 @@ def world_experiment(
 ) -> dict:
     """Every estimator on one simulated world (database and query albums)."""
     from placeprint.geo.geolocator import Geolocator
-    from placeprint.geo.world import DEFAULT_SCALES_KM, WorldField, split_world
+    from placeprint.geo.world import (
+        DEFAULT_SCALES_KM,
+        WorldField,
+        read_photo_locations,
+        split_world,
+    )
     from placeprint.locate import default_cells
 
-    db, q = split_world(n_db, n_albums, dim=dim, signal=signal, noise=noise, seed=seed)
+    db, q = split_world(
+        n_db, n_albums, dim=dim, signal=signal, noise=noise, seed=seed, replace=False
+    )
     field = WorldField(dim, DEFAULT_SCALES_KM, seed)
+    # an album: photos taken around one place (jittered like the database photos), 10 min apart
+    pool_lat, pool_lon = read_photo_locations()
     lat, lon, X, album, stamps = make_albums(
-        field, q.lat, q.lon, album_size, signal, noise, 2.0, seed + 7
+        field,
+        pool_lat[q.source_rows],
+        pool_lon[q.source_rows],
+        album_size,
+        signal,
+        noise,
+        q.jitter_km,
+        seed + 7,
     )
     out = {
         "database": n_db,

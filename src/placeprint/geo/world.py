@@ -161,11 +161,20 @@ def _jitter(lat, lon, jitter_km: float, rng) -> tuple[np.ndarray, np.ndarray]:
     return to_latlon(xyz + step)
 
 
-def _draw(rows, n, field, signal, noise, jitter_km, seed, stream, pool) -> WorldCollection:
+def _draw(
+    rows, n, field, signal, noise, jitter_km, seed, stream, pool, replace: bool = True
+) -> WorldCollection:
     if int(n) < 1:
         raise PlaceprintError(f"n must be >= 1, got {n}")
     rng = np.random.default_rng(np.random.SeedSequence([int(seed), stream]))
-    chosen = rows[rng.integers(0, len(rows), size=int(n))]
+    if replace:
+        chosen = rows[rng.integers(0, len(rows), size=int(n))]
+    elif int(n) <= len(rows):
+        chosen = rows[rng.permutation(len(rows))[: int(n)]]
+    else:
+        raise PlaceprintError(
+            f"cannot draw {n} photos without replacement from {len(rows)} locations"
+        )
     lat, lon = _jitter(pool[0][chosen], pool[1][chosen], float(jitter_km), rng)
     desc = field.describe(lat, lon, float(signal), float(noise), rng)
     return WorldCollection(
@@ -233,6 +242,7 @@ def split_world(
     lat=None,
     lon=None,
     query_share: float | None = None,
+    replace: bool = True,
 ) -> tuple[WorldCollection, WorldCollection]:
     """``(database, queries)`` sharing one :class:`WorldField` (``seed``).
 
@@ -241,6 +251,8 @@ def split_world(
     held out for queries, the rest serves the database; each side then draws its photos
     with replacement from its own rows. Queries thus follow the photo distribution but
     never reuse a database row (rows repeated in the table itself may still coincide).
+    ``replace=False`` draws each side's rows without replacement, so no two database
+    photos come from one row (a held-out database photo then has no twin a query lacks).
     """
     pool = _pool(lat, lon)
     share = n_query / max(n_db + n_query, 1) if query_share is None else float(query_share)
@@ -253,6 +265,6 @@ def split_world(
         )
     perm = np.random.default_rng(np.random.SeedSequence([int(seed), 3])).permutation(n_rows)
     fld = WorldField(dim, tuple(scales_km), seed)
-    db = _draw(perm[n_held:], n_db, fld, signal, noise, jitter_km, seed, 1, pool)
-    queries = _draw(perm[:n_held], n_query, fld, signal, noise, jitter_km, seed, 2, pool)
+    db = _draw(perm[n_held:], n_db, fld, signal, noise, jitter_km, seed, 1, pool, replace)
+    queries = _draw(perm[:n_held], n_query, fld, signal, noise, jitter_km, seed, 2, pool, replace)
     return db, queries
