@@ -342,6 +342,11 @@ class Geolocator:
         self.mode_x_ = np.asarray(iso.X_thresholds_, float)
         self.mode_y_ = np.asarray(iso.y_thresholds_, float)
 
+    @property
+    def calibrated(self) -> bool:
+        """Whether held-out photos recalibrated the levels and mode probabilities."""
+        return len(getattr(self, "level_table_", ())) > 0
+
     def calibrated_level(self, raw: np.ndarray | float) -> np.ndarray:
         """Raw credible level(s) -> calibrated ones (identity before calibration)."""
         raw = np.asarray(raw, float)

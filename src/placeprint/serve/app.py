@@ -255,6 +255,9 @@ class _Service:
         return {
             "modes": [m.to_dict() for m in pred.modes[:top]],
             "confidence": float(pred.best.probability) if pred.modes else None,
+            # whether held-out database photos recalibrated the probabilities (small
+            # collections have too few photos to hold any out)
+            "calibrated": self.locator.geo.calibrated,
             "matches": self.matches(pred, top),
             "heatmap": heat,
             "timing_ms": {

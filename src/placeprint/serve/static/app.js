@@ -48,14 +48,14 @@ async function locate(file) {
 
 function render(answer) {
   const modes = answer.modes || [];
-  renderConfidence(answer.confidence);
+  renderConfidence(answer.confidence, answer.calibrated);
   renderModes(modes);
   renderMatches(answer.matches || [], modes[0]);
   renderTiming(answer.timing_ms || {});
   if (map) renderMap(answer, modes);
 }
 
-function renderConfidence(p) {
+function renderConfidence(p, calibrated) {
   if (typeof p !== "number") {
     ui.meter.value = 0;
     ui.confidence.dataset.value = "";
@@ -64,9 +64,11 @@ function renderConfidence(p) {
   }
   ui.meter.value = p;
   ui.confidence.dataset.value = String(p);
-  ui.confidenceText.textContent =
-    `${fmtPct(p)} — guesses this sure were right about ${fmtPct(p)} of the time ` +
-    "in held-out tests.";
+  ui.confidenceText.textContent = calibrated
+    ? `${fmtPct(p)} — guesses this sure were right about ${fmtPct(p)} of the time ` +
+      "in held-out tests."
+    : `${fmtPct(p)} — not calibrated: this collection has too few photos to hold ` +
+      "any out for testing.";
 }
 
 function renderModes(modes) {
