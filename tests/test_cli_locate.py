@@ -138,3 +138,27 @@ def test_index_build_writes_the_place_store(lund_index):
         assert row["lon"] == pytest.approx(fix.lon, abs=1e-9)
         assert row["timestamp"] > 1.4e9 and store.image_file(i) == files[i].resolve()
     store.close()
+
+
+def test_build_from_parquet_manifest(lund_index, tmp_path):
+    pq = pytest.importorskip("pyarrow.parquet", reason="pyarrow not installed (make installs it)")
+    import pyarrow as pa
+
+    root, lund = lund_index
+    files = sorted(lund.glob("*.jpg"))[:18]
+    fixes = [read_gps(f) for f in files]
+    table = pa.table(
+        {
+            "path": [str(f) for f in files],
+            "latitude": [x.lat for x in fixes],
+            "longitude": [x.lon for x in fixes],
+        }
+    )
+    pq.write_table(table, tmp_path / "m.parquet")
+    proc = run("index", "build", tmp_path / "m.parquet", "-o", tmp_path / "p.idx", "-q")
+    assert proc.returncode == 0, proc.stderr
+    from placeprint.geo.geolocator import Geolocator
+
+    geo = Geolocator.load(tmp_path / "p.idx.geo")
+    np.testing.assert_allclose(geo.lat_, [x.lat for x in fixes], atol=1e-9)
+    assert geo.user_meta_["describer"]["name"] == "cnn_netvlad"  # default for geotagged photos

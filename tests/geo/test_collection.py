@@ -146,7 +146,7 @@ def test_parquet_manifest(tmp_path):
         import pyarrow.parquet as pq
     except ImportError:
         f.write_bytes(b"PAR1")
-        with pytest.raises(PlaceprintError, match="pip install pyarrow"):
+        with pytest.raises(PlaceprintError, match="needs pyarrow"):
             read_manifest(f)
         return
     pq.write_table(pa.table({"file": ["a.jpg"], "LAT": [1.5], "LON": [-2.5]}), f)

@@ -172,7 +172,8 @@ def _read_parquet(path: Path) -> tuple[list[str], list[tuple[str, list]]]:
         import pyarrow.parquet as pq
     except ImportError:
         raise PlaceprintError(
-            f"reading {path.name} needs pyarrow: pip install pyarrow (or use a CSV manifest)"
+            f"reading {path.name} needs pyarrow: pip install 'placeprint[parquet]' "
+            "(or use a CSV manifest)"
         ) from None
     try:
         table = pq.read_table(path)
