@@ -86,3 +86,28 @@ def _private_cache(tmp_path_factory):
         os.environ.pop("PLACEPRINT_CACHE", None)
     else:
         os.environ["PLACEPRINT_CACHE"] = old
+
+
+LUND_HELD_OUT = ("03", "13", "23")
+
+
+@pytest.fixture(scope="session")
+def lund_tiny_index(tmp_path_factory):
+    """26 Lund photos (03, 13, 23 held out) in ``root/db``, indexed as ``root/lund.idx``.
+
+    Built once a session with the fast ``tiny`` describer by ``placeprint index build``
+    (route index, geolocator, place store); ``photos`` is the real Lund folder.
+    """
+    from types import SimpleNamespace
+
+    lund = require_real_data("geotagged", "lund").resolve()
+    root = tmp_path_factory.mktemp("lund-index")
+    db = root / "db"
+    db.mkdir()
+    for f in sorted(lund.glob("*.jpg")):
+        if f.stem not in LUND_HELD_OUT:
+            (db / f.name).write_bytes(f.read_bytes())
+    index = root / "lund.idx"
+    proc = run_cli("index", "build", db, "-o", index, "--describer", "tiny")
+    assert proc.returncode == 0, proc.stderr
+    return SimpleNamespace(root=root, db=db, index=index, photos=lund, build_output=proc.stdout)

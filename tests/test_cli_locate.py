@@ -5,7 +5,7 @@ import shutil
 
 import numpy as np
 import pytest
-from conftest import assert_one_line_error, require_real_data
+from conftest import assert_one_line_error
 from conftest import run_cli as run
 from PIL import Image
 
@@ -14,19 +14,13 @@ from placeprint.geo.exif import read_gps
 
 
 @pytest.fixture(scope="module")
-def lund_index(tmp_path_factory):
-    """Index of 26 Lund photos (03, 13 and 23 held out as queries) with the tiny describer."""
-    lund = require_real_data("geotagged", "lund").resolve()
-    root = tmp_path_factory.mktemp("lund")
-    db = root / "db"
-    db.mkdir()
-    for f in sorted(lund.glob("*.jpg")):
-        if f.stem not in ("03", "13", "23"):
-            shutil.copy(f, db / f.name)
-    proc = run("index", "build", db, "-o", root / "lund.idx", "--describer", "tiny")
-    assert proc.returncode == 0, proc.stderr
-    assert "geolocator of 26 geotagged images" in proc.stdout
-    return root, lund
+def lund_index(lund_tiny_index):
+    """``(root, lund)``: 26 Lund photos (03, 13, 23 held out) indexed with the tiny describer."""
+    return lund_tiny_index.root, lund_tiny_index.photos
+
+
+def test_index_build_reports_its_geolocator(lund_tiny_index):
+    assert "geolocator of 26 geotagged images" in lund_tiny_index.build_output
 
 
 def test_locate_held_out_lund_photos(lund_index):

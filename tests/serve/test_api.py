@@ -9,7 +9,7 @@ import warnings
 
 import numpy as np
 import pytest
-from conftest import assert_one_line_error, require_real_data, run_cli
+from conftest import LUND_HELD_OUT, assert_one_line_error, run_cli
 from PIL import Image
 
 import placeprint
@@ -20,29 +20,21 @@ from placeprint.geo.exif import read_gps
 warnings.filterwarnings("ignore", message=".*httpx.*", category=DeprecationWarning)
 TestClient = pytest.importorskip("fastapi.testclient").TestClient
 
-HELD_OUT = ("03", "13", "23")
+HELD_OUT = LUND_HELD_OUT
 SEQUENCE = ("04", "05", "06", "07", "08")  # consecutive photos, all in the database
 
 
 @pytest.fixture(scope="module")
-def lund(tmp_path_factory):
+def lund(lund_tiny_index):
     """Lund index of 26 photos (03, 13, 23 held out) with its place store, and the app."""
     from placeprint.serve.app import create_app
     from placeprint.serve.store import store_path_for
 
-    photos = require_real_data("geotagged", "lund").resolve()
-    root = tmp_path_factory.mktemp("serve")
-    db = root / "db"
-    db.mkdir()
-    for f in sorted(photos.glob("*.jpg")):
-        if f.stem not in HELD_OUT:
-            shutil.copy(f, db / f.name)
-    idx = root / "lund.idx"
-    proc = run_cli("index", "build", db, "-o", idx, "--describer", "tiny", "-q")
-    assert proc.returncode == 0, proc.stderr
+    idx = lund_tiny_index.index
     assert store_path_for(idx).is_file()  # index build writes the place store
     app = create_app(idx)
     client = TestClient(app, raise_server_exceptions=False)
+    root, photos = lund_tiny_index.root, lund_tiny_index.photos
     return {"root": root, "idx": idx, "photos": photos, "app": app, "client": client}
 
 

@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from conftest import CLI, REPO, require_real_data, run_cli
+from conftest import CLI, LUND_HELD_OUT, REPO
 
 from placeprint.geo.distance import haversine_km
 from placeprint.geo.exif import read_gps
@@ -35,7 +35,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-HELD_OUT = ("03", "13", "23")
+HELD_OUT = LUND_HELD_OUT
 SEQUENCE = ("05", "06", "07", "08", "09")  # five consecutive database photos
 TIMEOUT_MS = 30_000
 
@@ -113,21 +113,11 @@ def _serve(index: Path, log: Path, *extra: str):
 
 
 @pytest.fixture(scope="module")
-def lund_index(tmp_path_factory):
+def lund_index(lund_tiny_index):
     """``(index_path, lund_folder)``: 26 Lund photos (03, 13, 23 held out), tiny describer."""
-    lund = require_real_data("geotagged", "lund").resolve()
-    root = tmp_path_factory.mktemp("serve-browser")
-    db = root / "db"
-    db.mkdir()
-    for f in sorted(lund.glob("*.jpg")):
-        if f.stem not in HELD_OUT:
-            shutil.copy(f, db / f.name)
-    index = root / "lund.idx"
-    proc = run_cli("index", "build", db, "-o", index, "--describer", "tiny")
-    assert proc.returncode == 0, proc.stderr
-    store = store_path_for(index)
+    store = store_path_for(lund_tiny_index.index)
     assert store.exists(), f"`placeprint index build` wrote no place store {store.name}"
-    return index, lund
+    return lund_tiny_index.index, lund_tiny_index.photos
 
 
 @pytest.fixture(scope="module")

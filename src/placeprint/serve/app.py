@@ -687,15 +687,9 @@ def create_app(
     @app.get("/vendor/swagger/{asset:path}", include_in_schema=False)
     async def swagger_asset(asset: str):
         root = swagger_dir()
-        file = None
-        if root is not None:
-            try:
-                file = (root / asset).resolve()
-            except (OSError, RuntimeError, ValueError):
-                file = None
-        if file is None or not file.is_relative_to(root) or not file.is_file():
-            raise HTTPException(404, f"no Swagger UI file {asset!r} (run `make web`)")
-        return FileResponse(file)
+        if root is None:
+            raise HTTPException(404, "Swagger UI is not installed: run `make web`")
+        return FileResponse(_vendor_file(root, asset, "Swagger UI"))
 
     @app.get("/vendor/leaflet/{asset:path}", include_in_schema=False)
     async def leaflet_asset(asset: str):
@@ -705,17 +699,22 @@ def create_app(
                 404, "Leaflet is not installed: run `make web` (it installs it from npm)"
             )
         state["leaflet"] = root
-        try:
-            file = (root / asset).resolve()
-        except (OSError, RuntimeError, ValueError):
-            file = None
-        if file is None or not file.is_relative_to(root) or not file.is_file():
-            raise HTTPException(404, f"no Leaflet file {asset!r}")
-        return FileResponse(file)
+        return FileResponse(_vendor_file(root, asset, "Leaflet"))
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR, check_dir=False), name="static")
     app.add_middleware(_Guard)
     return app
+
+
+def _vendor_file(root: Path, asset: str, what: str) -> Path:
+    """The file ``asset`` inside the front-end package folder ``root`` (else a 404)."""
+    try:
+        file = (root / asset).resolve()
+    except (OSError, RuntimeError, ValueError):
+        file = None
+    if file is None or not file.is_relative_to(root) or not file.is_file():
+        raise HTTPException(404, f"no {what} file {asset!r}")
+    return file
 
 
 def _outlines_json() -> bytes:
