@@ -1,1 +1,1 @@
-"""The Earth: distances, EXIF positions (and later cells, probability maps, place names)."""
+"""The Earth: distances, EXIF positions, collections, S2 cells, probability maps, place names."""
