@@ -396,7 +396,12 @@ def info(
 @app.command("bench", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def bench(
     ctx: typer.Context,
-    name: Annotated[str, typer.Argument(help="nordland | synthetic | headline | scaling")],
+    name: Annotated[
+        str,
+        typer.Argument(
+            help="headline | scaling | nordland | synthetic | describers | geolocation | serve"
+        ),
+    ],
 ) -> None:
     """Run a benchmark (prints a table, writes JSON and plots); options after NAME go to it."""
     from placeprint.evaluate import bench as benches
