@@ -99,3 +99,25 @@ def test_gram_path_matches_a_direct_svd_when_images_are_fewer_than_dimensions():
     Y = X[:4] + 1
     ref = l2_normalise(((Y - Xc.mean(0) - X.mean(0)) @ vt[:12].T) * ref_scales)
     np.testing.assert_allclose(np.abs(got.transform(Y)), np.abs(ref), atol=1e-4)
+
+
+def test_learned_whitening_low_rank_path_equals_the_dense_formula():
+    """Fewer pairs than dimensions: the implicit (C_S + ridge I)^-1/2 equals the dense one."""
+    rng = np.random.default_rng(7)
+    n, m, d, k = 30, 12, 50, 8
+    X = rng.normal(size=(n, d))
+    P = X[:m] + 0.3 * rng.normal(size=(m, d))
+    w = LearnedWhitening(dims=k, eps=0.1).fit(X, P)
+    # reference: dense eigen-decomposition of the intra-pair covariance, then PCA
+    diff = X[:m] - P
+    lam, U = np.linalg.eigh(diff.T @ diff / m)
+    lam = np.maximum(lam, 0) + 0.1 * np.mean(lam)
+    p_s = (U / np.sqrt(lam)) @ U.T
+    Y = (X - X.mean(0)) @ p_s
+    vt = np.linalg.svd(Y - Y.mean(0), full_matrices=False)[2][:k]
+    Z = rng.normal(size=(5, d))
+    ref = ((Z - X.mean(0)) @ p_s) @ vt.T
+    ref /= np.linalg.norm(ref, axis=1, keepdims=True)
+    got = w.transform(Z)
+    np.testing.assert_allclose(got @ got.T, ref @ ref.T, atol=1e-4)  # signs of axes aside
+    np.testing.assert_allclose(np.abs(got), np.abs(ref), atol=1e-4)

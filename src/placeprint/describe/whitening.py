@@ -124,26 +124,23 @@ class LearnedWhitening(PCAWhitening):
         diff = X[: len(P)] - P
         d = X.shape[1]
         if len(diff) > d:
-            c_s = diff.T @ diff / len(diff)
-            lam, U = np.linalg.eigh(c_s)
-        else:  # low-rank: eigen-decomposition through the Gram matrix
-            _, s, vt = np.linalg.svd(diff, full_matrices=False)
-            lam_r, U_r = s**2 / len(diff), vt.T
-            U, lam = _complete_basis(U_r, lam_r, d)
-        lam = np.maximum(lam, 0) + self.eps * max(float(np.mean(lam)), 1e-12)
-        p_s = (U / np.sqrt(lam)) @ U.T  # C_S^{-1/2}
-        Y = (X - self.mean_) @ p_s
-        vt, s = principal_axes(Y)
-        keep = min(self.dims or len(s), len(s))
-        self.components_ = (vt[:keep] @ p_s).astype(np.float32)
+            lam, U = np.linalg.eigh(diff.T @ diff / len(diff))
+            lam = np.maximum(lam, 0) + self.eps * max(float(np.mean(lam)), 1e-12)
+            p_s = (U / np.sqrt(lam)) @ U.T  # C_S^{-1/2}
+            whiten = lambda A: A @ p_s  # noqa: E731 - p_s is symmetric
+        else:  # low rank (fewer pairs than dimensions): never form a d x d matrix
+            _, sv, vt = np.linalg.svd(diff, full_matrices=False)
+            lam_r, U_r = sv**2 / len(diff), vt.T  # (r,), (d, r)
+            ridge = self.eps * max(float(lam_r.sum() / d), 1e-12)  # eps x mean eigenvalue
+            inside = 1.0 / np.sqrt(np.maximum(lam_r, 0) + ridge) - 1.0 / np.sqrt(ridge)
+
+            def whiten(A: np.ndarray) -> np.ndarray:
+                # (C_S + ridge I)^{-1/2} = U_r diag(inside) U_r^T + I / sqrt(ridge)
+                return (A @ U_r) * inside @ U_r.T + A / np.sqrt(ridge)
+
+        Y = whiten(X - self.mean_)
+        vt_y, _ = principal_axes(Y)
+        keep = min(self.dims or len(vt_y), len(vt_y))
+        self.components_ = whiten(vt_y[:keep]).astype(np.float32)
         self.scales_ = np.ones(keep, np.float32)
         return self
-
-
-def _complete_basis(U_r: np.ndarray, lam_r: np.ndarray, d: int) -> tuple[np.ndarray, np.ndarray]:
-    """Extend ``U_r (d, r)`` to an orthonormal ``(d, d)`` basis; new directions get eigenvalue 0."""
-    q, _ = np.linalg.qr(
-        np.hstack([U_r, np.random.default_rng(0).normal(size=(d, d - U_r.shape[1]))])
-    )
-    q[:, : U_r.shape[1]] = U_r
-    return q, np.concatenate([lam_r, np.zeros(d - len(lam_r))])
