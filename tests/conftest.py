@@ -11,6 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from placeprint.evaluate.serve_bench import HELD_OUT as LUND_HELD_OUT
+
 REPO = Path(__file__).resolve().parents[1]
 CLI = [sys.executable, "-m", "placeprint.cli"]
 
@@ -86,9 +88,6 @@ def _private_cache(tmp_path_factory):
         os.environ.pop("PLACEPRINT_CACHE", None)
     else:
         os.environ["PLACEPRINT_CACHE"] = old
-
-
-LUND_HELD_OUT = ("03", "13", "23")
 
 
 @pytest.fixture(scope="session")

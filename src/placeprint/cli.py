@@ -516,6 +516,17 @@ def cells_cmd(
         typer.echo(f"{kind}: {path}")
 
 
+def _index_or_env(index: Path | None, built_from: str = "") -> Path:
+    """``--index``, else ``$PLACEPRINT_INDEX``, else a clear error."""
+    if index is not None:
+        return index
+    env = os.environ.get("PLACEPRINT_INDEX")
+    if not env:
+        made = f"built by `placeprint index build` {built_from}".strip()
+        raise PlaceprintError(f"give --index INDEX ({made}) or set PLACEPRINT_INDEX")
+    return Path(env)
+
+
 @app.command("locate")
 def locate_cmd(
     photos: Annotated[
@@ -547,14 +558,7 @@ def locate_cmd(
 
     if top < 1:
         raise PlaceprintError("--top must be >= 1")
-    if index is None:
-        env = os.environ.get("PLACEPRINT_INDEX")
-        if not env:
-            raise PlaceprintError(
-                "give --index INDEX (built by `placeprint index build` from geotagged photos) "
-                "or set PLACEPRINT_INDEX"
-            )
-        index = Path(env)
+    index = _index_or_env(index, "from geotagged photos")
     locator = PhotoLocator(index)
     if album and not locator.geo.uses_cells:
         typer.echo(
@@ -617,11 +621,7 @@ def serve_cmd(
 
     from placeprint.serve.app import create_app, is_loopback
 
-    if index is None:
-        env = os.environ.get("PLACEPRINT_INDEX")
-        if not env:
-            raise PlaceprintError("give --index INDEX (built by `placeprint index build`)")
-        index = Path(env)
+    index = _index_or_env(index)
     token = token if token is not None else (os.environ.get("PLACEPRINT_TOKEN") or None)
     if not 0 < port < 65536:
         raise PlaceprintError(f"--port must be 1-65535, got {port}")

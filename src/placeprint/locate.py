@@ -187,11 +187,6 @@ def route_positions(index_path: str | Path) -> dict[int, tuple[float, float]] | 
     return {int(r): (float(a), float(b)) for r, a, b in zip(rows, geo.lat_, geo.lon_, strict=True)}
 
 
-def database_paths(geo) -> list[str]:
-    """Paths of the geolocator's database photos (as stored at build time)."""
-    return list(geo.user_meta_.get("paths", []))
-
-
 def write_outputs(located: Located, folder: str | Path, truth=None) -> dict[str, Path]:
     """Heat maps (close-up and overview PNGs) and GeoJSON of one answer under ``folder``.
 

@@ -11,14 +11,11 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import subprocess
-import time
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import pytest
-from conftest import CLI, LUND_HELD_OUT, REPO
+from conftest import LUND_HELD_OUT, REPO
 
 from placeprint.geo.distance import haversine_km
 from placeprint.geo.exif import read_gps
@@ -63,53 +60,18 @@ def playwright_api():
         browser.close()
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_healthy(base: str, proc: subprocess.Popen, log: Path, seconds: float = 90.0) -> None:
-    import httpx
-
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(
-                f"placeprint serve exited with {proc.returncode}:\n{log.read_text()[-3000:]}"
-            )
-        try:
-            if httpx.get(f"{base}/health", timeout=2).json() == {"status": "ok"}:
-                return
-        except (httpx.HTTPError, ValueError):
-            pass
-        time.sleep(0.3)
-    pytest.fail(f"placeprint serve did not answer /health in {seconds:.0f} s:\n{log.read_text()}")
-
-
 @contextmanager
 def _serve(index: Path, log: Path, *extra: str):
     """Run ``placeprint serve --index INDEX [EXTRA]`` on a free loopback port; yield its URL."""
-    port = _free_port()
-    base = f"http://127.0.0.1:{port}"
-    with open(log, "w") as out:
-        proc = subprocess.Popen(
-            [*CLI, "serve", "--index", str(index), "--host", "127.0.0.1", "--port", str(port)]
-            + list(extra),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, "PLACEPRINT_DEBUG": ""},
-        )
-    try:
-        _wait_healthy(base, proc, log)
-        yield base
-    finally:
-        proc.terminate()
+    from placeprint.errors import PlaceprintError
+    from placeprint.evaluate.serve_bench import running_server
+
+    with ExitStack() as stack:
         try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+            base, _ = stack.enter_context(running_server(index, log, extra, timeout_s=90.0))
+        except PlaceprintError as exc:
+            pytest.fail(f"placeprint serve did not start: {exc}\n{log.read_text()[-3000:]}")
+        yield base
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,9 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -97,6 +99,37 @@ def _wait_healthy(client, url: str, proc, log_file: Path, timeout_s: float) -> N
     raise PlaceprintError(f"the server did not answer /health within {timeout_s:g} s")
 
 
+@contextmanager
+def running_server(
+    index: Path, log_file: Path, extra: Sequence[str] = (), timeout_s: float = 180.0
+) -> Iterator[tuple[str, subprocess.Popen]]:
+    """``placeprint serve --index INDEX [EXTRA]`` on a free loopback port, healthy.
+
+    Yields ``(base_url, process)``; the server's output goes to ``log_file``; it is
+    stopped on exit. A server that dies or stays silent is a :class:`PlaceprintError`.
+    """
+    import httpx
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    cmd = [sys.executable, "-m", "placeprint.cli", "serve", "--index", str(index)]
+    cmd += ["--host", "127.0.0.1", "--port", str(port), *extra]
+    with open(log_file, "w") as log:
+        env = {**os.environ, "PLACEPRINT_DEBUG": ""}
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
+    try:
+        with httpx.Client() as client:
+            _wait_healthy(client, url, proc, log_file, timeout_s)
+        yield url, proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 def load_test(
     url: str, photos: list[Path], requests: int, clients: int, token: str | None = None
 ) -> dict:
@@ -163,10 +196,10 @@ def main(argv: list[str] | None = None, prog: str = "benchmarks/serve.py") -> di
     a = p.parse_args(argv)
     if a.requests < 1 or a.clients < 1 or a.warmup < 0:
         raise PlaceprintError("--requests and --clients must be >= 1, --warmup >= 0")
-    try:
-        import httpx
-    except ImportError:
-        raise PlaceprintError("the load test needs httpx: pip install httpx") from None
+    import importlib.util
+
+    if importlib.util.find_spec("httpx") is None:
+        raise PlaceprintError("the load test needs httpx: pip install httpx")
 
     with tempfile.TemporaryDirectory(prefix="placeprint-serve-bench-") as tmp:
         tmp = Path(tmp)
@@ -180,16 +213,8 @@ def main(argv: list[str] | None = None, prog: str = "benchmarks/serve.py") -> di
         for f in photos:
             if not f.is_file():
                 raise PlaceprintError(f"not found: {f}")
-        port = free_port()
-        url = f"http://127.0.0.1:{port}"
         log_file = tmp / "server.log"
-        cmd = [sys.executable, "-m", "placeprint.cli", "serve", "--index", str(idx)]
-        cmd += ["--host", "127.0.0.1", "--port", str(port), "--quiet"]
-        with open(log_file, "w") as log:
-            proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=os.environ)
-        try:
-            with httpx.Client() as client:
-                _wait_healthy(client, url, proc, log_file, a.startup_timeout)
+        with running_server(idx, log_file, ["--quiet"], a.startup_timeout) as (url, proc):
             rss_start = rss_mb(proc.pid)
             if a.warmup:
                 warm = load_test(url, photos, a.warmup, min(a.clients, a.warmup))
@@ -201,13 +226,6 @@ def main(argv: list[str] | None = None, prog: str = "benchmarks/serve.py") -> di
             res = load_test(url, photos, a.requests, a.clients)
             rss_end = rss_mb(proc.pid)
             alive = proc.poll() is None
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
     growth = None if rss_warm is None or rss_end is None else rss_end - rss_warm
     out = {
         **run_metadata(prog, argv),
