@@ -10,6 +10,7 @@ from placeprint.errors import PlaceprintError
 from placeprint.index import OverloadedIndex
 from placeprint.index.bitpack import codes_to_int, pack_fields, unpack_fields
 from placeprint.index.fileformat import VERSION
+from placeprint.sequence.matcher import SequenceMatcher
 
 
 @pytest.fixture(scope="module")
@@ -75,8 +76,13 @@ def test_bytes_per_place_counts_every_structure(built, tmp_path):
         assert parts[name] == value
     assert parts["codec_state"] == sum(a.nbytes for a in codec.state().values())
     assert index.bytes_per_place() == pytest.approx(sum(parts.values()) / n)
+    # the counted parts are exactly the file a query needs: codes, buckets, header and the
+    # codec's whole projection from raw descriptors (float16, d x n_dims)
     size = index.save(tmp_path / "a.idx")
-    assert size <= sum(parts.values())  # the file holds no more than what is counted
+    assert size == sum(parts.values())
+    d = codec.input_dim
+    assert codec.state()["projection"].nbytes == d * codec.n_dims * 2
+    assert parts["codec_state"] >= d * codec.n_dims * 2 + d * 4
 
 
 def test_default_key_gives_small_colliding_buckets(built):
@@ -100,7 +106,7 @@ def test_save_load_round_trip(built, tmp_path):
     np.testing.assert_array_equal(again.codec.encode(X[:10]), codec.encode(X[:10]))
     assert again.describer == {"name": "test"}
     q = X[100:130]
-    a, b = index.search(q), again.search(q)
+    a, b = SequenceMatcher(index).match(q), SequenceMatcher(again).match(q)
     np.testing.assert_array_equal(a.positions, b.positions)
     assert a.ops == b.ops
 

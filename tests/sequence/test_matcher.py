@@ -1,5 +1,7 @@
 """The compact sequence matcher: planted routes, brute-force agreement, exact op counts."""
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -7,6 +9,7 @@ from placeprint.codec import CoarseCodec
 from placeprint.errors import PlaceprintError
 from placeprint.index import OverloadedIndex
 from placeprint.index.bitpack import codes_to_int
+from placeprint.sequence.kernels import WORK_NAMES, frame_probes
 from placeprint.sequence.matcher import SequenceMatcher, StreamingMatcher
 
 EXHAUSTIVE = dict(
@@ -105,34 +108,74 @@ def _hand_index():
     return codec, index
 
 
-def test_operation_count_on_a_hand_checked_case(monkeypatch):
+def _projected_frame(codec, code: int) -> np.ndarray:
+    """A projected frame ``(1, n_dims)`` whose 1-bit code is ``code``, 1 unit from every median."""
+    bits = (code >> np.arange(codec.n_dims)) & 1
+    return (codec.thresholds_[:, 0] + np.where(bits == 1, 1.0, -1.0))[None, :].astype(np.float32)
+
+
+def test_operation_count_on_a_hand_checked_case():
     codec, index = _hand_index()
     np.testing.assert_array_equal(index.lookup(0), [0, 2, 4])
     matcher = SequenceMatcher(index, velocities=(1.0,), probes=1, radius=1, entries=100)
-    # one frame whose key is 0 and rest 000001: bucket 0 holds places 0, 2, 4
-    monkeypatch.setattr(
-        matcher,
-        "_frame_codes",
-        lambda X: (
-            np.array([0] * len(X)),
-            np.array([1] * len(X), np.uint64),
-            np.zeros((len(X), 1), np.int64),
-        ),
-    )
-    r = matcher.match(np.zeros((1, 8), np.float32), k=3)
-    # 3 entries read + 3 anchor comparisons; no neighbours for a 1-frame query;
-    # 3 sub-sampled trajectories of 1 frame; 3 full trajectories of 1 frame
-    assert r.ops == 3 + 3 + 0 + 3 + 3
+    # one frame with code 000001_00: key 0 (bucket 0 holds places 0, 2, 4), rest 000001
+    r = matcher.match_projected(_projected_frame(codec, 0b000001_00), k=3)
     assert r.best == 0 and r.scores[0] == 0.0  # rest 000001 equals place 0's rest
-    # two frames: every frame visits bucket 0 (6 reads, 6 anchor comparisons);
-    # local window radius 1: frame 0 anchors compare (1, p+1) when p+1 < 6: places 0,2,4 -> 3,
-    # frame 1 anchors compare (0, p-1) for p = 0, 2, 4 when p-1 >= 0 -> 2; 5 comparisons.
-    # trajectories (end, v=1): from frame 0 anchors ends 1, 3, 5; from frame 1 ends 0, 2, 4;
-    # end 0 leaves the database (start -1): 5 valid trajectories. The sub-sampled check
-    # (step 4) compares only the anchor's own frame phase: 1 frame each (5); the full
-    # check compares both frames (10).
-    r = matcher.match(np.zeros((2, 8), np.float32), k=1)
-    assert r.ops == 6 + 6 + 5 + 5 + 10
+    assert r.work == {
+        "keys": 1 + 2,  # the key and the reliability of its 2 bits
+        "probes": 2 + 1,  # ranking 2 bits, emitting the key itself
+        "bucket_offsets": 2,  # start and end of bucket 0
+        "entries": 3,
+        "votes": 3,  # one vote-table entry per hit; one frame: no multi-vote bin
+        # anchors picked 3, local scores sorted 3, (end, v) de-duplicated 3, coarse
+        # sorted 3, answers sorted 3 and examined for distinctness 3
+        "sort": 3 + 3 + 3 + 3 + 3 + 3,
+        # local window of a 1-frame query is the anchor alone (3), sub-sampled (3) and
+        # full (3) trajectories of one frame
+        "compare": 3 + 3 + 3,
+    }
+    assert r.ops == sum(r.work.values()) == 41
+
+
+def test_probes_come_in_order_of_likelihood_with_counted_work():
+    rng = np.random.default_rng(5)
+    k, n_probes, flip_bits, max_flips = 14, 40, 10, 3
+    for _ in range(20):
+        costs = rng.exponential(2.0, size=k)
+        key = int(rng.integers(0, 1 << k))
+        out, cost = np.full(n_probes, -1, np.int64), np.zeros(n_probes)
+        work = np.zeros(len(WORK_NAMES), np.int64)
+        got = frame_probes(key, costs, n_probes, flip_bits, max_flips, out, cost, work)
+        # reference: every subset of the flip_bits least reliable bits, by total cost
+        weak = np.argsort(costs)[:flip_bits]
+        subsets = [()]
+        for r in range(1, max_flips + 1):
+            subsets += list(itertools.combinations(weak, r))
+        ref = sorted(subsets, key=lambda sub: sum(costs[list(sub)]))[:n_probes]
+        expected = [key ^ sum(1 << int(b) for b in sub) for sub in ref]
+        assert got == n_probes and out.tolist() == expected
+        np.testing.assert_allclose(cost, [sum(costs[list(sub)]) for sub in ref])
+        # ranking k bits, the key, then one pop per further probe and at most 2 pushes each
+        pops = n_probes - 1
+        assert k + 1 + pops + 1 <= work[0 + 1] <= k + 1 + pops + 1 + 2 * pops
+        assert work.sum() == work[1]
+
+
+def test_probe_path_work_matches_an_independent_count(route):
+    db, index, rng = route
+    m = SequenceMatcher(index, entries=10**9)
+    q = sample_along(db, 12000, 30, 1.0, rng, noise=0.5)
+    r = m.match(q)
+    probed = m.probed_keys(q)
+    assert (probed >= 0).all() and probed.shape == (30, m.probes_per_frame(30))
+    # every probe of a frame is a distinct key
+    assert all(len(set(row)) == len(row) for row in probed.tolist())
+    entries = sum(len(index.lookup(int(key))) for key in probed.ravel())
+    assert r.work["bucket_offsets"] == 2 * probed.size
+    assert r.work["entries"] == entries and r.work["votes"] == entries
+    assert r.work["keys"] == 30 * (1 + index.key_bits)
+    assert r.ops == sum(r.work.values())
+    assert r.work["compare"] > 0 and r.work["sort"] > 0
 
 
 def test_streaming_follows_the_route(route):
@@ -177,17 +220,15 @@ def test_bad_queries(route):
 def test_probe_budgets(route):
     db, index, rng = route
     m = SequenceMatcher(index)
-    assert m.probes_per_frame(100) == 12 and m.probes_per_frame(50) == 24
+    assert m.probes_per_frame(100) == 10 and m.probes_per_frame(50) == 20
     assert m.probes_per_frame(5) == 64  # capped at max_probes
     assert SequenceMatcher(index, probes=3).probes_per_frame(100) == 3
-    assert m.local_keep(100) == 96 and m.local_keep(10) == 512
-    assert m.anchors_keep(100) == 768 and m.anchors_keep(50) == 1536
+    assert m.local_keep(100) == 32 and m.local_keep(10) == 320 and m.local_keep(1) == 512
+    assert m.anchors_keep(100) == 256 and m.anchors_keep(50) == 512
     assert m.anchors_keep(1) == 4096 and SequenceMatcher(index, anchors=5).anchors_keep(50) == 5
     q = sample_along(db, 9000, 30, 1.0, rng, noise=0.5)
-    g = SequenceMatcher(index, allocation="global")
-    keys, _, probes = g._frame_codes(q)
-    assert (probes[:, 0] == keys).all()  # every frame probes its own key
-    assert (probes >= 0).sum() == g.probes_per_frame(30) * 30  # the query's budget, no more
-    assert abs(g.match(q).best - 9000) <= 2
-    with pytest.raises(PlaceprintError, match="allocation"):
-        SequenceMatcher(index, allocation="random")
+    probed = m.probed_keys(q)
+    assert probed.shape == (30, m.probes_per_frame(30))
+    assert abs(m.match(q).best - 9000) <= 2
+    with pytest.raises(PlaceprintError, match="agreement"):
+        SequenceMatcher(index, agreement=0.4)

@@ -122,7 +122,7 @@ class CoarseCodec:
         scale = Z.std(axis=0)
         scale[scale < 1e-12] = 1.0
         self.mean_ = (mean + 0.0).astype(np.float32)
-        self.projection_ = (basis / scale).astype(np.float32)
+        self.projection_ = half_precision(basis / scale)
         self.offset_ = (centre / scale).astype(np.float32)
         Zs = self.transform(X)
         self._fit_quantizer(Zs)
@@ -229,7 +229,7 @@ class CoarseCodec:
             "pca_dims": np.array(self.pca_dims),
             "regularisation": np.array(self.regularisation),
             "mean": self.mean_,
-            "projection": self.projection_,
+            **_split_half(self.projection_),
             "offset": self.offset_,
             "thresholds": self.thresholds_,
             "levels": self.levels_,
@@ -246,7 +246,7 @@ class CoarseCodec:
             regularisation=float(state["regularisation"]),
         )
         codec.mean_ = np.asarray(state["mean"], np.float32)
-        codec.projection_ = np.asarray(state["projection"], np.float32)
+        codec.projection_ = _join_half(state)
         codec.offset_ = np.asarray(state["offset"], np.float32)
         codec.thresholds_ = np.asarray(state["thresholds"], np.float32)
         codec.levels_ = np.asarray(state["levels"], np.float32)
@@ -263,6 +263,33 @@ class CoarseCodec:
     def nbytes(self) -> int:
         """Bytes of learned state (same as :meth:`state_bytes`)."""
         return self.state_bytes()
+
+
+def half_precision(P: np.ndarray) -> np.ndarray:
+    """``P (d, k)`` as stored: float16 columns times a float32 scale per column.
+
+    The projection is the largest part of the state a query needs; stored this way it
+    takes half the bytes, and a code bit changes only for values within ~1e-3 (relative)
+    of a threshold. The codec uses exactly the stored values, so database and queries
+    see the same projection.
+    """
+    P = np.asarray(P, np.float64)
+    scale = np.abs(P).max(axis=0)
+    scale[~(scale > 0)] = 1.0
+    return (P / scale).astype(np.float16).astype(np.float32) * scale.astype(np.float32)
+
+
+def _split_half(P: np.ndarray) -> dict[str, np.ndarray]:
+    scale = np.abs(P).max(axis=0).astype(np.float32)
+    scale[~(scale > 0)] = 1.0
+    return {"projection": (P / scale).astype(np.float16), "projection_scale": scale}
+
+
+def _join_half(state: dict[str, np.ndarray]) -> np.ndarray:
+    P = np.asarray(state["projection"], np.float32)
+    if "projection_scale" in state:
+        P = P * np.asarray(state["projection_scale"], np.float32)
+    return P
 
 
 def largest_code_size(n: int, d: int, bits_per_dim: int = 1) -> int:

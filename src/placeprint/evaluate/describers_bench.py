@@ -141,7 +141,7 @@ def code_statistics(pipe, index, route: RealRoute, length: int = 50) -> dict:
     agree = float((bits(pipe.database[test]) == bits(pipe.queries[test])).mean())
     true_keys = index.keys_in_route_order().astype(np.int64)
     matcher = SequenceMatcher(index)
-    _, _, probes = matcher._frame_codes(pipe.queries[test], length=length)
+    probes = matcher.probed_keys(pipe.queries[test], length=length)
     hit = (probes == true_keys[np.flatnonzero(test)][:, None]).any(axis=1)
     return {
         "bit_agreement_test": agree,

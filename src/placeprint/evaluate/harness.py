@@ -48,6 +48,7 @@ class LengthResult:
         ms = self.seconds * 1000.0
         out["latency_ms_p50"] = float(np.median(ms)) if len(ms) else float("nan")
         out["latency_ms_p95"] = float(np.percentile(ms, 95)) if len(ms) else float("nan")
+        out.update(self.extra)
         return out
 
 
@@ -92,6 +93,7 @@ def run_windows(
     ops = np.zeros(len(ends), np.int64)
     seconds = np.zeros(len(ends))
     confidence = np.zeros(len(ends))
+    work: dict[str, float] = {}
     for i, q in enumerate(ends):
         X = queries[q - length + 1 : q + 1]
         t0 = time.perf_counter()
@@ -101,10 +103,13 @@ def run_windows(
         predicted[i, :n] = r.positions[:n]
         ops[i] = r.ops
         confidence[i] = r.confidence
+        for name, value in (r.work or {}).items():
+            work[name] = work.get(name, 0.0) + value / len(ends)
         if progress is not None:
             progress(1)
     correct = (predicted[:, 0] >= 0) & (np.abs(predicted[:, 0] - truth[ends]) <= 2)
-    return LengthResult(length, ends, predicted, correct, ops, seconds, confidence)
+    extra = {"work_mean": work} if work else {}
+    return LengthResult(length, ends, predicted, correct, ops, seconds, confidence, extra)
 
 
 def evaluate(

@@ -79,32 +79,36 @@ def synthetic_stand_in(n: int = 2500, dims: int = 64, seed: int = 0) -> RealRout
 
 @dataclass
 class Pipeline:
-    """Reduction (PCA fitted on the database), codec and the queries/database reduced."""
+    """The codec fitted on a route's raw descriptors, and that route's traverses.
 
-    reducer: object
+    ``database``/``queries`` are the raw descriptors: everything that maps them to codes
+    (the projection included) is the codec's, stored in the index and counted in its
+    bytes, and applied to every query inside the timed search.
+    """
+
     codec: CoarseCodec
     database: np.ndarray
     queries: np.ndarray
 
+    def projected(self, X: np.ndarray) -> np.ndarray:
+        """``X`` in the codec's projected space ``(n, n_dims) float32``."""
+        return self.codec.transform(X)
 
-def fit_pipeline(route: RealRoute, code_size: int = 7, dims: int = REDUCED_DIMS) -> Pipeline:
-    """PCA-reduce both traverses (fitted on the database) and fit the codec.
+
+def fit_pipeline(route: RealRoute, code_size: int = 7, pca_dims: int = REDUCED_DIMS) -> Pipeline:
+    """Fit the codec on the raw database descriptors (PCA to ``pca_dims`` inside the codec).
 
     The codec's invariant projection learns from the pairs of rows with frame <= 20000.
     Descriptors with fewer dimensions than code bits get 2-4 bits a dimension.
     """
-    from placeprint.datasets.reduce import PCAReducer
-
     n, d = route.database.shape
-    dims = min(dims, d, n - 1)
+    dims = min(pca_dims, d, n - 1)
     bits = 1
     while dims * bits < 8 * code_size and bits < 4:
         bits += 1
     if dims * bits < 8 * code_size:
-        raise PlaceprintError(f"{dims} reduced dimensions cannot fill a {code_size}-byte code")
-    reducer = PCAReducer(dims).fit(route.database)
-    database = reducer.transform(route.database)
-    queries = reducer.transform(route.queries)
+        raise PlaceprintError(f"{dims} descriptor dimensions cannot fill a {code_size}-byte code")
     m = route.tune_rows
-    codec = CoarseCodec(code_size=code_size, bits_per_dim=bits).fit(database, paired=queries[:m])
-    return Pipeline(reducer, codec, database, queries)
+    codec = CoarseCodec(code_size=code_size, bits_per_dim=bits, pca_dims=dims)
+    codec.fit(route.database, paired=route.queries[:m])
+    return Pipeline(codec, route.database, route.queries)

@@ -35,11 +35,8 @@ def _aligned(n: int) -> int:
     return (n + ALIGN - 1) // ALIGN * ALIGN
 
 
-def write_container(path: str | Path, kind: str, meta: dict, arrays: dict[str, np.ndarray]) -> int:
-    """Write ``arrays`` and ``meta`` atomically to ``path``; returns the file size in bytes."""
-    path = Path(path)
-    if path.parent and not path.parent.exists():
-        raise PlaceprintError(f"folder does not exist: {path.parent}")
+def _layout(kind: str, meta: dict, arrays: dict[str, np.ndarray]):
+    """Header bytes, array table, start of the data and its length (aligned)."""
     table = []
     offset = 0
     for name, arr in arrays.items():
@@ -55,7 +52,21 @@ def write_container(path: str | Path, kind: str, meta: dict, arrays: dict[str, n
         )
         offset = _aligned(offset + arr.nbytes)
     header = json.dumps({"kind": kind, "meta": meta, "arrays": table}).encode()
-    data_start = _aligned(_PREFIX.size + len(header))
+    return header, table, _aligned(_PREFIX.size + len(header)), offset
+
+
+def container_size(kind: str, meta: dict, arrays: dict[str, np.ndarray]) -> int:
+    """Bytes :func:`write_container` would write for these arguments (exactly)."""
+    _, _, data_start, length = _layout(kind, meta, arrays)
+    return data_start + length + 4
+
+
+def write_container(path: str | Path, kind: str, meta: dict, arrays: dict[str, np.ndarray]) -> int:
+    """Write ``arrays`` and ``meta`` atomically to ``path``; returns the file size in bytes."""
+    path = Path(path)
+    if path.parent and not path.parent.exists():
+        raise PlaceprintError(f"folder does not exist: {path.parent}")
+    header, table, data_start, offset = _layout(kind, meta, arrays)
     from placeprint.atomic import atomic_open
 
     crc = 0

@@ -40,7 +40,7 @@ from placeprint.index.bitpack import (
     pack_fields,
     unpack_fields,
 )
-from placeprint.index.fileformat import read_container, write_container
+from placeprint.index.fileformat import container_size, read_container, write_container
 
 FILE_KIND = "overloaded-index"
 MAX_CODE_BYTES = 8
@@ -263,18 +263,25 @@ class OverloadedIndex:
 
     # --------------------------------------------------------------- storage
     def nbytes(self) -> dict[str, int]:
-        """Bytes of every structure needed to answer queries."""
+        """Bytes of every structure needed to answer a query from raw descriptors.
+
+        The parts add up exactly to the size of the saved file: ``codec_state`` holds the
+        whole projection from the raw descriptor to the code (nothing else is applied to
+        queries), ``header`` the file's header, alignment padding and checksum.
+        """
         self._ensure_built()
-        return {
+        meta, arrays = self._container()
+        parts = {
             "rest_codes": int(self.rest.nbytes),
             "bucket_ids": int(self.ids.nbytes),
             "bucket_offsets": int(self.offsets.nbytes),
             "codec_state": self.codec.state_bytes(),
-            "header": 4096,
         }
+        parts["header"] = container_size(FILE_KIND, meta, arrays) - sum(parts.values())
+        return parts
 
     def bytes_per_place(self) -> float:
-        """All-in bytes per place: every structure above divided by the number of places."""
+        """All-in bytes per place: the saved file's size divided by the number of places."""
         return sum(self.nbytes().values()) / self.ntotal
 
     def info(self) -> dict:
@@ -303,12 +310,10 @@ class OverloadedIndex:
             "describer": self.describer,
         }
 
-    def save(self, path: str | Path) -> int:
-        """Write the index to one file atomically; returns its size in bytes."""
-        self._ensure_built()
+    def _container(self) -> tuple[dict, dict[str, np.ndarray]]:
         meta = {
             "places": self._n_built,
-            "key_bits": self.key_bits,
+            "key_bits": self._key_bits,
             "requested_key_bits": self.requested_key_bits,
             "key_frames": self.key_frames,
             "bucket_size": self.bucket_size,
@@ -316,7 +321,12 @@ class OverloadedIndex:
         }
         arrays = {f"codec.{k}": np.asarray(v) for k, v in self.codec.state().items()}
         arrays.update({"offsets": self.offsets, "ids": self.ids, "rest": self.rest})
-        return write_container(path, FILE_KIND, meta, arrays)
+        return meta, arrays
+
+    def save(self, path: str | Path) -> int:
+        """Write the index to one file atomically; returns its size in bytes."""
+        self._ensure_built()
+        return write_container(path, FILE_KIND, *self._container())
 
     @classmethod
     def load(cls, path: str | Path, verify: bool = True) -> OverloadedIndex:
@@ -371,9 +381,3 @@ class OverloadedIndex:
         for part in parts:
             merged._pending.append(part.reconstruct_int())
         return merged.build()
-
-    def search(self, queries: np.ndarray, k: int = 5, **options):
-        """Match a query sequence ``(L, d)`` (oldest frame first); see :class:`SequenceMatcher`."""
-        from placeprint.sequence.matcher import SequenceMatcher
-
-        return SequenceMatcher(self, **options).match(queries, k=k)

@@ -1,7 +1,16 @@
-"""Numba kernels of the compact sequence matcher: bucket visits and cascaded verification.
+"""Numba kernels of the compact sequence matcher: probes, bucket visits, votes, verification.
 
-Operation counts follow ``guide/BENCHMARKS.md``: one op per bucket entry read and one
-per comparison of two codes.
+Every kernel returns the work it did, counted as ``guide/BENCHMARKS.md`` and
+``docs/accounting.md`` define it, by step (the ``W_*`` slots of a work vector):
+
+- ``W_KEYS``: one op per key and per key-bit reliability computed;
+- ``W_PROBES``: one op per bit ranked by reliability, per probe pushed on or popped off
+  the probe heap;
+- ``W_OFFSETS``: one op per bucket-offset read (two per probed bucket);
+- ``W_ENTRIES``: one op per bucket entry read;
+- ``W_VOTES``: one op per hit entered in the diagonal vote table;
+- ``W_SORT``: one op per element sorted, selected or de-duplicated;
+- ``W_COMPARE``: one op per comparison of two codes (Hamming distance of <= 8 bytes).
 """
 
 from __future__ import annotations
@@ -10,6 +19,9 @@ import numba
 import numpy as np
 
 from placeprint.index.bitpack import read_field
+
+W_KEYS, W_PROBES, W_OFFSETS, W_ENTRIES, W_VOTES, W_SORT, W_COMPARE = range(7)
+WORK_NAMES = ("keys", "probes", "bucket_offsets", "entries", "votes", "sort", "compare")
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
@@ -20,45 +32,207 @@ def popcount64(x: np.uint64) -> np.int64:
     return np.int64((x * np.uint64(0x0101010101010101)) >> np.uint64(56))
 
 
+# ------------------------------------------------------------------------------- probes
 @numba.njit(cache=True, nogil=True)
-def visit_buckets(offsets, ids, id_bits, rest, rest_bits, probe_keys, rest_query, max_entries):
-    """Entries of one frame's probed buckets and their anchor Hamming distances.
+def _heap_push(cost, mask, last, size, hc, hm, hl, hs, n):
+    i = n
+    hc[i], hm[i], hl[i], hs[i] = cost, mask, last, size
+    while i > 0:
+        parent = (i - 1) // 2
+        if hc[parent] <= hc[i]:
+            break
+        hc[i], hc[parent] = hc[parent], hc[i]
+        hm[i], hm[parent] = hm[parent], hm[i]
+        hl[i], hl[parent] = hl[parent], hl[i]
+        hs[i], hs[parent] = hs[parent], hs[i]
+        i = parent
+    return n + 1
 
-    Probes are taken in order (most likely key first); a bucket that would take the
-    frame past ``max_entries`` entries is skipped (its likelihood per entry is low),
-    a key probed twice is visited once, keys < 0 are skipped.
-    Returns ``(positions, distances, ops)``; ``ops`` = entries read + comparisons.
+
+@numba.njit(cache=True, nogil=True)
+def _heap_pop(hc, hm, hl, hs, n):
+    cost, mask, last, size = hc[0], hm[0], hl[0], hs[0]
+    n -= 1
+    hc[0], hm[0], hl[0], hs[0] = hc[n], hm[n], hl[n], hs[n]
+    i = 0
+    while True:
+        a = 2 * i + 1
+        b = a + 1
+        m = i
+        if a < n and hc[a] < hc[m]:
+            m = a
+        if b < n and hc[b] < hc[m]:
+            m = b
+        if m == i:
+            break
+        hc[i], hc[m] = hc[m], hc[i]
+        hm[i], hm[m] = hm[m], hm[i]
+        hl[i], hl[m] = hl[m], hl[i]
+        hs[i], hs[m] = hs[m], hs[i]
+        i = m
+    return cost, mask, last, size, n
+
+
+@numba.njit(cache=True, nogil=True)
+def frame_probes(key, costs, n_probes, flip_bits, max_flips, out_keys, out_cost, work):
+    """The ``n_probes`` most likely keys of one frame, most likely first (Lv et al. 2007).
+
+    ``costs (k,)`` are ``log(p_ok / p_flip)`` of the key bits; a probe flips a set of at
+    most ``max_flips`` of the ``flip_bits`` least reliable bits, and its cost is the sum of
+    theirs. Sets are generated lazily in order of cost from a heap (each popped set pushes
+    its *shift* and its *expand*), so a probe costs about three heap operations. Writes
+    ``out_keys``/``out_cost`` (``-1`` pads) and adds its work to ``work``.
     """
-    n_probes = probe_keys.shape[0]
-    take = np.zeros(n_probes, np.bool_)
-    total = 0
-    for j in range(n_probes):
-        key = probe_keys[j]
-        if key < 0:
-            continue
-        seen = False
-        for i in range(j):
-            if probe_keys[i] == key:
-                seen = True
-        size = np.int64(offsets[key + 1]) - np.int64(offsets[key])
-        if not seen and total + size <= max_entries:
-            take[j] = True
-            total += size
-    positions = np.empty(total, np.int64)
-    distances = np.empty(total, np.int64)
+    k = costs.shape[0]
+    work[W_PROBES] += k  # ranking the key bits by reliability
+    b = min(flip_bits, k)
+    order = np.argsort(costs, kind="mergesort")[:b]
+    c = costs[order]
+    for j in range(out_keys.shape[0]):
+        out_keys[j] = -1
+    out_keys[0] = key
+    out_cost[0] = 0.0
+    work[W_PROBES] += 1
+    count = 1
+    if b == 0 or max_flips == 0 or n_probes <= 1:
+        return count
+    cap = 2 * n_probes + 2
+    hc = np.empty(cap, np.float64)
+    hm = np.empty(cap, np.int64)  # flipped key bits (real bit positions)
+    hl = np.empty(cap, np.int64)  # last (largest) rank in the set
+    hs = np.empty(cap, np.int64)  # set size
+    n = _heap_push(c[0], np.int64(1) << order[0], 0, 1, hc, hm, hl, hs, 0)
+    work[W_PROBES] += 1
+    while count < n_probes and n > 0:
+        cost, mask, last, size, n = _heap_pop(hc, hm, hl, hs, n)
+        work[W_PROBES] += 1
+        out_keys[count] = key ^ mask
+        out_cost[count] = cost
+        count += 1
+        if last + 1 < b:
+            nxt = np.int64(1) << order[last + 1]
+            shifted = (mask ^ (np.int64(1) << order[last])) | nxt
+            n = _heap_push(cost - c[last] + c[last + 1], shifted, last + 1, size, hc, hm, hl, hs, n)
+            work[W_PROBES] += 1
+            if size < max_flips:
+                n = _heap_push(
+                    cost + c[last + 1], mask | nxt, last + 1, size + 1, hc, hm, hl, hs, n
+                )
+                work[W_PROBES] += 1
+    return count
+
+
+# ------------------------------------------------------------------------------- visits
+@numba.njit(cache=True, nogil=True)
+def visit_frames(
+    offsets, ids, id_bits, keys, costs, valid, n_probes, flip_bits, max_flips, max_entries, work
+):
+    """Probe every frame's buckets and read their entries.
+
+    ``keys (L,)`` and ``costs (L, k)`` of the query frames; frames with ``valid[t]`` false
+    (no sequence key) probe nothing. A bucket that would take a frame past ``max_entries``
+    entries is skipped after reading its offsets. Returns ``(frames, positions, ranks)``
+    of the hits in visiting order (frame by frame, most likely probe first).
+    """
+    L = keys.shape[0]
+    probe_k = np.empty(max(n_probes, 1), np.int64)
+    probe_c = np.empty(max(n_probes, 1), np.float64)
+    cap = 1024
+    frames = np.empty(cap, np.int64)
+    positions = np.empty(cap, np.int64)
+    ranks = np.empty(cap, np.int64)
     m = 0
-    for j in range(n_probes):
-        if not take[j]:
+    for t in range(L):
+        if not valid[t]:
             continue
-        key = probe_keys[j]
-        for e in range(offsets[key], offsets[key + 1]):
-            p = np.int64(read_field(ids, np.int64(e), id_bits))
-            positions[m] = p
-            distances[m] = popcount64(read_field(rest, p, rest_bits) ^ rest_query)
-            m += 1
-    return positions, distances, 2 * m
+        got = frame_probes(
+            keys[t], costs[t], n_probes, flip_bits, max_flips, probe_k, probe_c, work
+        )
+        total = 0
+        for j in range(got):
+            key = probe_k[j]
+            work[W_OFFSETS] += 2
+            a = np.int64(offsets[key])
+            z = np.int64(offsets[key + 1])
+            if total + z - a > max_entries:
+                continue
+            total += z - a
+            if m + z - a > cap:
+                while m + z - a > cap:
+                    cap *= 2
+                frames = _grow(frames, cap)
+                positions = _grow(positions, cap)
+                ranks = _grow(ranks, cap)
+            for e in range(a, z):
+                positions[m] = np.int64(read_field(ids, np.int64(e), id_bits))
+                frames[m] = t
+                ranks[m] = j
+                m += 1
+            work[W_ENTRIES] += z - a
+    return frames[:m], positions[:m], ranks[:m]
 
 
+@numba.njit(cache=True, nogil=True)
+def _grow(a, cap):
+    out = np.empty(cap, a.dtype)
+    out[: a.shape[0]] = a
+    return out
+
+
+# -------------------------------------------------------------------------------- votes
+@numba.njit(cache=True, nogil=True)
+def vote_diagonals(frames, positions, width, work):
+    """Votes of the hits on diagonals ``p - t`` in bins of ``width`` places.
+
+    A bin counts each query frame once. Returns ``(votes, order)``: for every hit, the
+    votes of its bin (final), and the bins that reached two votes as indices of their
+    first hit, most votes first (a vote table entry per hit; sorting the multi-vote bins).
+    """
+    n = frames.shape[0]
+    size = 16
+    while size < 2 * n:
+        size *= 2
+    bins = np.empty(size, np.int64)
+    used = np.zeros(size, np.bool_)
+    count = np.zeros(size, np.int64)
+    last = np.full(size, -1, np.int64)
+    first = np.empty(size, np.int64)
+    slot_of = np.empty(n, np.int64)
+    multi = np.empty(n, np.int64)
+    n_multi = 0
+    for h in range(n):
+        d = positions[h] - frames[h]
+        b = d // width
+        s = (b * np.int64(0x9E3779B1)) & (size - 1)
+        while used[s] and bins[s] != b:
+            s = (s + 1) & (size - 1)
+        if not used[s]:
+            used[s] = True
+            bins[s] = b
+            first[s] = h
+        if last[s] != frames[h]:
+            last[s] = frames[h]
+            count[s] += 1
+            if count[s] == 2:
+                multi[n_multi] = s
+                n_multi += 1
+        slot_of[h] = s
+    work[W_VOTES] += n
+    votes = np.empty(n, np.int64)
+    for h in range(n):
+        votes[h] = count[slot_of[h]]
+    key = np.empty(n_multi, np.int64)
+    for i in range(n_multi):
+        key[i] = -count[multi[i]]
+    order = np.argsort(key, kind="mergesort")
+    work[W_SORT] += n_multi
+    out = np.empty(n_multi, np.int64)
+    for i in range(n_multi):
+        out[i] = first[multi[order[i]]]
+    return votes, out
+
+
+# ------------------------------------------------------------------------- verification
 @numba.njit(cache=True, nogil=True)
 def trajectory_distance(rest, rest_bits, n_places, rest_query, end, velocity, first, step):
     """Sum of Hamming distances along the trajectory ending at ``end`` with ``velocity``.
@@ -80,18 +254,16 @@ def trajectory_distance(rest, rest_bits, n_places, rest_query, end, velocity, fi
 
 @numba.njit(cache=True, nogil=True)
 def local_distance(rest, rest_bits, n_places, rest_query, t, p, radius):
-    """Mean Hamming distance over frames ``t-radius..t+radius`` around anchor ``(t, p)``.
+    """Hamming distances over frames ``t-radius..t+radius`` around anchor ``(t, p)``.
 
     Velocities 0.8-1.2 map offsets up to +-2 frames to the same places, so this check
     does not depend on the velocity for ``radius <= 2``. Returns ``(sum, compared)``,
-    the anchor itself excluded (its distance is already known).
+    the anchor itself included.
     """
     L = rest_query.shape[0]
     s = 0
     c = 0
     for d in range(-radius, radius + 1):
-        if d == 0:
-            continue
         tt = t + d
         pp = p + d
         if tt >= 0 and tt < L and pp >= 0 and pp < n_places:
@@ -101,61 +273,37 @@ def local_distance(rest, rest_bits, n_places, rest_query, t, p, radius):
 
 
 @numba.njit(cache=True, nogil=True)
-def visit_frames(offsets, ids, id_bits, rest, rest_bits, probe_keys, rest_query, max_entries):
-    """:func:`visit_buckets` for every frame: ``(frames, positions, distances, ops)``."""
-    L = probe_keys.shape[0]
-    parts_p = []
-    parts_d = []
-    total = 0
-    ops = 0
-    for t in range(L):
-        p, d, o = visit_buckets(
-            offsets, ids, id_bits, rest, rest_bits, probe_keys[t], rest_query[t], max_entries
-        )
-        parts_p.append(p)
-        parts_d.append(d)
-        total += p.shape[0]
-        ops += o
-    frames = np.empty(total, np.int64)
-    positions = np.empty(total, np.int64)
-    distances = np.empty(total, np.int64)
-    m = 0
-    for t in range(L):
-        n = parts_p[t].shape[0]
-        frames[m : m + n] = t
-        positions[m : m + n] = parts_p[t]
-        distances[m : m + n] = parts_d[t]
-        m += n
-    return frames, positions, distances, ops
+def pick_anchors(ranks, multi, n_anchors, work):
+    """Anchors to check: multi-vote bins (most votes first), then single hits by probe rank.
 
-
-@numba.njit(cache=True, nogil=True)
-def group_evidence(hit_frames, hit_positions, llr, width, hit_bonus):
-    """Evidence of the alignment each hit belongs to: ``(n_hits,)`` float.
-
-    Hits ``(t, p)`` of one alignment lie near one diagonal ``p - t`` (exactly one at
-    velocity 1, drifting slowly otherwise). A hit's evidence is the sum of
-    ``hit_bonus + llr`` over the hits whose diagonal is within ``width`` of its own
-    (itself included), found with two pointers over the hits sorted by diagonal.
-    Bookkeeping only: no entries read, no codes compared.
+    Hits are in visiting order, so the hits of probe rank ``r`` of every frame are taken
+    in one pass per rank until ``n_anchors`` are chosen. Returns hit indices.
     """
-    n = hit_frames.shape[0]
-    diag = hit_positions - hit_frames
-    order = np.argsort(diag)
-    prefix = np.zeros(n + 1, np.float64)
-    for i in range(n):
-        prefix[i + 1] = prefix[i] + hit_bonus + llr[order[i]]
-    out = np.empty(n, np.float64)
-    lo = 0
-    hi = 0
-    for i in range(n):
-        d = diag[order[i]]
-        while diag[order[lo]] < d - width:
-            lo += 1
-        while hi < n and diag[order[hi]] <= d + width:
-            hi += 1
-        out[order[i]] = prefix[hi] - prefix[lo]
-    return out
+    n = ranks.shape[0]
+    out = np.empty(min(n_anchors, n), np.int64)
+    taken = np.zeros(n, np.bool_)
+    m = 0
+    for i in range(multi.shape[0]):
+        if m == out.shape[0]:
+            break
+        out[m] = multi[i]
+        taken[multi[i]] = True
+        m += 1
+    max_rank = 0
+    for h in range(n):
+        max_rank = max(max_rank, ranks[h])
+    r = 0
+    while m < out.shape[0] and r <= max_rank:
+        for h in range(n):
+            if m == out.shape[0]:
+                break
+            if ranks[h] == r and not taken[h]:
+                out[m] = h
+                taken[h] = True
+                m += 1
+        r += 1
+    work[W_SORT] += m
+    return out[:m]
 
 
 @numba.njit(cache=True, nogil=True)
@@ -166,83 +314,83 @@ def verify(
     rest_query,
     hit_frames,
     hit_positions,
-    hit_distances,
+    votes,
+    anchors,
     velocities,
-    keep_anchor,
     radius,
     keep_local,
     step,
     keep_coarse,
     agreement,
-    hit_bonus,
-    group_width,
+    vote_weight,
+    work,
 ):
-    """Cascade: alignment evidence -> local window -> sub-sampled trajectory -> full trajectory.
+    """Cascade over the chosen anchors: local window -> sub-sampled -> full trajectory.
 
-    ``agreement`` is the expected share of equal bits for the true place; distances are
-    turned into log-likelihood ratios against unrelated codes (share 0.5).
-    Returns ``(ends, velocity_index, mean_distance, ops)`` of the fully verified
-    alignments (distinct ``(end, velocity)``), ``mean_distance`` in bits per frame.
+    An anchor's score is the log-likelihood ratio of its +-``radius`` local window
+    (``agreement`` = expected share of equal bits at the true place, 0.5 for unrelated
+    codes) plus ``vote_weight`` per extra vote of its diagonal. The best ``keep_local``
+    propose alignments ``(end, velocity)`` for every velocity; these are compared on
+    every ``step``-th frame and the best ``keep_coarse`` along the whole trajectory.
+    Returns ``(ends, velocity_index, mean_distance)`` of the fully verified alignments.
     """
     L = rest_query.shape[0]
-    n_hits = hit_frames.shape[0]
-    ops = 0
     w_same = np.log(agreement / 0.5)
     w_diff = np.log((1.0 - agreement) / 0.5)
-    llr = np.empty(n_hits, np.float64)
-    for h in range(n_hits):
-        llr[h] = (rest_bits - hit_distances[h]) * w_same + hit_distances[h] * w_diff
-    # stage 1: anchors ranked by the evidence of their alignment (free)
-    evidence = group_evidence(hit_frames, hit_positions, llr, group_width, hit_bonus)
-    order = np.argsort(-evidence, kind="mergesort")[: min(keep_anchor, n_hits)]
-    n1 = order.shape[0]
-    # stage 2: local window around the anchor
-    local = np.empty(n1, np.float64)
+    n1 = anchors.shape[0]
+    score = np.empty(n1, np.float64)
     for i in range(n1):
-        h = order[i]
+        h = anchors[i]
         s, c = local_distance(
             rest, rest_bits, n_places, rest_query, hit_frames[h], hit_positions[h], radius
         )
-        ops += c
-        local[i] = -(evidence[h] + (c * rest_bits - s) * w_same + s * w_diff)
-    order2 = order[np.argsort(local, kind="mergesort")[: min(keep_local, n1)]]
-    n2 = order2.shape[0]
+        work[W_COMPARE] += c
+        llr = (c * rest_bits - s) * w_same + s * w_diff
+        score[i] = -(llr + vote_weight * (votes[h] - 1))
+    order = np.argsort(score, kind="mergesort")[: min(keep_local, n1)]
+    work[W_SORT] += n1
+    n2 = order.shape[0]
     V = velocities.shape[0]
-    # stage 3: sub-sampled trajectory for every velocity, distinct (end, v)
     ends = np.empty(n2 * V, np.int64)
     vidx = np.empty(n2 * V, np.int64)
-    coarse = np.empty(n2 * V, np.float64)
-    m = 0
+    phase = np.empty(n2 * V, np.int64)
     for i in range(n2):
-        h = order2[i]
+        h = anchors[order[i]]
         t = hit_frames[h]
         for v in range(V):
-            e = hit_positions[h] + np.int64(np.floor(velocities[v] * (L - 1 - t) + 0.5))
-            dup = False
-            for j in range(m):
-                if ends[j] == e and vidx[j] == v:
-                    dup = True
-                    break
-            if dup:
-                continue
-            first = t % step
-            start = e - np.int64(np.floor(velocities[v] * (L - 1) + 0.5))
-            ends[m] = e
-            vidx[m] = v
-            if start < 0 or e >= n_places:  # trajectories must lie inside the database
-                coarse[m] = np.inf
-            else:
-                s, c = trajectory_distance(
-                    rest, rest_bits, n_places, rest_query, e, velocities[v], first, step
-                )
-                ops += c
-                coarse[m] = s / c
-            m += 1
+            j = i * V + v
+            ends[j] = hit_positions[h] + np.int64(np.floor(velocities[v] * (L - 1 - t) + 0.5))
+            vidx[j] = v
+            phase[j] = t % step
+    # distinct (end, velocity): sort once, keep the first of each run
+    key = ends * V + vidx
+    by_key = np.argsort(key, kind="mergesort")
+    work[W_SORT] += key.shape[0]
+    coarse = np.empty(key.shape[0], np.float64)
+    keep = np.zeros(key.shape[0], np.bool_)
     n_finite = 0
-    for j in range(m):
-        if coarse[j] < np.inf:
-            n_finite += 1
-    order3 = np.argsort(coarse[:m], kind="mergesort")[: min(keep_coarse, n_finite)]
+    for i in range(key.shape[0]):
+        j = by_key[i]
+        if i > 0 and key[j] == key[by_key[i - 1]]:
+            continue
+        keep[j] = True
+        e, v = ends[j], vidx[j]
+        start = e - np.int64(np.floor(velocities[v] * (L - 1) + 0.5))
+        if start < 0 or e >= n_places:  # trajectories must lie inside the database
+            coarse[j] = np.inf
+            continue
+        # the anchor's own frame phase, so the anchor itself is among the compared frames
+        s, c = trajectory_distance(
+            rest, rest_bits, n_places, rest_query, e, velocities[v], phase[j], step
+        )
+        work[W_COMPARE] += c
+        coarse[j] = s / c
+        n_finite += 1
+    for j in range(key.shape[0]):
+        if not keep[j]:
+            coarse[j] = np.inf
+    order3 = np.argsort(coarse, kind="mergesort")[: min(keep_coarse, n_finite)]
+    work[W_SORT] += key.shape[0]
     n3 = order3.shape[0]
     out_e = np.empty(n3, np.int64)
     out_v = np.empty(n3, np.int64)
@@ -252,8 +400,8 @@ def verify(
         s, c = trajectory_distance(
             rest, rest_bits, n_places, rest_query, ends[j], velocities[vidx[j]], 0, 1
         )
-        ops += c
+        work[W_COMPARE] += c
         out_e[i] = ends[j]
         out_v[i] = vidx[j]
         out_s[i] = s / c if c > 0 else np.inf
-    return out_e, out_v, out_s, ops
+    return out_e, out_v, out_s

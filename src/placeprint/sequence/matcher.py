@@ -1,21 +1,26 @@
 """The compact sequence matcher over an :class:`OverloadedIndex` (batch and streaming).
 
-1. Every query frame probes the buckets of its most likely keys (multi-probe). By
-   default a query of ``L`` frames gets ``probe_budget / L`` probes a frame (at most
-   ``max_probes``): the work per query stays about constant, and short queries, which
-   have fewer frames to find the place with, search each frame deeper.
-2. Each bucket entry ``(frame t, place p)`` is an *anchor*: a guess that query frame
-   ``t`` was taken at place ``p``. Every anchor's rest bits are compared with the frame's
-   (a log-likelihood ratio), and anchors on nearly the same diagonal ``p - t`` pool
-   their evidence (the vote on the alignment). The best ``anchor_budget / L`` anchors
-   get a +-2 frame local check (the same places at every velocity in 0.8-1.2).
-3. The best ``local_budget / L`` anchors propose alignments ``(end, velocity)`` for
-   every velocity; these are checked on every ``step``-th frame, and the best
-   ``shortlist`` are verified with the codes along the whole trajectory.
+1. Every query frame probes the buckets of its most likely keys (multi-probe, generated
+   lazily in order of likelihood by flipping its least reliable key bits). A query of
+   ``L`` frames gets ``probe_budget / L`` probes a frame (at most ``max_probes``), so the
+   work per query stays about constant and short queries search each frame deeper.
+2. Each bucket entry ``(frame t, place p)`` is a *hit*: a guess that query frame ``t``
+   was taken at place ``p``. Hits vote for their diagonal ``p - t`` (bins of
+   ``group_width`` places, each frame voting once): the true alignment collects hits
+   from many frames, chance hits in a large map almost never share a bin.
+3. Anchors are the hits of multi-vote bins (most votes first), then single hits in
+   order of their probe's likelihood, ``anchor_budget / L`` in all. Each gets a +-2
+   frame local check (the same places at every velocity in 0.8-1.2); the best
+   ``local_budget / L`` propose alignments ``(end, velocity)`` for every velocity,
+   checked on every ``step``-th frame, and the best ``shortlist`` are verified with the
+   codes along the whole trajectory.
 4. Distinct answers are returned best first, with a confidence: how far the best
    stands out from the best alignment outside a window around it.
 
-Operations (entries read + code comparisons) are counted exactly and reported.
+Every per-query step is counted (``SequenceResult.work``; ``docs/accounting.md``):
+key computation, probe generation, bucket-offset reads, entries, votes, sorting and
+selection, code comparisons. The projection of the query descriptors to codes is
+inside the timed search and reported beside the operations (multiply-adds).
 """
 
 from __future__ import annotations
@@ -30,7 +35,6 @@ from placeprint.errors import PlaceprintError
 from placeprint.index.bitpack import codes_to_int
 from placeprint.index.overloaded import OverloadedIndex, sequence_keys
 from placeprint.sequence import kernels
-from placeprint.sequence.probes import probe_keys
 from placeprint.sequence.result import SequenceResult
 
 DEFAULT_VELOCITIES = (0.8, 0.9, 1.0, 1.1, 1.2)
@@ -44,30 +48,30 @@ class MatcherSettings:
     each stage; left ``None`` they follow the per-query budgets (``*_budget / L``).
     ``entries`` caps the entries read per frame (times the mean bucket size);
     ``flip_bits``/``max_flips`` bound the multi-probe enumeration; ``agreement`` is the
-    expected share of equal rest bits for the true place (for the likelihood ratio);
-    ``hit_bonus`` is the evidence of a hit itself; ``group_width`` the diagonal window
-    (places) that pools hits; ``min_separation`` and ``confidence_window`` (places)
-    define distinct answers and the confidence.
+    expected share of equal rest bits at the true place (``None``: derived from the
+    codec's measured cross-condition noise); ``vote_weight`` is the evidence of each
+    extra vote of an anchor's diagonal, ``group_width`` the width (places) of a vote
+    bin; ``min_separation`` and ``confidence_window`` (places) define distinct answers
+    and the confidence.
     """
 
     velocities: tuple[float, ...] = DEFAULT_VELOCITIES
     probes: int | None = None
-    probe_budget: int = 1200
+    probe_budget: int = 1000
     max_probes: int = 64
-    allocation: str = "frame"
     entries: float = 32.0
-    flip_bits: int = 10
-    max_flips: int = 3
+    flip_bits: int = 12
+    max_flips: int = 4
     anchors: int | None = None
-    anchor_budget: int = 76800
+    anchor_budget: int = 25600
     radius: int = 2
     local: int | None = None
-    local_budget: int = 9600
+    local_budget: int = 3200
     step: int = 4
-    shortlist: int = 12
-    agreement: float = 0.6
-    hit_bonus: float = 0.5
-    group_width: int = 2
+    shortlist: int = 8
+    agreement: float | None = None
+    vote_weight: float = 4.0
+    group_width: int = 4
     min_separation: int = 5
     confidence_window: int = 10
     min_length: int = 1
@@ -87,16 +91,33 @@ class MatcherSettings:
             "min_length",
             "flip_bits",
             "max_flips",
+            "group_width",
         ):
             if getattr(self, name) < 1:
                 raise PlaceprintError(f"{name} must be >= 1")
         for name in ("probes", "local", "anchors"):
             if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise PlaceprintError(f"{name} must be >= 1")
-        if self.allocation not in ("frame", "global"):
-            raise PlaceprintError("allocation must be 'frame' or 'global'")
+        if self.agreement is not None and not 0.5 < self.agreement < 1.0:
+            raise PlaceprintError("agreement must be in (0.5, 1)")
         if not 0 <= self.radius <= 2:
             raise PlaceprintError("radius must be 0, 1 or 2 (beyond 2 frames velocity matters)")
+        if self.flip_bits > 62:
+            raise PlaceprintError("flip_bits must be <= 62")
+
+
+def expected_agreement(codec, rest_dims: slice) -> float:
+    """Expected share of equal bits at the true place, from the codec's measured noise.
+
+    A unit-variance database value ``x`` and its other-condition view ``x + e`` (noise
+    std ``sigma`` per dimension, learned from pairs) fall on the same side of the median
+    with probability ``1 - arccos(rho) / pi``, ``rho = 1 / sqrt(1 + sigma**2)``.
+    """
+    sigma = np.asarray(codec.noise_, float)[rest_dims]
+    if sigma.size == 0:
+        return 0.6
+    rho = 1.0 / np.sqrt(1.0 + sigma**2)
+    return float(np.clip(np.mean(1.0 - np.arccos(rho) / np.pi), 0.51, 0.95))
 
 
 class SequenceMatcher:
@@ -118,6 +139,13 @@ class SequenceMatcher:
         counts = np.diff(np.asarray(index.offsets, np.int64))
         mean_bucket = float(counts[counts > 0].mean()) if counts.any() else 1.0
         self.max_entries = int(np.ceil(self.settings.entries * mean_bucket))
+        codec = index.codec
+        if self.settings.agreement is not None:
+            self.agreement = float(self.settings.agreement)
+        elif codec.bits_per_dim == 1:
+            self.agreement = expected_agreement(codec, slice(index.own_bits, codec.n_dims))
+        else:
+            self.agreement = 0.6
 
     # ------------------------------------------------------------ per frame
     def probes_per_frame(self, length: int) -> int:
@@ -128,18 +156,14 @@ class SequenceMatcher:
         return int(min(s.max_probes, max(1, round(s.probe_budget / max(length, 1)))))
 
     def anchors_keep(self, length: int) -> int:
-        """Anchors given the local check: ``anchor_budget / L`` (64..4096) unless ``anchors``.
-
-        A short query has fewer hits on its true alignment to lift it above chance hits,
-        so more of its anchors get the (4-comparison) local check.
-        """
+        """Anchors given the local check: ``anchor_budget / L`` (32..4096) unless ``anchors``."""
         s = self.settings
         if s.anchors is not None:
             return int(s.anchors)
-        return int(min(4096, max(64, round(s.anchor_budget / max(length, 1)))))
+        return int(min(4096, max(32, round(s.anchor_budget / max(length, 1)))))
 
     def local_keep(self, length: int) -> int:
-        """Anchors kept after the local check, ``local_budget / L`` (16..512) unless ``local``.
+        """Anchors kept after the local check, ``local_budget / L`` (8..512) unless ``local``.
 
         Each kept anchor is checked on every ``step``-th frame for every velocity, so this
         keeps that stage's work about constant across query lengths.
@@ -147,18 +171,18 @@ class SequenceMatcher:
         s = self.settings
         if s.local is not None:
             return int(s.local)
-        return int(min(512, max(16, round(s.local_budget / max(length, 1)))))
+        return int(min(512, max(8, round(s.local_budget / max(length, 1)))))
 
     def _frame_codes(
-        self, X: np.ndarray, history: np.ndarray | None = None, length: int | None = None
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Keys ``(L,)``, rest bits ``(L,) uint64`` and probe keys ``(L, P)`` of frames.
+        self, Z: np.ndarray, history: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
+        """Keys ``(L,)``, rest bits ``(L,) uint64``, key-bit costs ``(L, k)``, valid frames.
 
-        Frames without ``key_frames - 1`` predecessors (in ``X`` or in ``history``, the
-        transformed frames before ``X``) cannot form a sequence key: their probes are -1.
+        ``Z`` are projected frames; ``history`` the projected frames before them. Frames
+        without ``key_frames - 1`` predecessors cannot form a sequence key (not valid).
+        Also returns the ops of computing keys and bit reliabilities.
         """
         codec, layout = self.index.codec, self.index.layout
-        Z = codec.transform(X)
         ints = codes_to_int(codec.quantize(Z))
         rest = ints >> np.uint64(self.index.own_bits)
         before = 0 if history is None else len(history)
@@ -166,38 +190,30 @@ class SequenceMatcher:
         ints_all = ints if not before else codes_to_int(codec.quantize(Zall))
         keys = sequence_keys(ints_all, layout)[before:]
         errors_all = codec.bit_error_rates(codec.key_margins(Zall, layout[0]))
-        idx = np.arange(before, before + len(X))
+        idx = np.arange(before, before + len(Z))
         parts = [errors_all[np.maximum(idx - j, 0), :b] for j, b in enumerate(layout) if b]
         # a tiny index may have a 0-bit key (one bucket): nothing to flip
-        errors = np.concatenate(parts, axis=1) if parts else np.zeros((len(X), 0))
-        s = self.settings
-        n_probes = self.probes_per_frame(length or len(X))
-        if s.allocation == "global" and s.probes is None and len(X) > 1:
-            # the most likely (frame, key) pairs of the whole query, at least one a frame
-            probes, logp = probe_keys(keys, errors, s.max_probes, s.flip_bits, s.max_flips)
-            budget = n_probes * len(X)
-            order = np.argsort(-logp[:, 1:], axis=None, kind="stable")[: max(budget - len(X), 0)]
-            extra = np.zeros(logp[:, 1:].size, bool)
-            extra[order] = True
-            keep = np.column_stack([np.ones(len(X), bool), extra.reshape(len(X), -1)])
-            probes = np.where(keep, probes, -1)
-        else:
-            probes, _ = probe_keys(keys, errors, n_probes, s.flip_bits, s.max_flips)
-        probes[idx < len(layout) - 1] = -1
-        return keys, rest, probes
+        errors = np.concatenate(parts, axis=1) if parts else np.zeros((len(Z), 0))
+        costs = np.log1p(-errors) - np.log(errors)
+        valid = idx >= len(layout) - 1
+        ops = len(Z) * (1 + errors.shape[1])
+        return keys, rest, np.ascontiguousarray(costs), valid, ops
 
-    def _visit(self, rest: np.ndarray, probes: np.ndarray):
-        """Bucket entries of every frame: ``(frames, positions, distances, ops)``."""
-        ix = self.index
+    def _visit(self, keys, costs, valid, n_probes: int, work: np.ndarray):
+        """Hits of every frame's probed buckets: ``(frames, positions, probe ranks)``."""
+        ix, s = self.index, self.settings
         return kernels.visit_frames(
             ix.offsets,
             ix.ids,
             np.int64(ix.id_bits),
-            ix.rest,
-            np.int64(ix.rest_bits),
-            probes,
-            rest,
+            keys.astype(np.int64),
+            costs,
+            valid,
+            np.int64(n_probes),
+            np.int64(s.flip_bits),
+            np.int64(s.max_flips),
             np.int64(self.max_entries),
+            work,
         )
 
     # --------------------------------------------------------------- verify
@@ -206,40 +222,45 @@ class SequenceMatcher:
         rest_q: np.ndarray,
         hit_frames: np.ndarray,
         hit_positions: np.ndarray,
-        hit_distances: np.ndarray,
+        hit_ranks: np.ndarray,
         k: int,
-        visit_ops: int,
+        work: np.ndarray,
     ) -> SequenceResult:
         s, ix = self.settings, self.index
         L = len(rest_q)
         if hit_frames.size == 0:
-            return SequenceResult.empty(k, visit_ops)
-        ends, _, dist, ops = kernels.verify(
+            return SequenceResult.empty(k, int(work.sum()), _work_dict(work))
+        votes, multi = kernels.vote_diagonals(
+            hit_frames, hit_positions, np.int64(s.group_width), work
+        )
+        anchors = kernels.pick_anchors(hit_ranks, multi, np.int64(self.anchors_keep(L)), work)
+        ends, _, dist = kernels.verify(
             ix.rest,
             np.int64(ix.rest_bits),
             np.int64(ix.ntotal),
             rest_q.astype(np.uint64),
             hit_frames,
             hit_positions,
-            hit_distances,
+            votes,
+            anchors,
             self.velocities,
-            self.anchors_keep(L),
-            s.radius,
-            self.local_keep(L),
-            s.step,
-            s.shortlist,
-            float(s.agreement),
-            float(s.hit_bonus),
-            int(s.group_width),
+            np.int64(s.radius),
+            np.int64(self.local_keep(L)),
+            np.int64(s.step),
+            np.int64(s.shortlist),
+            float(self.agreement),
+            float(s.vote_weight),
+            work,
         )
-        ops = int(ops) + visit_ops
         valid = np.isfinite(dist) & (ends >= 0) & (ends < ix.ntotal)
         ends, dist = ends[valid], dist[valid] / max(ix.rest_bits, 1)
         if ends.size == 0:
-            return SequenceResult.empty(k, ops)
+            return SequenceResult.empty(k, int(work.sum()), _work_dict(work))
         order = np.argsort(dist, kind="stable")
+        work[kernels.W_SORT] += len(order)
         positions, scores = [], []
         for i in order:
+            work[kernels.W_SORT] += 1  # one candidate examined for distinctness
             if all(abs(ends[i] - p) >= s.min_separation for p in positions):
                 positions.append(int(ends[i]))
                 scores.append(float(dist[i]))
@@ -248,7 +269,11 @@ class SequenceMatcher:
         confidence = self._confidence(ends, dist, positions[0], L)
         pad = k - len(positions)
         return SequenceResult(
-            np.array(positions + [-1] * pad), np.array(scores + [np.inf] * pad), confidence, ops
+            np.array(positions + [-1] * pad),
+            np.array(scores + [np.inf] * pad),
+            confidence,
+            int(work.sum()),
+            _work_dict(work),
         )
 
     def _confidence(self, ends: np.ndarray, dist: np.ndarray, best: int, L: int) -> float:
@@ -287,11 +312,50 @@ class SequenceMatcher:
         return X
 
     def match(self, X: np.ndarray, k: int = 5) -> SequenceResult:
-        """Best ``k`` distinct database positions of the last frame of sequence ``X (L, d)``."""
+        """Best ``k`` distinct database positions of the last frame of sequence ``X (L, d)``.
+
+        ``X`` holds raw descriptors (oldest frame first); the codec's projection is applied
+        here, inside the search.
+        """
         X = self._check_sequence(X)
-        _, rest, probes = self._frame_codes(X)
-        frames, positions, distances, ops = self._visit(rest, probes)
-        return self._rank(rest, frames, positions, distances, k, int(ops))
+        return self.match_projected(self.index.codec.transform(X), k)
+
+    def match_projected(self, Z: np.ndarray, k: int = 5) -> SequenceResult:
+        """:meth:`match` for frames already projected by the codec, ``Z (L, n_dims)``."""
+        work = np.zeros(len(kernels.WORK_NAMES), np.int64)
+        keys, rest, costs, valid, key_ops = self._frame_codes(np.asarray(Z, np.float32))
+        work[kernels.W_KEYS] += key_ops
+        frames, positions, ranks = self._visit(
+            keys, costs, valid, self.probes_per_frame(len(Z)), work
+        )
+        return self._rank(rest, frames, positions, ranks, k, work)
+
+    def probed_keys(self, X: np.ndarray, length: int | None = None) -> np.ndarray:
+        """Keys ``(L, P) int64`` each frame of ``X (L, d)`` probes, most likely first (-1 pads).
+
+        ``length``: the query length whose per-frame probe budget applies (default ``L``).
+        """
+        X = self._check_sequence(X)
+        keys, _, costs, valid, _ = self._frame_codes(self.index.codec.transform(X))
+        s = self.settings
+        n = self.probes_per_frame(length or len(X))
+        out = np.full((len(X), n), -1, np.int64)
+        cost = np.zeros(n)
+        work = np.zeros(len(kernels.WORK_NAMES), np.int64)
+        for t in np.flatnonzero(valid):
+            kernels.frame_probes(
+                np.int64(keys[t]), costs[t], n, s.flip_bits, s.max_flips, out[t], cost, work
+            )
+        return out
+
+    def encode_ops(self, length: int) -> int:
+        """Multiply-adds of projecting ``length`` raw descriptors to codes (not in ``ops``)."""
+        codec = self.index.codec
+        return int(length) * codec.input_dim * codec.n_dims
+
+
+def _work_dict(work: np.ndarray) -> dict:
+    return {name: int(v) for name, v in zip(kernels.WORK_NAMES, work, strict=True)}
 
 
 @dataclass
@@ -327,10 +391,10 @@ class StreamingMatcher:
             raise PlaceprintError("length must be >= 1")
         self.matcher = SequenceMatcher(index, **settings)
         self.length = int(length)
-        # per frame of the window: rest bits, and the entries of its probed buckets
+        # per frame of the window: rest bits, and the hits of its probed buckets
         self.rest: deque = deque(maxlen=self.length)
         self.hit_positions: deque = deque(maxlen=self.length)
-        self.hit_distances: deque = deque(maxlen=self.length)
+        self.hit_ranks: deque = deque(maxlen=self.length)
         self.history: list[np.ndarray] = []
         self.count = 0
 
@@ -339,25 +403,29 @@ class StreamingMatcher:
         frame = np.asarray(frame)
         if frame.ndim != 1:
             raise PlaceprintError(f"a frame must be one descriptor (d,), got shape {frame.shape}")
-        X = check_descriptors(frame[None, :], self.matcher.index.codec.input_dim, "frame")
-        need = len(self.matcher.index.layout) - 1
+        m = self.matcher
+        X = check_descriptors(frame[None, :], m.index.codec.input_dim, "frame")
+        Z = m.index.codec.transform(X)
+        need = len(m.index.layout) - 1
         history = np.array(self.history[-need:], np.float32) if need and self.history else None
-        _, rest, probes = self.matcher._frame_codes(X, history, self.length)
+        work = np.zeros(len(kernels.WORK_NAMES), np.int64)
+        keys, rest, costs, valid, key_ops = m._frame_codes(Z, history)
+        work[kernels.W_KEYS] += key_ops
         if need:
-            self.history.append(self.matcher.index.codec.transform(X)[0])
+            self.history.append(Z[0])
             self.history = self.history[-need:]
-        _, pos, dist, ops = self.matcher._visit(rest, probes)
+        _, pos, ranks = m._visit(keys, costs, valid, m.probes_per_frame(self.length), work)
         self.rest.append(rest[0])
         self.hit_positions.append(pos)
-        self.hit_distances.append(dist)
+        self.hit_ranks.append(ranks)
         self.count += 1
         counts = [len(p) for p in self.hit_positions]
-        result = self.matcher._rank(
+        result = m._rank(
             np.array(self.rest, np.uint64),
             np.repeat(np.arange(len(counts), dtype=np.int64), counts),
             np.concatenate(self.hit_positions).astype(np.int64),
-            np.concatenate(self.hit_distances).astype(np.int64),
+            np.concatenate(self.hit_ranks).astype(np.int64),
             1,
-            int(ops),
+            work,
         )
         return StreamUpdate(self.count - 1, result.best, result.confidence, result.ops, len(counts))

@@ -16,13 +16,15 @@ class SequenceResult:
     - ``scores`` ``(k,) float64``: the matcher's score, **lower is better** (``inf`` pads).
     - ``confidence``: how clearly the best answer beats everything outside a window
       around it; ``>= 1``, and ``1`` means a tie (see :func:`gap_confidence`).
-    - ``ops``: operations spent on this query, counted as in ``guide/BENCHMARKS.md``.
+    - ``ops``: operations spent on this query, counted as in ``docs/accounting.md``.
+    - ``work``: the same operations by step (``{step: ops}``), where the matcher counts them.
     """
 
     positions: np.ndarray
     scores: np.ndarray
     confidence: float
     ops: int
+    work: dict | None = None
 
     def __post_init__(self) -> None:
         self.positions = np.asarray(self.positions, dtype=np.int64).reshape(-1)
@@ -45,9 +47,9 @@ class SequenceResult:
         }
 
     @classmethod
-    def empty(cls, k: int, ops: int = 0) -> SequenceResult:
+    def empty(cls, k: int, ops: int = 0, work: dict | None = None) -> SequenceResult:
         """A result with no answer: ``k`` positions ``-1``, scores ``inf``, confidence 1."""
-        return cls(np.full(k, -1), np.full(k, np.inf), 1.0, ops)
+        return cls(np.full(k, -1), np.full(k, np.inf), 1.0, ops, work)
 
 
 def gap_confidence(scores: np.ndarray, best: int, window: int) -> float:
