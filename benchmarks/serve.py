@@ -3,7 +3,7 @@
 Exit status 0 when every request succeeded, 2 (one ``error:`` line) otherwise.
 """
 
-from placeprint.evaluate.bench import script
+from placeprint.evaluate.registry import script
 
 if __name__ == "__main__":
     script("serve")

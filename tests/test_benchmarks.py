@@ -69,7 +69,7 @@ def test_headline_on_real_data_small(tmp_path):
 def test_geolocation_benchmark_small(tmp_path):
     """Every estimator reports accuracy at each threshold, median km and calibration."""
     require_real_data("world")
-    from placeprint.evaluate.bench import geolocation_main
+    from placeprint.evaluate.geolocation_bench import geolocation_main
 
     out = geolocation_main(
         [

@@ -399,19 +399,15 @@ def bench(
     name: Annotated[
         str,
         typer.Argument(
-            help="headline | scaling | nordland | synthetic | describers | geolocation | serve"
+            help="headline | validate | scaling | nordland | synthetic | describers | geolocation "
+            "| serve"
         ),
     ],
 ) -> None:
     """Run a benchmark (prints a table, writes JSON and plots); options after NAME go to it."""
-    from placeprint.evaluate import bench as benches
+    from placeprint.evaluate.registry import runner
 
-    runner = benches.RUNNERS.get(name)
-    if runner is None:
-        raise PlaceprintError(
-            f"unknown benchmark {name!r}; choose from {', '.join(benches.RUNNERS)}"
-        )
-    runner(list(ctx.args), prog=f"placeprint bench {name}")
+    runner(name)(list(ctx.args), prog=f"placeprint bench {name}")
 
 
 @app.command("collect")

@@ -14,7 +14,6 @@ from placeprint.sequence.matcher import SequenceMatcher, StreamingMatcher
 
 EXHAUSTIVE = dict(
     probes=10**6,
-    entries=10**9,
     flip_bits=24,
     max_flips=24,
     anchors=10**9,
@@ -117,7 +116,7 @@ def _projected_frame(codec, code: int) -> np.ndarray:
 def test_operation_count_on_a_hand_checked_case():
     codec, index = _hand_index()
     np.testing.assert_array_equal(index.lookup(0), [0, 2, 4])
-    matcher = SequenceMatcher(index, velocities=(1.0,), probes=1, radius=1, entries=100)
+    matcher = SequenceMatcher(index, velocities=(1.0,), probes=1, radius=1)
     # one frame with code 000001_00: key 0 (bucket 0 holds places 0, 2, 4), rest 000001
     r = matcher.match_projected(_projected_frame(codec, 0b000001_00), k=3)
     assert r.best == 0 and r.scores[0] == 0.0  # rest 000001 equals place 0's rest
@@ -163,7 +162,7 @@ def test_probes_come_in_order_of_likelihood_with_counted_work():
 
 def test_probe_path_work_matches_an_independent_count(route):
     db, index, rng = route
-    m = SequenceMatcher(index, entries=10**9)
+    m = SequenceMatcher(index, entry_budget=10**9, max_map_share=1.0)
     q = sample_along(db, 12000, 30, 1.0, rng, noise=0.5)
     r = m.match(q)
     probed = m.probed_keys(q)
@@ -220,15 +219,20 @@ def test_bad_queries(route):
 def test_probe_budgets(route):
     db, index, rng = route
     m = SequenceMatcher(index)
-    assert m.probes_per_frame(100) == 10 and m.probes_per_frame(50) == 20
-    assert m.probes_per_frame(5) == 64  # capped at max_probes
+    assert m.probes_per_frame(100) == 64 and m.entries_per_frame(100) == 100
+    assert m.entries_per_frame(25) == 200  # at most 1 % of the 20,000 places a frame
+    wide = SequenceMatcher(index, max_map_share=1.0)
+    assert wide.entries_per_frame(25) == 400  # short queries search each frame deeper
     assert SequenceMatcher(index, probes=3).probes_per_frame(100) == 3
     assert m.local_keep(100) == 32 and m.local_keep(10) == 320 and m.local_keep(1) == 512
     assert m.anchors_keep(100) == 256 and m.anchors_keep(50) == 512
     assert m.anchors_keep(1) == 4096 and SequenceMatcher(index, anchors=5).anchors_keep(50) == 5
     q = sample_along(db, 9000, 30, 1.0, rng, noise=0.5)
+    r = m.match(q)
+    assert abs(r.best - 9000) <= 2
+    # the entry budget holds: no frame reads more than its share
     probed = m.probed_keys(q)
-    assert probed.shape == (30, m.probes_per_frame(30))
-    assert abs(m.match(q).best - 9000) <= 2
+    sizes = [sum(len(index.lookup(int(k))) for k in row if k >= 0) for row in probed]
+    assert max(sizes) <= m.entries_per_frame(30) and r.work["entries"] == sum(sizes)
     with pytest.raises(PlaceprintError, match="agreement"):
         SequenceMatcher(index, agreement=0.4)

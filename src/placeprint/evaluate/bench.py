@@ -1,65 +1,59 @@
-"""Benchmark runners: ``placeprint bench NAME`` and ``python benchmarks/NAME.py`` share them.
+"""The route benchmarks: headline, validation, scaling, Nordland, synthetic.
 
-Each prints a table, writes JSON (command, commit, machine, date) and PNG plots.
+Each prints a table, writes JSON (command, commit, machine, date) when given ``--json``
+and PNG plots when given ``--plots``; see :mod:`placeprint.evaluate.registry`.
 """
 
 from __future__ import annotations
 
-import argparse
-import sys
 from pathlib import Path
 
 from placeprint.errors import PlaceprintError
-from placeprint.evaluate.report import print_table, run_metadata, save_figure, write_json
+from placeprint.evaluate.benchargs import Parser as _Parser
+from placeprint.evaluate.benchargs import finish as _finish
+from placeprint.evaluate.benchargs import load_route as _load_route
+from placeprint.evaluate.benchargs import parse_lengths as _lengths
+from placeprint.evaluate.report import print_table, run_metadata, save_figure
 
-FIGURES = Path("docs/figures")
 LENGTHS = (1, 10, 25, 50, 100)
+DEFAULT_SETTINGS = Path("benchmarks/results/validation.json")
+OPS_DEFINITION = (
+    "one op = one key or key-bit reliability computed, one bit ranked or probe pushed/popped "
+    "in probe generation, one bucket-offset read, one bucket entry read, one hit entered in "
+    "the diagonal vote table, one element sorted/selected/de-duplicated, one comparison of "
+    "two codes; the projection of the raw query descriptors (L x d x n_dims multiply-adds) "
+    "is timed but reported separately as encode_multiply_adds (docs/accounting.md)"
+)
 
 
-def _lengths(text: str) -> tuple[int, ...]:
-    try:
-        values = tuple(int(x) for x in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"lengths must be integers like 10,50: {text!r}") from None
-    if not values or min(values) < 1:
-        raise argparse.ArgumentTypeError("lengths must be >= 1")
-    return values
+def _settings(text: str | None) -> dict | None:
+    """Validation settings: a file from benchmarks/validate.py, or 'defaults'."""
+    if text == "defaults":
+        return None
+    from placeprint.evaluate.validate import load_settings
 
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):  # one line, exit 2, like the CLI
-        raise PlaceprintError(f"{self.prog}: {message}")
-
-
-def _load_route(quiet: bool):
-    from placeprint.config import data_available
-    from placeprint.evaluate.pipeline import load_nordland_route
-
-    if not data_available("nordland"):
-        raise PlaceprintError(
-            "real data not found: set PLACEPRINT_DATA to the folder holding nordland/ "
-            "(default ../shared/data)"
-        )
-    return load_nordland_route(quiet)
-
-
-def _finish(out: dict, json_path: Path | None) -> dict:
-    """Write the JSON (when asked) and say where every output went."""
-    if json_path:
-        write_json(json_path, out)
-        print(f"wrote {json_path}")
-    for plot in out.get("plots", []):
-        print(f"wrote {plot}")
-    return out
+    return load_settings(text or DEFAULT_SETTINGS)
 
 
 # ------------------------------------------------------------------ headline
 def headline_main(argv: list[str], prog: str = "benchmarks/headline.py") -> dict:
-    """Nordland in N synthetic distractors: the headline table and JSON."""
+    """Nordland in N distractors: the headline table and JSON, settings from validate.py."""
     p = _Parser(prog=prog, description=headline_main.__doc__)
     p.add_argument("--distractors", type=int, default=10_000_000)
+    p.add_argument(
+        "--distractor-model",
+        choices=("segments", "gaussian"),
+        default="segments",
+        help="segments: real tuning segments, as confusable as real places (default)",
+    )
+    p.add_argument("--describer", default="seqslam", help="describer of the frames (registry)")
+    p.add_argument(
+        "--settings",
+        default=None,
+        help=f"validation settings (default {DEFAULT_SETTINGS}); 'defaults' for library defaults",
+    )
     p.add_argument("--json", type=Path, default=None, help="output JSON (default: none)")
-    p.add_argument("--plots", type=Path, default=FIGURES, help="folder for PNG plots")
+    p.add_argument("--plots", type=Path, default=None, help="folder for PNG plots (default: none)")
     p.add_argument("--lengths", type=_lengths, default=LENGTHS)
     p.add_argument("--stride", type=int, default=5, help="end frames every STRIDE frames")
     p.add_argument("--code-size", type=int, default=7)
@@ -75,9 +69,10 @@ def headline_main(argv: list[str], prog: str = "benchmarks/headline.py") -> dict
     a = p.parse_args(argv)
     if a.distractors < 0 or a.stride < 1:
         raise PlaceprintError(f"{prog}: --distractors must be >= 0 and --stride >= 1")
+    settings = _settings(a.settings)
     from placeprint.evaluate.scale_bench import distractor_experiment
 
-    route = _load_route(a.quiet)
+    route = _load_route(a.quiet, a.describer)
     res = distractor_experiment(
         route,
         a.distractors,
@@ -87,12 +82,81 @@ def headline_main(argv: list[str], prog: str = "benchmarks/headline.py") -> dict
         a.code_size,
         curve=not a.no_curve,
         ceiling_queries=a.ceiling_queries,
+        settings=settings,
+        distractors=a.distractor_model,
         quiet=a.quiet,
     )
+    res["settings_source"] = (
+        "library defaults" if settings is None else str(a.settings or DEFAULT_SETTINGS)
+    )
+    res["validation"] = (
+        None
+        if settings is None
+        else {
+            k: settings.get(k)
+            for k in ("validation_recall_at_1", "validation_ops", "n_distractors")
+        }
+    )
+    res["describe_ms_per_image"] = route.describe_ms_per_image
     out = headline_json(res, run_metadata(prog, argv))
     print_headline(out)
-    plots = plot_headline(out, a.plots, f"headline_{a.distractors}")
-    out["plots"] = [str(x) for x in plots]
+    out["plots"] = [
+        str(x)
+        for x in (plot_headline(out, a.plots, f"headline_{a.distractors}") if a.plots else [])
+    ]
+    return _finish(out, a.json)
+
+
+def validate_main(argv: list[str], prog: str = "benchmarks/validate.py") -> dict:
+    """Choose codec and matcher settings on route-blocked folds of frames <= 20000."""
+    from placeprint.evaluate.validate import CODEC_GRID, MATCHER_GRID, OPS_BUDGET, validate
+
+    p = _Parser(prog=prog, description=validate_main.__doc__)
+    p.add_argument("--distractors", type=int, default=1_000_000)
+    p.add_argument("--distractor-model", choices=("segments", "gaussian"), default="segments")
+    p.add_argument("--describer", default="seqslam")
+    p.add_argument("--folds", type=int, default=4)
+    p.add_argument("--stride", type=int, default=5)
+    p.add_argument("--ops-budget", type=float, default=OPS_BUDGET, help="ops at L=100, at most")
+    p.add_argument("--quick", action="store_true", help="one codec and two matcher candidates")
+    p.add_argument("--json", type=Path, default=None, help="write the chosen settings here")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--quiet", action="store_true")
+    a = p.parse_args(argv)
+    if a.distractors < 1 or a.folds < 2 or a.stride < 1:
+        raise PlaceprintError(f"{prog}: need --distractors >= 1, --folds >= 2, --stride >= 1")
+    codec_grid, matcher_grid = CODEC_GRID, MATCHER_GRID
+    if a.quick:
+        codec_grid = {"pca_dims": (128,), "regularisation": (0.1,)}
+        matcher_grid = {"entry_budget": (6000, 10000)}
+    route = _load_route(a.quiet, a.describer)
+    res = validate(
+        route,
+        a.distractors,
+        a.folds,
+        stride=a.stride,
+        seed=a.seed,
+        codec_grid=codec_grid,
+        matcher_grid=matcher_grid,
+        ops_budget=a.ops_budget,
+        distractors=a.distractor_model,
+        progress=None if a.quiet else print,
+    )
+    out = {**run_metadata(prog, argv), "describer": route.describer, **res}
+    print_table(
+        "Validation (frames <= 20000, route-blocked folds): chosen settings",
+        ["stage", "settings", *[f"R@1 L={L}" for L in res["validation_recall_at_1"]], "ops L=100"],
+        [
+            [
+                c["stage"],
+                str(c.get("codec") or c.get("matcher")),
+                *[c["scores"][L]["r1"] for L in res["validation_recall_at_1"]],
+                c["scores"][max(c["scores"], key=int)]["ops"],
+            ]
+            for c in res["candidates"]
+        ],
+    )
+    print(f"chosen: codec {res['codec']}, matcher {res['matcher']}")
     return _finish(out, a.json)
 
 
@@ -119,6 +183,17 @@ def headline_json(res: dict, meta: dict) -> dict:
         "latency_ms_p50": pick("latency_ms_p50"),
         "latency_ms_p95": pick("latency_ms_p95"),
         "baseline_ops_ratio": pick("baseline_ops_ratio"),
+        "ops_definition": OPS_DEFINITION,
+        "ops_breakdown": pick("work_mean"),
+        "encode_multiply_adds": pick("encode_multiply_adds"),
+        "baseline_ops_ratio_x_velocities": pick("baseline_ops_ratio_x_velocities"),
+        "describer": res["describer"],
+        "describe_ms_per_image": res.get("describe_ms_per_image"),
+        "distractor_model": res["distractor_model"],
+        "distractor_realism": res["distractor_realism"],
+        "wrong_answers": pick("wrong_answers"),
+        "settings_source": res.get("settings_source"),
+        "validation_recall_at_1": (res.get("validation") or {}).get("validation_recall_at_1"),
         "build_seconds": res["build_seconds"],
         "generate_seconds": res["generate_seconds"],
         "peak_rss_mb": res["peak_rss_mb"],
@@ -163,6 +238,12 @@ def print_headline(out: dict) -> None:
             "ms p95",
         ],
         rows,
+    )
+    real = out["distractor_realism"]
+    print_table(
+        f"Distractors ({out['distractor_model']}) against wrong real places, winter test queries",
+        ["bits", "P real", "P distractor", "distractor / real"],
+        [[r, v["p_real"], v["p_distractor"], v["ratio"]] for r, v in real["radii"].items()],
     )
     curve = out["details"]["curve"]
     if curve:
@@ -248,7 +329,7 @@ def scaling_main(argv: list[str], prog: str = "benchmarks/scaling.py") -> dict:
     p = _Parser(prog=prog, description=scaling_main.__doc__)
     p.add_argument("--sizes", type=_lengths, default=(10_000, 100_000, 1_000_000, 10_000_000))
     p.add_argument("--json", type=Path, default=None)
-    p.add_argument("--plots", type=Path, default=FIGURES)
+    p.add_argument("--plots", type=Path, default=None, help="folder for PNG plots (default: none)")
     p.add_argument("--stride", type=int, default=5)
     p.add_argument("--quiet", action="store_true")
     a = p.parse_args(argv)
@@ -310,7 +391,7 @@ def scaling_main(argv: list[str], prog: str = "benchmarks/scaling.py") -> dict:
             for r in rows
         ],
     )
-    out["plots"] = [str(plot_scaling(rows, a.plots))]
+    out["plots"] = [str(plot_scaling(rows, a.plots))] if a.plots else []
     return _finish(out, a.json)
 
 
@@ -342,7 +423,7 @@ def nordland_main(argv: list[str], prog: str = "benchmarks/nordland.py") -> dict
     """Real Nordland (2,500 places): the compact index beside every baseline."""
     p = _Parser(prog=prog, description=nordland_main.__doc__)
     p.add_argument("--json", type=Path, default=None)
-    p.add_argument("--plots", type=Path, default=FIGURES)
+    p.add_argument("--plots", type=Path, default=None, help="folder for PNG plots (default: none)")
     p.add_argument("--lengths", type=_lengths, default=LENGTHS)
     p.add_argument("--stride", type=int, default=5)
     p.add_argument("--code-size", type=int, default=7)
@@ -384,7 +465,7 @@ def nordland_main(argv: list[str], prog: str = "benchmarks/nordland.py") -> dict
         ],
         rows,
     )
-    out["plots"] = [str(plot_methods(res, a.plots))]
+    out["plots"] = [str(plot_methods(res, a.plots))] if a.plots else []
     return _finish(out, a.json)
 
 
@@ -461,44 +542,3 @@ def synthetic_main(argv: list[str], prog: str = "benchmarks/synthetic.py") -> di
         ],
     )
     return _finish(out, a.json)
-
-
-def describers_main(argv: list[str], prog: str = "benchmarks/describers.py") -> dict:
-    """Every describer family on real data (see ``evaluate.describers_bench``)."""
-    from placeprint.evaluate.describers_bench import describers_main as run
-
-    return run(argv, prog)
-
-
-def geolocation_main(argv: list[str], prog: str = "benchmarks/geolocation.py") -> dict:
-    """Geolocation on Lund + Berlin and on simulated worlds (see geolocation_bench)."""
-    from placeprint.evaluate.geolocation_bench import geolocation_main as run
-
-    return run(argv, prog)
-
-
-def serve_main(argv: list[str], prog: str = "benchmarks/serve.py") -> dict:
-    """Load test of `placeprint serve` on loopback (see serve_bench)."""
-    from placeprint.evaluate.serve_bench import main as run
-
-    return run(argv, prog)
-
-
-RUNNERS = {
-    "headline": headline_main,
-    "describers": describers_main,
-    "scaling": scaling_main,
-    "nordland": nordland_main,
-    "synthetic": synthetic_main,
-    "geolocation": geolocation_main,
-    "serve": serve_main,
-}
-
-
-def script(name: str) -> None:
-    """Entry point of ``benchmarks/<name>.py``: errors as one line, exit 2."""
-    try:
-        RUNNERS[name](sys.argv[1:], prog=f"benchmarks/{name}.py")
-    except PlaceprintError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(2)

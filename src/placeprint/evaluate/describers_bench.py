@@ -165,9 +165,7 @@ def lund_recall(describer_name: str, lund: Lund, radius_m: float = LUND_RADIUS_M
     return float(ok.mean()), ms_per_image(d, lund.files[:4], warmup=1), X
 
 
-def describe_nordland(
-    name: str, quiet: bool = True, cache=True, **options
-) -> tuple[RealRoute, object]:
+def describe_nordland(name: str, quiet: bool = True, cache=True, **options):
     """Fit ``name`` on summer frames <= 20000 and describe both seasons (cached)."""
     from placeprint.datasets.nordland import load_nordland
     from placeprint.evaluate.pipeline import TUNE_LAST_FRAME
@@ -268,10 +266,10 @@ def describers_main(argv: list[str], prog: str = "benchmarks/describers.py") -> 
     """Every describer family on Nordland and Lund: table, JSON and plots."""
     from pathlib import Path
 
-    from placeprint.evaluate.bench import FIGURES, _finish, _Parser
+    from placeprint.evaluate.benchargs import FIGURES, Parser, finish
     from placeprint.evaluate.report import run_metadata
 
-    p = _Parser(prog=prog, description=describers_main.__doc__)
+    p = Parser(prog=prog, description=describers_main.__doc__)
     p.add_argument("--json", type=Path, default=None)
     p.add_argument("--plots", type=Path, default=FIGURES)
     p.add_argument(
@@ -340,7 +338,7 @@ def describers_main(argv: list[str], prog: str = "benchmarks/describers.py") -> 
     out["summary"] = summarise(done)
     print_describers({**out, "families": done})
     out["plots"] = [str(plot_describers(done, a.plots))]
-    return _finish(out, a.json)
+    return finish(out, a.json)
 
 
 def summarise(families: list[dict]) -> dict:

@@ -334,10 +334,10 @@ def geolocation_main(argv: list[str], prog: str = "benchmarks/geolocation.py") -
     """Geolocation on Lund + Berlin (leave-one-out) and on simulated worlds: table, JSON, plot."""
     from pathlib import Path
 
-    from placeprint.evaluate.bench import FIGURES, _finish, _Parser
+    from placeprint.evaluate.benchargs import FIGURES, Parser, finish
     from placeprint.evaluate.report import run_metadata
 
-    p = _Parser(prog=prog, description=geolocation_main.__doc__)
+    p = Parser(prog=prog, description=geolocation_main.__doc__)
     p.add_argument("--json", type=Path, default=None)
     p.add_argument("--plots", type=Path, default=FIGURES)
     p.add_argument("--describer", default="cnn_netvlad", help="describer for the real photos")
@@ -378,4 +378,4 @@ def geolocation_main(argv: list[str], prog: str = "benchmarks/geolocation.py") -
         )
     print_geolocation(out)
     out["plots"] = [str(plot_geolocation(out, a.plots)), out["partition"]["plot"]]
-    return _finish(out, a.json)
+    return finish(out, a.json)

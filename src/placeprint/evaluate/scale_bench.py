@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from placeprint.errors import PlaceprintError
 from placeprint.evaluate.harness import run_windows
 from placeprint.evaluate.pipeline import Pipeline, RealRoute, fit_pipeline
 from placeprint.evaluate.report import peak_rss_mb
@@ -23,16 +24,35 @@ from placeprint.sequence.matcher import DEFAULT_VELOCITIES, SequenceMatcher
 
 CHUNK = 1 << 18
 
-# Operating points for the recall-vs-work curve (the default matcher is the first).
-CURVE_POINTS: dict[str, dict] = {
-    "default (1200 probes a query)": {},
-    "600 probes a query": {"probe_budget": 600},
-    "900 probes a query": {"probe_budget": 900},
-    "1600 probes a query": {"probe_budget": 1600},
-    "2400 probes a query": {"probe_budget": 2400},
-    "narrow cascade": {"anchor_budget": 38400, "local_budget": 4800},
-    "wide cascade": {"anchor_budget": 153600, "local_budget": 19200},
-}
+DISTRACTOR_MODELS = ("segments", "gaussian")
+
+
+def fit_distractors(
+    pipe: Pipeline,
+    model: str,
+    seed: int,
+    source_rows: np.ndarray,
+    query_model: str = "regression",
+):
+    """A distractor generator in the codec's projected space, fitted to the real route.
+
+    ``segments`` (default): real segments of the database rows ``source_rows`` (tuning
+    places only), re-timed, stepped within their neighbourhood and turned
+    (:class:`~placeprint.datasets.distractors.SegmentRouteGenerator`): as confusable as
+    real places. ``gaussian``: the older Gaussian route model fitted on mean, variance
+    and correlation (far easier; kept for comparison and for synthetic queries).
+    """
+    Zdb = pipe.projected(pipe.database)
+    if model == "segments":
+        from placeprint.datasets.distractors import SegmentRouteGenerator
+
+        return SegmentRouteGenerator(seed=seed).fit(Zdb[np.asarray(source_rows)])
+    if model == "gaussian":
+        from placeprint.datasets.synthetic import RouteGenerator
+
+        Zq = pipe.projected(pipe.queries)
+        return RouteGenerator(seed=seed, query_model=query_model).fit(Zdb, Zq)
+    raise PlaceprintError(f"unknown distractor model {model!r}: use {', '.join(DISTRACTOR_MODELS)}")
 
 
 def build_haystack(
@@ -42,22 +62,21 @@ def build_haystack(
     path: Path,
     progress=None,
     insert_real: bool = True,
-    query_model: str = "regression",
+    gen=None,
+    describer: dict | None = None,
+    bucket_size: float | None = None,
 ) -> dict:
     """Generate ``n_distractors`` places around the real database and save the index.
 
-    Returns timings, the insertion offset, sizes and peak memory. The distractor
-    route is made and encoded one chunk at a time (never all floats in memory).
+    ``gen`` is a fitted generator (:func:`fit_distractors`; default: the Gaussian model).
+    Returns timings, the insertion offset, sizes and peak memory. The distractor route
+    is made and encoded one chunk at a time (never all floats in memory).
     """
-    from placeprint.datasets.synthetic import RouteGenerator
-
-    Zdb, Zq = pipe.projected(pipe.database), pipe.projected(pipe.queries)
-    gen = RouteGenerator(seed=seed, query_model=query_model).fit(Zdb, Zq)
+    if gen is None:
+        gen = fit_distractors(pipe, "gaussian", seed, np.arange(len(pipe.database)))
     rng = np.random.default_rng(seed)
     offset = int(rng.integers(0, n_distractors + 1)) if insert_real else -1
-    index = OverloadedIndex(
-        pipe.codec, describer={"name": "seqslam+pca", "dims": pipe.database.shape[1]}
-    )
+    index = OverloadedIndex(pipe.codec, bucket_size=bucket_size, describer=describer or {})
     generate_s = 0.0
     t_start = time.perf_counter()
     real_codes = pipe.codec.encode(pipe.database)
@@ -114,25 +133,48 @@ def distractor_experiment(
     curve: bool = True,
     ceiling_queries: int = 0,
     settings: dict | None = None,
+    distractors: str = "segments",
     quiet: bool = False,
     workdir: str | Path | None = None,
 ) -> dict:
-    """Real queries against the real database hidden in ``n_distractors`` synthetic places."""
+    """Real queries against the real database hidden in ``n_distractors`` synthetic places.
+
+    ``settings``: ``{"codec": {...}, "matcher": {...}}`` as chosen by
+    :func:`~placeprint.evaluate.validate.validate` (defaults when ``None``). The codec
+    learns from the pairs of the tuning frames and the distractors are made from the
+    tuning places only; recall is reported on the test frames and on all frames.
+    """
     from rich.progress import Progress
 
-    pipe = fit_pipeline(route, code_size=code_size)
+    from placeprint.evaluate.validate import fit_codec
+
+    settings = settings or {}
+    matcher_options = dict(settings.get("matcher", {}))
+    tune_rows = np.arange(route.tune_rows)
+    codec = fit_codec(route, tune_rows, code_size, **settings.get("codec", {}))
+    pipe = Pipeline(codec, route.database, route.queries)
+    gen = fit_distractors(pipe, distractors, seed, tune_rows)
     with tempfile.TemporaryDirectory(dir=workdir) as tmp:
         path = Path(tmp) / "haystack.ppidx"
         with Progress(disable=quiet, transient=True) as bar:
             task = bar.add_task(f"indexing {n_distractors:,} distractors", total=n_distractors)
-            built = build_haystack(pipe, n_distractors, seed, path, lambda n: bar.advance(task, n))
+            built = build_haystack(
+                pipe,
+                n_distractors,
+                seed,
+                path,
+                lambda n: bar.advance(task, n),
+                gen=gen,
+                describer=route.describer,
+            )
         t0 = time.perf_counter()
         index = OverloadedIndex.load(path)
         load_s = time.perf_counter() - t0
         offset = built["offset"]
         truth = offset + np.arange(len(route.queries))
         subsets = route.subsets()
-        matcher = SequenceMatcher(index, **(settings or {}))
+        matcher = SequenceMatcher(index, **matcher_options)
+        real_range = (offset, offset + len(route.queries))
         per_length = []
         with Progress(disable=quiet, transient=True) as bar:
             task = bar.add_task("matching winter sequences", total=None)
@@ -148,6 +190,9 @@ def distractor_experiment(
                 summary = res.summary(truth, subsets)
                 summary.update(baseline_ratios(L, index.ntotal, summary["ops_mean"]))
                 summary["encode_multiply_adds"] = matcher.encode_ops(L)
+                summary["wrong_answers"] = wrong_answer_landing(
+                    res, real_range, index.ntotal, subsets["test"]
+                )
                 summary["confidence_median"] = (
                     float(np.median(res.confidence[np.isfinite(res.confidence)]))
                     if np.isfinite(res.confidence).any()
@@ -156,9 +201,9 @@ def distractor_experiment(
                 per_length.append(summary)
         curve_rows = []
         if curve:
-            for name, options in CURVE_POINTS.items():
-                m = SequenceMatcher(index, **{**(settings or {}), **options})
-                for L in (50, 100):
+            for name, options in curve_points(matcher_options).items():
+                m = SequenceMatcher(index, **{**matcher_options, **options})
+                for L in (25, 50, 100):
                     if L > len(route.queries):
                         continue
                     res = run_windows(m.match, pipe.queries, truth, L, stride)
@@ -167,23 +212,84 @@ def distractor_experiment(
         ceiling = []
         if ceiling_queries:
             ceiling = exhaustive_ceiling(index, pipe, truth, subsets, ceiling_queries, quiet)
-    gen = built.pop("generator")
+    built.pop("generator")
     return {
         "route": route.name,
+        "describer": route.describer,
         "n_distractors": n_distractors,
+        "distractor_model": distractors,
         "places": built["places"],
         "real_places": len(route.database),
         "offset": offset,
         "descriptor_dims": pipe.database.shape[1],
         "code_size": code_size,
+        "codec": settings.get("codec", {}),
         "load_seconds": load_s,
         **{k: v for k, v in built.items() if k not in ("offset", "places")},
         "matcher": {**matcher.settings.__dict__, "velocities": list(matcher.settings.velocities)},
+        "agreement": matcher.agreement,
         "lengths": per_length,
         "curve": curve_rows,
         "ceiling": ceiling,
+        "distractor_realism": realism_report(pipe, gen, route, seed),
         "generator_stats": _short_stats(gen),
     }
+
+
+def curve_points(matcher_options: dict) -> dict[str, dict]:
+    """Operating points of the recall-vs-work curve around the chosen settings."""
+    from placeprint.sequence.matcher import MatcherSettings
+
+    chosen = int(matcher_options.get("entry_budget", MatcherSettings.entry_budget))
+    points = {"chosen (validate.py)": {}}
+    for factor in (0.25, 0.5, 2.0, 4.0):
+        budget = max(1, int(round(chosen * factor)))
+        points[f"{budget} entries a query"] = {"entry_budget": budget}
+    return points
+
+
+def wrong_answer_landing(res, real_range: tuple[int, int], n_places: int, mask) -> dict:
+    """Where the wrong best answers of the ``mask`` windows land: real places or distractors.
+
+    Per place, a wrong answer should land on a wrong real place about as often as on a
+    distractor if the distractors are as confusable as real places.
+    """
+    sel = mask[res.ends]
+    best = res.predicted[sel, 0]
+    wrong = best[(best >= 0) & ~res.correct1[sel]]
+    lo, hi = real_range
+    on_real = int(((wrong >= lo) & (wrong < hi)).sum())
+    on_distractor = int(len(wrong) - on_real)
+    n_real, n_dis = hi - lo, n_places - (hi - lo)
+    per_real = on_real / n_real
+    per_dis = on_distractor / n_dis if n_dis else None
+    return {
+        "wrong": int(len(wrong)),
+        "on_real": on_real,
+        "on_distractors": on_distractor,
+        "per_real_place": per_real,
+        "per_distractor_place": per_dis,
+        "real_over_distractor": (per_real / per_dis) if per_dis else None,
+    }
+
+
+def realism_report(pipe: Pipeline, gen, route: RealRoute, seed: int, sample: int = 100_000):
+    """:func:`~placeprint.evaluate.realism.distractor_realism` of winter test queries."""
+    from placeprint.evaluate.realism import distractor_realism
+
+    rng = np.random.default_rng(seed + 7)
+    positions = np.sort(rng.choice(10 * sample, size=sample, replace=False))
+    dis_rows = gen.database_rows(positions)
+    test = np.flatnonzero(route.subsets()["test"])
+    tune = np.arange(route.tune_rows)
+    return distractor_realism(
+        pipe.codec.encode(route.queries[test]),
+        test,
+        pipe.codec.encode(route.database),
+        pipe.codec.quantize(dis_rows),
+        real_rows=pipe.projected(route.database[tune]),
+        distractor_rows=dis_rows,
+    )
 
 
 def baseline_ratios(length: int, n_places: int, ops_mean: float) -> dict:
@@ -252,14 +358,11 @@ def synthetic_experiment(
         path = Path(tmp) / "synthetic.ppidx"
         with Progress(disable=quiet, transient=True) as bar:
             task = bar.add_task(f"indexing {n_places:,} synthetic places", total=n_places)
+            gen = fit_distractors(
+                pipe, "gaussian", seed, np.arange(len(pipe.database)), query_model
+            )
             built = build_haystack(
-                pipe,
-                n_places,
-                seed,
-                path,
-                lambda n: bar.advance(task, n),
-                insert_real=False,
-                query_model=query_model,
+                pipe, n_places, seed, path, lambda n: bar.advance(task, n), False, gen
             )
         index = OverloadedIndex.load(path)
         gen = built.pop("generator")

@@ -130,9 +130,10 @@ def visit_frames(
     """Probe every frame's buckets and read their entries.
 
     ``keys (L,)`` and ``costs (L, k)`` of the query frames; frames with ``valid[t]`` false
-    (no sequence key) probe nothing. A bucket that would take a frame past ``max_entries``
-    entries is skipped after reading its offsets. Returns ``(frames, positions, ranks)``
-    of the hits in visiting order (frame by frame, most likely probe first).
+    (no sequence key) probe nothing. A frame stops probing at the first bucket that would
+    take it past ``max_entries`` entries (its offsets are read, its entries are not).
+    Returns ``(frames, positions, ranks)`` of the hits in visiting order (frame by frame,
+    most likely probe first).
     """
     L = keys.shape[0]
     probe_k = np.empty(max(n_probes, 1), np.int64)
@@ -155,7 +156,7 @@ def visit_frames(
             a = np.int64(offsets[key])
             z = np.int64(offsets[key + 1])
             if total + z - a > max_entries:
-                continue
+                break  # the frame's entry budget is spent
             total += z - a
             if m + z - a > cap:
                 while m + z - a > cap:

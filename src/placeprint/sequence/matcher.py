@@ -1,9 +1,10 @@
 """The compact sequence matcher over an :class:`OverloadedIndex` (batch and streaming).
 
 1. Every query frame probes the buckets of its most likely keys (multi-probe, generated
-   lazily in order of likelihood by flipping its least reliable key bits). A query of
-   ``L`` frames gets ``probe_budget / L`` probes a frame (at most ``max_probes``), so the
-   work per query stays about constant and short queries search each frame deeper.
+   lazily in order of likelihood by flipping its least reliable key bits) until it has
+   read ``entry_budget / L`` entries (or ``max_probes`` probes): the work per query
+   stays about constant whatever the map's size and bucket sizes, and short queries
+   search each frame deeper.
 2. Each bucket entry ``(frame t, place p)`` is a *hit*: a guess that query frame ``t``
    was taken at place ``p``. Hits vote for their diagonal ``p - t`` (bins of
    ``group_width`` places, each frame voting once): the true alignment collects hits
@@ -44,9 +45,11 @@ DEFAULT_VELOCITIES = (0.8, 0.9, 1.0, 1.1, 1.2)
 class MatcherSettings:
     """Knobs of the matcher; the defaults are the recommended operating point.
 
-    ``probes``/``anchors``/``local`` fix the per-frame probes and the anchors kept at
-    each stage; left ``None`` they follow the per-query budgets (``*_budget / L``).
-    ``entries`` caps the entries read per frame (times the mean bucket size);
+    ``entry_budget`` is the bucket entries read per query (``entry_budget / L`` a frame,
+    but at most ``max_map_share`` of the map: in a small map chance hits would drown the
+    true alignment; probing at most ``max_probes`` buckets, or exactly ``probes`` if set);
+    ``anchors``/``local`` fix the anchors kept at each stage; left ``None`` they follow
+    the per-query budgets (``*_budget / L``);
     ``flip_bits``/``max_flips`` bound the multi-probe enumeration; ``agreement`` is the
     expected share of equal rest bits at the true place (``None``: derived from the
     codec's measured cross-condition noise); ``vote_weight`` is the evidence of each
@@ -57,9 +60,9 @@ class MatcherSettings:
 
     velocities: tuple[float, ...] = DEFAULT_VELOCITIES
     probes: int | None = None
-    probe_budget: int = 1000
+    entry_budget: int = 10000
+    max_map_share: float = 0.01
     max_probes: int = 64
-    entries: float = 32.0
     flip_bits: int = 12
     max_flips: int = 4
     anchors: int | None = None
@@ -81,10 +84,9 @@ class MatcherSettings:
         if v.ndim != 1 or v.size == 0 or np.any(v <= 0) or not np.all(np.isfinite(v)):
             raise PlaceprintError("velocities must be a non-empty list of positive numbers")
         for name in (
-            "probe_budget",
+            "entry_budget",
             "max_probes",
             "local_budget",
-            "entries",
             "anchor_budget",
             "step",
             "shortlist",
@@ -98,6 +100,8 @@ class MatcherSettings:
         for name in ("probes", "local", "anchors"):
             if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise PlaceprintError(f"{name} must be >= 1")
+        if not 0.0 < self.max_map_share <= 1.0:
+            raise PlaceprintError("max_map_share must be in (0, 1]")
         if self.agreement is not None and not 0.5 < self.agreement < 1.0:
             raise PlaceprintError("agreement must be in (0.5, 1)")
         if not 0 <= self.radius <= 2:
@@ -135,10 +139,6 @@ class SequenceMatcher:
         index._ensure_built()
         self.index = index
         self.velocities = np.asarray(self.settings.velocities, np.float64)
-        # entry budget of one frame: `entries` times the mean size of a non-empty bucket
-        counts = np.diff(np.asarray(index.offsets, np.int64))
-        mean_bucket = float(counts[counts > 0].mean()) if counts.any() else 1.0
-        self.max_entries = int(np.ceil(self.settings.entries * mean_bucket))
         codec = index.codec
         if self.settings.agreement is not None:
             self.agreement = float(self.settings.agreement)
@@ -149,11 +149,17 @@ class SequenceMatcher:
 
     # ------------------------------------------------------------ per frame
     def probes_per_frame(self, length: int) -> int:
-        """Probes of each frame of a ``length``-frame query (``probes`` if set)."""
+        """Most probes of each frame of a ``length``-frame query (``probes`` if set)."""
         s = self.settings
-        if s.probes is not None:
-            return int(s.probes)
-        return int(min(s.max_probes, max(1, round(s.probe_budget / max(length, 1)))))
+        return int(s.probes if s.probes is not None else s.max_probes)
+
+    def entries_per_frame(self, length: int) -> int:
+        """Bucket entries each frame of a ``length``-frame query may read."""
+        if self.settings.probes is not None:
+            return 2**62  # a fixed number of probes reads whatever their buckets hold
+        share = self.index.ntotal * self.settings.max_map_share
+        per_frame = min(self.settings.entry_budget / max(length, 1), share)
+        return max(1, int(round(per_frame)))
 
     def anchors_keep(self, length: int) -> int:
         """Anchors given the local check: ``anchor_budget / L`` (32..4096) unless ``anchors``."""
@@ -199,7 +205,7 @@ class SequenceMatcher:
         ops = len(Z) * (1 + errors.shape[1])
         return keys, rest, np.ascontiguousarray(costs), valid, ops
 
-    def _visit(self, keys, costs, valid, n_probes: int, work: np.ndarray):
+    def _visit(self, keys, costs, valid, length: int, work: np.ndarray):
         """Hits of every frame's probed buckets: ``(frames, positions, probe ranks)``."""
         ix, s = self.index, self.settings
         return kernels.visit_frames(
@@ -209,10 +215,10 @@ class SequenceMatcher:
             keys.astype(np.int64),
             costs,
             valid,
-            np.int64(n_probes),
+            np.int64(self.probes_per_frame(length)),
             np.int64(s.flip_bits),
             np.int64(s.max_flips),
-            np.int64(self.max_entries),
+            np.int64(self.entries_per_frame(length)),
             work,
         )
 
@@ -325,13 +331,12 @@ class SequenceMatcher:
         work = np.zeros(len(kernels.WORK_NAMES), np.int64)
         keys, rest, costs, valid, key_ops = self._frame_codes(np.asarray(Z, np.float32))
         work[kernels.W_KEYS] += key_ops
-        frames, positions, ranks = self._visit(
-            keys, costs, valid, self.probes_per_frame(len(Z)), work
-        )
+        frames, positions, ranks = self._visit(keys, costs, valid, len(Z), work)
         return self._rank(rest, frames, positions, ranks, k, work)
 
     def probed_keys(self, X: np.ndarray, length: int | None = None) -> np.ndarray:
-        """Keys ``(L, P) int64`` each frame of ``X (L, d)`` probes, most likely first (-1 pads).
+        """Keys ``(L, P) int64`` whose buckets each frame of ``X (L, d)`` reads, most likely
+        first (-1 pads): the probes up to the frame's entry budget.
 
         ``length``: the query length whose per-frame probe budget applies (default ``L``).
         """
@@ -342,10 +347,15 @@ class SequenceMatcher:
         out = np.full((len(X), n), -1, np.int64)
         cost = np.zeros(n)
         work = np.zeros(len(kernels.WORK_NAMES), np.int64)
+        sizes = np.diff(np.asarray(self.index.offsets, np.int64))
+        budget = self.entries_per_frame(length or len(X))
         for t in np.flatnonzero(valid):
             kernels.frame_probes(
                 np.int64(keys[t]), costs[t], n, s.flip_bits, s.max_flips, out[t], cost, work
             )
+            row = out[t]
+            used = np.cumsum(sizes[np.maximum(row, 0)])
+            row[(row < 0) | (np.cumsum(used > budget) > 0)] = -1  # as the visit stops
         return out
 
     def encode_ops(self, length: int) -> int:
@@ -414,7 +424,7 @@ class StreamingMatcher:
         if need:
             self.history.append(Z[0])
             self.history = self.history[-need:]
-        _, pos, ranks = m._visit(keys, costs, valid, m.probes_per_frame(self.length), work)
+        _, pos, ranks = m._visit(keys, costs, valid, self.length, work)
         self.rest.append(rest[0])
         self.hit_positions.append(pos)
         self.hit_ranks.append(ranks)

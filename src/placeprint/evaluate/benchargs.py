@@ -1,0 +1,56 @@
+"""What every benchmark script shares: its argument parser, the real route, its outputs.
+
+Benchmark modules import this; none imports another benchmark module (the registry of
+names is :mod:`placeprint.evaluate.registry`).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from placeprint.errors import PlaceprintError
+from placeprint.evaluate.report import write_json
+
+FIGURES = Path("docs/figures")  # where committed figures live (write there only when told)
+
+
+def parse_lengths(text: str) -> tuple[int, ...]:
+    """``"10,50"`` -> ``(10, 50)``: sequence lengths, each >= 1."""
+    try:
+        values = tuple(int(x) for x in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"lengths must be integers like 10,50: {text!r}") from None
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError("lengths must be >= 1")
+    return values
+
+
+class Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line and exit 2, like the CLI."""
+
+    def error(self, message: str):
+        raise PlaceprintError(f"{self.prog}: {message}")
+
+
+def load_route(quiet: bool, describer: str = "seqslam"):
+    """Nordland summer/winter described by ``describer`` (fitted on frames <= 20000)."""
+    from placeprint.config import data_available
+    from placeprint.evaluate.pipeline import load_nordland_route
+
+    if not data_available("nordland"):
+        raise PlaceprintError(
+            "real data not found: set PLACEPRINT_DATA to the folder holding nordland/ "
+            "(default ../shared/data)"
+        )
+    return load_nordland_route(quiet, describer)
+
+
+def finish(out: dict, json_path: Path | None) -> dict:
+    """Write the JSON (when asked) and say where every output went."""
+    if json_path:
+        write_json(json_path, out)
+        print(f"wrote {json_path}")
+    for plot in out.get("plots", []):
+        print(f"wrote {plot}")
+    return out
