@@ -78,6 +78,16 @@ def nordland_descriptors() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return describer(nordland.summer), describer(nordland.winter), nordland.dark_mask()
 
 
+@pytest.fixture(scope="session")
+def nordland_route(nordland_descriptors):
+    """The Nordland route (SeqSLAM descriptors) as the benchmarks see it."""
+    from placeprint.evaluate.pipeline import RealRoute
+
+    summer, winter, dark = nordland_descriptors
+    frames = (np.arange(len(summer)) + 1) * 10
+    return RealRoute(summer, winter, dark, frames, {"name": "seqslam"})
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _private_cache(tmp_path_factory):
     """Caches (descriptors, model graphs) go to a temporary folder, never the user's home."""

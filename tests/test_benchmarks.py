@@ -1,12 +1,14 @@
 """Benchmarks and the demo run end to end on small inputs (correctness, not timing)."""
 
+import copy
 import json
 
 import numpy as np
+import pytest
 from conftest import require_real_data
 
 from placeprint.demo import run as run_demo
-from placeprint.evaluate.bench import headline_main
+from placeprint.evaluate.bench import headline_main, validate_main
 
 REQUIRED = (
     "places",
@@ -33,21 +35,69 @@ def test_demo_on_a_generated_route(tmp_path, monkeypatch, capsys):
     assert result["recall_at_1"]["100"] >= 0.9
 
 
+def _validate_small(tmp_path, route=None):
+    """The validation tool on a small map, two folds, one codec and two matcher budgets."""
+    from placeprint.evaluate.validate import validate
+
+    return validate(
+        route,
+        n_distractors=20_000,
+        folds=2,
+        stride=10,
+        codec_grid={"pca_dims": (128,), "regularisation": (0.1,)},
+        matcher_grid={"entry_budget": (6000, 10000)},
+        matcher_distractors=30_000,
+    )
+
+
+def test_validation_reads_no_test_frame(nordland_route):
+    """Scrambling every winter frame after 20000 changes nothing validate.py chooses."""
+    route = nordland_route
+    first = _validate_small(None, route)
+    scrambled = copy.copy(route)
+    queries = route.queries.copy()
+    test = route.frames > 20000
+    queries[test] = np.random.default_rng(0).permutation(queries[test])[::-1]
+    scrambled.queries = queries
+    second = _validate_small(None, scrambled)
+    assert first["codec"] == second["codec"] and first["matcher"] == second["matcher"]
+    assert first["candidates"] == second["candidates"]
+    # and the folds' scores are real measurements: recall well above chance
+    assert min(first["validation_recall_at_1"].values()) > 0.3
+
+
 def test_headline_on_real_data_small(tmp_path):
     require_real_data("nordland")
+    settings = tmp_path / "v.json"
+    validate_main(
+        [
+            "--distractors",
+            "20000",
+            "--matcher-distractors",
+            "30000",
+            "--folds",
+            "2",
+            "--quick",
+            "--stride",
+            "10",
+            "--json",
+            str(settings),
+            "--quiet",
+        ]
+    )
     out = headline_main(
         [
             "--distractors",
             "30000",
+            "--settings",
+            str(settings),
             "--stride",
-            "25",
+            "10",
             "--lengths",
-            "10,50,100",
+            "25,50,100",
             "--no-curve",
             "--json",
             str(tmp_path / "h.json"),
-            "--plots",
-            str(tmp_path),
             "--quiet",
         ]
     )
@@ -55,15 +105,26 @@ def test_headline_on_real_data_small(tmp_path):
     for key in REQUIRED:
         assert key in saved
     assert saved["places"] == 32_500
-    assert set(saved["recall_at_1"]) == {"10", "50", "100"}
-    # all-in storage: every structure, within a little of the 8-byte budget at this size
+    assert set(saved["recall_at_1"]) == {"25", "50", "100"}
+    assert saved["validation_recall_at_1"] and saved["settings_source"] == str(settings)
+    # recall floor on the test frames (measured 0.55 / 0.72 / 0.86 at this size)
+    r1 = saved["recall_at_1"]
+    assert r1["25"] >= 0.35 and r1["50"] >= 0.55 and r1["100"] >= 0.7
+    # accounting: the counted parts are the index file, projection included
     parts = out["details"]["bytes"]
-    assert abs(sum(parts.values()) / 32_500 - saved["bytes_per_place"]) < 1e-9
-    # work: 1000x fewer operations than brute-force SeqSLAM over these 32,500 places needs
-    # a bigger map; here just check the ratio is what the counts say
+    assert sum(parts.values()) == saved["index_file_bytes"]
+    assert abs(saved["index_file_bytes"] / 32_500 - saved["bytes_per_place"]) < 1e-9
+    assert parts["codec_state"] > 4096 * 56 * 2  # the raw 4096-d -> 56-d projection
+    # every counted step adds up to the reported operations
+    for L in ("25", "50", "100"):
+        assert sum(saved["ops_breakdown"][L].values()) == pytest.approx(saved["ops_per_query"][L])
     r = out["details"]["lengths"][-1]
     assert np.isclose(r["baseline_ops_ratio"], 100 * 32_500 / r["ops_mean"])
     assert np.isclose(r["baseline_ops_ratio_x_velocities"], 5 * r["baseline_ops_ratio"])
+    # the distractors are as confusable as wrong real places in the tail
+    radii = saved["distractor_realism"]["radii"]
+    for bits in ("12", "14"):
+        assert 1 / 1.5 <= radii[bits]["ratio"] <= 1.5
 
 
 def test_geolocation_benchmark_small(tmp_path):

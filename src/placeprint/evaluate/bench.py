@@ -10,6 +10,7 @@ from pathlib import Path
 
 from placeprint.errors import PlaceprintError
 from placeprint.evaluate.benchargs import Parser as _Parser
+from placeprint.evaluate.benchargs import describer_options as _describer_options
 from placeprint.evaluate.benchargs import finish as _finish
 from placeprint.evaluate.benchargs import load_route as _load_route
 from placeprint.evaluate.benchargs import parse_lengths as _lengths
@@ -47,6 +48,7 @@ def headline_main(argv: list[str], prog: str = "benchmarks/headline.py") -> dict
         help="segments: real tuning segments, as confusable as real places (default)",
     )
     p.add_argument("--describer", default="seqslam", help="describer of the frames (registry)")
+    p.add_argument("--describer-options", type=_describer_options, default={}, help="JSON")
     p.add_argument(
         "--settings",
         default=None,
@@ -72,7 +74,7 @@ def headline_main(argv: list[str], prog: str = "benchmarks/headline.py") -> dict
     settings = _settings(a.settings)
     from placeprint.evaluate.scale_bench import distractor_experiment
 
-    route = _load_route(a.quiet, a.describer)
+    route = _load_route(a.quiet, a.describer, a.describer_options)
     res = distractor_experiment(
         route,
         a.distractors,
@@ -115,6 +117,13 @@ def validate_main(argv: list[str], prog: str = "benchmarks/validate.py") -> dict
     p.add_argument("--distractors", type=int, default=1_000_000)
     p.add_argument("--distractor-model", choices=("segments", "gaussian"), default="segments")
     p.add_argument("--describer", default="seqslam")
+    p.add_argument("--describer-options", type=_describer_options, default={}, help="JSON")
+    p.add_argument(
+        "--matcher-distractors",
+        type=int,
+        default=10_000_000,
+        help="map size for the matcher stage (the headline's: budgets depend on it)",
+    )
     p.add_argument("--folds", type=int, default=4)
     p.add_argument("--stride", type=int, default=5)
     p.add_argument("--ops-budget", type=float, default=OPS_BUDGET, help="ops at L=100, at most")
@@ -129,11 +138,12 @@ def validate_main(argv: list[str], prog: str = "benchmarks/validate.py") -> dict
     if a.quick:
         codec_grid = {"pca_dims": (128,), "regularisation": (0.1,)}
         matcher_grid = {"entry_budget": (6000, 10000)}
-    route = _load_route(a.quiet, a.describer)
+    route = _load_route(a.quiet, a.describer, a.describer_options)
     res = validate(
         route,
         a.distractors,
         a.folds,
+        matcher_distractors=a.matcher_distractors,
         stride=a.stride,
         seed=a.seed,
         codec_grid=codec_grid,

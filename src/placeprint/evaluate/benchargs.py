@@ -33,7 +33,20 @@ class Parser(argparse.ArgumentParser):
         raise PlaceprintError(f"{self.prog}: {message}")
 
 
-def load_route(quiet: bool, describer: str = "seqslam"):
+def describer_options(text: str) -> dict:
+    """``--describer-options`` as a dict: JSON, e.g. ``'{"whiten_dims": null}'``."""
+    import json
+
+    try:
+        value = json.loads(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"describer options must be JSON: {text!r}") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError("describer options must be a JSON object")
+    return value
+
+
+def load_route(quiet: bool, describer: str = "seqslam", options: dict | None = None):
     """Nordland summer/winter described by ``describer`` (fitted on frames <= 20000)."""
     from placeprint.config import data_available
     from placeprint.evaluate.pipeline import load_nordland_route
@@ -43,7 +56,7 @@ def load_route(quiet: bool, describer: str = "seqslam"):
             "real data not found: set PLACEPRINT_DATA to the folder holding nordland/ "
             "(default ../shared/data)"
         )
-    return load_nordland_route(quiet, describer)
+    return load_nordland_route(quiet, describer, **(options or {}))
 
 
 def finish(out: dict, json_path: Path | None) -> dict:

@@ -37,9 +37,9 @@ from placeprint.index import OverloadedIndex
 
 CODEC_GRID = {"pca_dims": (64, 128, 256), "regularisation": (0.01, 0.1, 1.0)}
 MATCHER_GRID = {
-    "entry_budget": (6000, 10000, 14000),
-    "anchor_budget": (12800, 25600),
-    "local_budget": (1600, 3200),
+    "entry_budget": (4000, 6000, 8000),
+    "anchor_budget": (25600, 51200),
+    "local_budget": (1600,),
 }
 VALIDATION_LENGTHS = (25, 50, 100)
 OPS_BUDGET = 37_000  # per 100-frame query, everything counted (the paper's operating point)
@@ -156,11 +156,15 @@ def validate(
     ops_budget: float = OPS_BUDGET,
     distractors: str = "segments",
     progress=None,
+    matcher_distractors: int | None = None,
 ) -> dict:
     """Choose codec options and matcher budgets on route-blocked folds of frames <= 20000.
 
-    Returns ``{"codec": {...}, "matcher": {...}, "validation_recall_at_1": {L: r1},
-    "candidates": [...]}``; nothing outside the tuning frames is read.
+    The codec stage hides the real route in ``n_distractors`` places, the matcher stage in
+    ``matcher_distractors`` (default the same; use the headline's map size, since the work
+    of a budget depends on it). Returns ``{"codec": {...}, "matcher": {...},
+    "validation_recall_at_1": {L: r1}, "candidates": [...]}``; no query frame outside the
+    tuning frames is read.
     """
     codec_grid = CODEC_GRID if codec_grid is None else codec_grid
     matcher_grid = MATCHER_GRID if matcher_grid is None else matcher_grid
@@ -209,7 +213,7 @@ def validate(
                     fit_rows,
                     eval_rows,
                     dict(best_codec),
-                    n_distractors,
+                    matcher_distractors or n_distractors,
                     seed,
                     folder,
                     distractors,
@@ -236,6 +240,7 @@ def validate(
         "validation_ops": {L: s["ops"] for L, s in best_scores.items()},
         "folds": folds,
         "n_distractors": n_distractors,
+        "matcher_distractors": matcher_distractors or n_distractors,
         "distractors": distractors,
         "ops_budget_at_L100": ops_budget,
         "candidates": candidates,
