@@ -108,3 +108,22 @@ def test_largest_code_size_fits_the_data(data):
     CoarseCodec(code_size=size).fit(data[:, :20])  # fits exactly
     with pytest.raises(PlaceprintError):
         CoarseCodec(code_size=size + 1).fit(data[:, :20])
+
+
+def test_agreement_order_puts_the_most_stable_signs_first():
+    rng = np.random.default_rng(4)
+    places = rng.normal(size=(1500, 40)) * np.linspace(3, 0.5, 40)
+    # the change between conditions is large on some directions, small on others
+    change = rng.normal(size=(1500, 40)) * rng.uniform(0.1, 2.0, size=40)
+    X, Y = places.astype(np.float32), (places + change).astype(np.float32)
+    codec = CoarseCodec(code_size=2, order="agreement").fit(X, paired=Y[:1000])
+    bits = lambda A: np.unpackbits(codec.encode(A), axis=1, bitorder="little")  # noqa: E731
+    agree = (bits(X[:1000]) == bits(Y[:1000])).mean(axis=0)
+    assert np.all(np.diff(agree) <= 1e-9)  # non-increasing on the pairs it learned from
+    eigen = CoarseCodec(code_size=2).fit(X, paired=Y[:1000])
+    bits_e = lambda A: np.unpackbits(eigen.encode(A), axis=1, bitorder="little")  # noqa: E731
+    # same dimensions, another order: the key's first 8 bits agree at least as often
+    first8 = (bits_e(X[:1000]) == bits_e(Y[:1000])).mean(axis=0)[:8].mean()
+    assert agree[:8].mean() >= first8
+    with pytest.raises(PlaceprintError, match="order"):
+        CoarseCodec(order="random")

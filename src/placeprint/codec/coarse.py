@@ -50,7 +50,9 @@ class CoarseCodec:
     Parameters are fixed at construction; ``fit`` learns ``mean_``, ``projection_``
     (``(d, n_dims)``, variance re-scaling folded in), ``thresholds_`` and ``levels_``.
     Pass ``paired`` to ``fit`` (the same database places under another condition)
-    to learn a condition-invariant projection instead of plain PCA.
+    to learn a condition-invariant projection instead of plain PCA; with
+    ``order="agreement"`` its dimensions are then sorted by how often their sign
+    survives the change on the pairs (most stable first, so the key holds them).
     """
 
     def __init__(
@@ -59,6 +61,7 @@ class CoarseCodec:
         bits_per_dim: int = 1,
         pca_dims: int = MAX_PCA_DIMS,
         regularisation: float = 1e-2,
+        order: str = "eigen",
     ) -> None:
         if not isinstance(code_size, int | np.integer) or code_size < 1:
             raise PlaceprintError(f"code_size must be a positive number of bytes, got {code_size}")
@@ -72,6 +75,9 @@ class CoarseCodec:
         self.bits_per_dim = int(bits_per_dim)
         self.pca_dims = int(pca_dims)
         self.regularisation = float(regularisation)
+        if order not in ("eigen", "agreement"):
+            raise PlaceprintError(f"order must be 'eigen' or 'agreement', got {order!r}")
+        self.order = order
 
     # ------------------------------------------------------------------ fitting
     @property
@@ -133,7 +139,10 @@ class CoarseCodec:
                 raise PlaceprintError(f"paired_rows must be in 0..{X.shape[0] - 1}")
             Z_a = (X[rows] - mean) @ basis
             Z_b = (paired - mean) @ basis
-            basis = basis @ invariant_basis(Z_a, Z_b, self.n_dims, self.regularisation)
+            W = invariant_basis(Z_a, Z_b, self.n_dims, self.regularisation)
+            basis = basis @ W
+            if self.order == "agreement":
+                basis = basis[:, _by_agreement(Z_a @ W, Z_b @ W, (X - mean) @ basis)]
         else:
             basis = basis[:, : self.n_dims]
         Z = (X - mean) @ basis
@@ -323,6 +332,17 @@ def _join_half(state: dict[str, np.ndarray]) -> np.ndarray:
     if "projection_scale" in state:
         P = P * np.asarray(state["projection_scale"], np.float32)
     return P
+
+
+def _by_agreement(Z_a: np.ndarray, Z_b: np.ndarray, Z_db: np.ndarray) -> np.ndarray:
+    """Column order, most stable first: share of pairs on the same side of the median.
+
+    With pairs, the first dimensions (whose bits make the bucket key) are then the ones
+    whose sign survives the change of condition most often.
+    """
+    median = np.median(Z_db, axis=0)
+    agree = ((Z_a > median) == (Z_b > median)).mean(axis=0)
+    return np.argsort(-agree, kind="stable")
 
 
 def largest_code_size(n: int, d: int, bits_per_dim: int = 1) -> int:

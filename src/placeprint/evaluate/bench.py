@@ -27,6 +27,14 @@ OPS_DEFINITION = (
 )
 
 
+def _route_for(settings, quiet: bool, describer=None, options=None):
+    """Nordland described by ``describer`` (default: the one the settings were chosen for)."""
+    name = describer or (settings or {}).get("describer_name", "seqslam")
+    if options is None:
+        options = (settings or {}).get("describer_options", {}) if not describer else {}
+    return _load_route(quiet, name, options)
+
+
 def _settings(text: str | None) -> dict | None:
     """Validation settings: a file from benchmarks/validate.py, or 'defaults'."""
     if text == "defaults":
@@ -47,8 +55,10 @@ def headline_main(argv: list[str], prog: str = "benchmarks/headline.py") -> dict
         default="segments",
         help="segments: real tuning segments, as confusable as real places (default)",
     )
-    p.add_argument("--describer", default="seqslam", help="describer of the frames (registry)")
-    p.add_argument("--describer-options", type=_describer_options, default={}, help="JSON")
+    p.add_argument(
+        "--describer", default=None, help="describer of the frames (default: the settings')"
+    )
+    p.add_argument("--describer-options", type=_describer_options, default=None, help="JSON")
     p.add_argument(
         "--settings",
         default=None,
@@ -74,7 +84,7 @@ def headline_main(argv: list[str], prog: str = "benchmarks/headline.py") -> dict
     settings = _settings(a.settings)
     from placeprint.evaluate.scale_bench import distractor_experiment
 
-    route = _load_route(a.quiet, a.describer, a.describer_options)
+    route = _route_for(settings, a.quiet, a.describer, a.describer_options)
     res = distractor_experiment(
         route,
         a.distractors,
@@ -116,7 +126,7 @@ def validate_main(argv: list[str], prog: str = "benchmarks/validate.py") -> dict
     p = _Parser(prog=prog, description=validate_main.__doc__)
     p.add_argument("--distractors", type=int, default=1_000_000)
     p.add_argument("--distractor-model", choices=("segments", "gaussian"), default="segments")
-    p.add_argument("--describer", default="seqslam")
+    p.add_argument("--describer", default="seqslam", help="one or more, comma-separated")
     p.add_argument("--describer-options", type=_describer_options, default={}, help="JSON")
     p.add_argument(
         "--matcher-distractors",
@@ -138,20 +148,31 @@ def validate_main(argv: list[str], prog: str = "benchmarks/validate.py") -> dict
     if a.quick:
         codec_grid = {"pca_dims": (128,), "regularisation": (0.1,)}
         matcher_grid = {"entry_budget": (6000, 10000)}
-    route = _load_route(a.quiet, a.describer, a.describer_options)
-    res = validate(
-        route,
-        a.distractors,
-        a.folds,
-        matcher_distractors=a.matcher_distractors,
-        stride=a.stride,
-        seed=a.seed,
-        codec_grid=codec_grid,
-        matcher_grid=matcher_grid,
-        ops_budget=a.ops_budget,
-        distractors=a.distractor_model,
-        progress=None if a.quiet else print,
-    )
+    names = a.describer.split(",")
+    if len(names) > 1 and a.describer_options:
+        raise PlaceprintError(f"{prog}: --describer-options needs a single --describer")
+    res, route = None, None
+    for name in names:
+        candidate = _load_route(a.quiet, name, a.describer_options)
+        found = validate(
+            candidate,
+            a.distractors,
+            a.folds,
+            matcher_distractors=a.matcher_distractors,
+            stride=a.stride,
+            seed=a.seed,
+            codec_grid=codec_grid,
+            matcher_grid=matcher_grid,
+            ops_budget=a.ops_budget,
+            distractors=a.distractor_model,
+            progress=None if a.quiet else print,
+        )
+        score = sum(found["validation_recall_at_1"].values())
+        if not a.quiet:
+            print(f"describer {name}: validation R@1 {found['validation_recall_at_1']}")
+        if res is None or score > sum(res["validation_recall_at_1"].values()):
+            res, route = found, candidate
+            res["describer_name"], res["describer_options"] = name, a.describer_options
     out = {**run_metadata(prog, argv), "describer": route.describer, **res}
     print_table(
         "Validation (frames <= 20000, route-blocked folds): chosen settings",
@@ -341,14 +362,18 @@ def scaling_main(argv: list[str], prog: str = "benchmarks/scaling.py") -> dict:
     p.add_argument("--json", type=Path, default=None)
     p.add_argument("--plots", type=Path, default=None, help="folder for PNG plots (default: none)")
     p.add_argument("--stride", type=int, default=5)
+    p.add_argument("--settings", default=None, help=f"validation settings ({DEFAULT_SETTINGS})")
     p.add_argument("--quiet", action="store_true")
     a = p.parse_args(argv)
+    settings = _settings(a.settings)
     from placeprint.evaluate.scale_bench import distractor_experiment
 
-    route = _load_route(a.quiet)
+    route = _route_for(settings, a.quiet)
     rows = []
     for n in a.sizes:
-        res = distractor_experiment(route, n, (50, 100), a.stride, curve=False, quiet=a.quiet)
+        res = distractor_experiment(
+            route, n, (50, 100), a.stride, curve=False, settings=settings, quiet=a.quiet
+        )
         by = {r["length"]: r for r in res["lengths"]}
         rows.append(
             {

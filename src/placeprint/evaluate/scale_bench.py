@@ -191,7 +191,7 @@ def distractor_experiment(
                 summary.update(baseline_ratios(L, index.ntotal, summary["ops_mean"]))
                 summary["encode_multiply_adds"] = matcher.encode_ops(L)
                 summary["wrong_answers"] = wrong_answer_landing(
-                    res, real_range, index.ntotal, subsets["test"]
+                    res, truth, real_range, index.ntotal, subsets["test"]
                 )
                 summary["confidence_median"] = (
                     float(np.median(res.confidence[np.isfinite(res.confidence)]))
@@ -248,25 +248,31 @@ def curve_points(matcher_options: dict) -> dict[str, dict]:
     return points
 
 
-def wrong_answer_landing(res, real_range: tuple[int, int], n_places: int, mask) -> dict:
+def wrong_answer_landing(
+    res, truth: np.ndarray, real_range: tuple[int, int], n_places: int, mask, near: int = 50
+) -> dict:
     """Where the wrong best answers of the ``mask`` windows land: real places or distractors.
 
-    Per place, a wrong answer should land on a wrong real place about as often as on a
-    distractor if the distractors are as confusable as real places.
+    Answers within ``near`` places of the truth are near misses, not confusions, and are
+    counted apart. Per place, a confusion should land on a wrong real place about as
+    often as on a distractor if the distractors are as confusable as real places.
     """
     sel = mask[res.ends]
     best = res.predicted[sel, 0]
-    wrong = best[(best >= 0) & ~res.correct1[sel]]
+    wrong = (best >= 0) & ~res.correct1[sel]
+    miss = np.abs(best - truth[res.ends[sel]]) <= near
+    confused = best[wrong & ~miss]
     lo, hi = real_range
-    on_real = int(((wrong >= lo) & (wrong < hi)).sum())
-    on_distractor = int(len(wrong) - on_real)
+    on_real = int(((confused >= lo) & (confused < hi)).sum())
+    on_distractor = int(len(confused) - on_real)
     n_real, n_dis = hi - lo, n_places - (hi - lo)
     per_real = on_real / n_real
     per_dis = on_distractor / n_dis if n_dis else None
     return {
-        "wrong": int(len(wrong)),
-        "on_real": on_real,
-        "on_distractors": on_distractor,
+        "wrong": int(wrong.sum()),
+        "near_misses": int((wrong & miss).sum()),
+        "confusions_on_real": on_real,
+        "confusions_on_distractors": on_distractor,
         "per_real_place": per_real,
         "per_distractor_place": per_dis,
         "real_over_distractor": (per_real / per_dis) if per_dis else None,

@@ -10,7 +10,8 @@ the real database hidden in ``n_distractors`` places. Two stages:
 
 1. **codec**: ``pca_dims`` x ``regularisation`` of the invariant projection (the
    projection overfits its pairs when too free: on the tuning pairs themselves R@1 is
-   far above held-out), scored with the default matcher;
+   far above held-out) x the order of its dimensions (eigenvalue, or sign agreement on
+   the pairs so the key holds the most stable bits), scored with the default matcher;
 2. **matcher budgets**: probes, anchors and locally checked anchors per query, under
    the operation budget at ``L = 100``, scored on the chosen codec.
 
@@ -35,7 +36,11 @@ from placeprint.evaluate.pipeline import Pipeline, RealRoute
 from placeprint.evaluate.recall import query_ends
 from placeprint.index import OverloadedIndex
 
-CODEC_GRID = {"pca_dims": (64, 128, 256), "regularisation": (0.01, 0.1, 1.0)}
+CODEC_GRID = {
+    "pca_dims": (128, 256, 512),
+    "regularisation": (0.01, 0.1),
+    "order": ("eigen", "agreement"),
+}
 MATCHER_GRID = {
     "entry_budget": (4000, 6000, 8000),
     "anchor_budget": (25600, 51200),
