@@ -234,5 +234,7 @@ def test_probe_budgets(route):
     probed = m.probed_keys(q)
     sizes = [sum(len(index.lookup(int(k))) for k in row if k >= 0) for row in probed]
     assert max(sizes) <= m.entries_per_frame(30) and r.work["entries"] == sum(sizes)
+    # probes are made as needed: a frame that fills its budget early stops probing
+    assert r.work["bucket_offsets"] < 2 * 64 * 30
     with pytest.raises(PlaceprintError, match="agreement"):
         SequenceMatcher(index, agreement=0.4)

@@ -42,8 +42,8 @@ CODEC_GRID = {
     "order": ("eigen", "agreement"),
 }
 MATCHER_GRID = {
-    "entry_budget": (4000, 6000, 8000),
-    "anchor_budget": (25600, 51200),
+    "entry_budget": (4000, 8000, 12000),
+    "anchor_budget": (51200, 102400),
     "local_budget": (1600,),
 }
 VALIDATION_LENGTHS = (25, 50, 100)

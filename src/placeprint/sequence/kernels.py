@@ -74,6 +74,37 @@ def _heap_pop(hc, hm, hl, hs, n):
 
 
 @numba.njit(cache=True, nogil=True)
+def _probe_setup(costs, flip_bits, work):
+    """The ``flip_bits`` least reliable key bits (ranks) and their costs, ascending."""
+    k = costs.shape[0]
+    work[W_PROBES] += k  # ranking the key bits by reliability
+    b = min(flip_bits, k)
+    order = np.argsort(costs, kind="mergesort")[:b]
+    return order, costs[order], b
+
+
+@numba.njit(cache=True, nogil=True)
+def _next_probe(order, c, b, max_flips, hc, hm, hl, hs, n, work):
+    """Pop the cheapest flip set off the heap and push its shift and expand.
+
+    Returns ``(mask, cost, n)``: the key bits to flip, the probe's cost and the new heap
+    size (Lv et al. 2007: every set of at most ``max_flips`` of the ``b`` bits comes
+    out exactly once, in order of cost).
+    """
+    cost, mask, last, size, n = _heap_pop(hc, hm, hl, hs, n)
+    work[W_PROBES] += 1
+    if last + 1 < b:
+        nxt = np.int64(1) << order[last + 1]
+        shifted = (mask ^ (np.int64(1) << order[last])) | nxt
+        n = _heap_push(cost - c[last] + c[last + 1], shifted, last + 1, size, hc, hm, hl, hs, n)
+        work[W_PROBES] += 1
+        if size < max_flips:
+            n = _heap_push(cost + c[last + 1], mask | nxt, last + 1, size + 1, hc, hm, hl, hs, n)
+            work[W_PROBES] += 1
+    return mask, cost, n
+
+
+@numba.njit(cache=True, nogil=True)
 def frame_probes(key, costs, n_probes, flip_bits, max_flips, out_keys, out_cost, work):
     """The ``n_probes`` most likely keys of one frame, most likely first (Lv et al. 2007).
 
@@ -81,13 +112,10 @@ def frame_probes(key, costs, n_probes, flip_bits, max_flips, out_keys, out_cost,
     most ``max_flips`` of the ``flip_bits`` least reliable bits, and its cost is the sum of
     theirs. Sets are generated lazily in order of cost from a heap (each popped set pushes
     its *shift* and its *expand*), so a probe costs about three heap operations. Writes
-    ``out_keys``/``out_cost`` (``-1`` pads) and adds its work to ``work``.
+    ``out_keys``/``out_cost`` (``-1`` pads), adds its work to ``work`` and returns the
+    number of probes.
     """
-    k = costs.shape[0]
-    work[W_PROBES] += k  # ranking the key bits by reliability
-    b = min(flip_bits, k)
-    order = np.argsort(costs, kind="mergesort")[:b]
-    c = costs[order]
+    order, c, b = _probe_setup(costs, flip_bits, work)
     for j in range(out_keys.shape[0]):
         out_keys[j] = -1
     out_keys[0] = key
@@ -97,28 +125,15 @@ def frame_probes(key, costs, n_probes, flip_bits, max_flips, out_keys, out_cost,
     if b == 0 or max_flips == 0 or n_probes <= 1:
         return count
     cap = 2 * n_probes + 2
-    hc = np.empty(cap, np.float64)
-    hm = np.empty(cap, np.int64)  # flipped key bits (real bit positions)
-    hl = np.empty(cap, np.int64)  # last (largest) rank in the set
-    hs = np.empty(cap, np.int64)  # set size
+    hc, hm = np.empty(cap, np.float64), np.empty(cap, np.int64)
+    hl, hs = np.empty(cap, np.int64), np.empty(cap, np.int64)
     n = _heap_push(c[0], np.int64(1) << order[0], 0, 1, hc, hm, hl, hs, 0)
     work[W_PROBES] += 1
     while count < n_probes and n > 0:
-        cost, mask, last, size, n = _heap_pop(hc, hm, hl, hs, n)
-        work[W_PROBES] += 1
+        mask, cost, n = _next_probe(order, c, b, max_flips, hc, hm, hl, hs, n, work)
         out_keys[count] = key ^ mask
         out_cost[count] = cost
         count += 1
-        if last + 1 < b:
-            nxt = np.int64(1) << order[last + 1]
-            shifted = (mask ^ (np.int64(1) << order[last])) | nxt
-            n = _heap_push(cost - c[last] + c[last + 1], shifted, last + 1, size, hc, hm, hl, hs, n)
-            work[W_PROBES] += 1
-            if size < max_flips:
-                n = _heap_push(
-                    cost + c[last + 1], mask | nxt, last + 1, size + 1, hc, hm, hl, hs, n
-                )
-                work[W_PROBES] += 1
     return count
 
 
@@ -127,17 +142,19 @@ def frame_probes(key, costs, n_probes, flip_bits, max_flips, out_keys, out_cost,
 def visit_frames(
     offsets, ids, id_bits, keys, costs, valid, n_probes, flip_bits, max_flips, max_entries, work
 ):
-    """Probe every frame's buckets and read their entries.
+    """Probe every frame's buckets and read their entries, probes made as they are needed.
 
     ``keys (L,)`` and ``costs (L, k)`` of the query frames; frames with ``valid[t]`` false
-    (no sequence key) probe nothing. A frame stops probing at the first bucket that would
-    take it past ``max_entries`` entries (its offsets are read, its entries are not).
-    Returns ``(frames, positions, ranks)`` of the hits in visiting order (frame by frame,
-    most likely probe first).
+    (no sequence key) probe nothing. A frame probes its most likely keys in order
+    (:func:`frame_probes`, generated one at a time) until it has read ``max_entries``
+    entries or made ``n_probes`` probes; a bucket that would take it past its budget is
+    skipped (its offsets are read, its entries are not). Returns ``(frames, positions,
+    ranks)`` of the hits in visiting order (frame by frame, most likely probe first).
     """
     L = keys.shape[0]
-    probe_k = np.empty(max(n_probes, 1), np.int64)
-    probe_c = np.empty(max(n_probes, 1), np.float64)
+    cap_heap = 2 * max(n_probes, 1) + 2
+    hc, hm = np.empty(cap_heap, np.float64), np.empty(cap_heap, np.int64)
+    hl, hs = np.empty(cap_heap, np.int64), np.empty(cap_heap, np.int64)
     cap = 1024
     frames = np.empty(cap, np.int64)
     positions = np.empty(cap, np.int64)
@@ -146,30 +163,40 @@ def visit_frames(
     for t in range(L):
         if not valid[t]:
             continue
-        got = frame_probes(
-            keys[t], costs[t], n_probes, flip_bits, max_flips, probe_k, probe_c, work
-        )
+        order, c, b = _probe_setup(costs[t], flip_bits, work)
+        n = 0
         total = 0
-        for j in range(got):
-            key = probe_k[j]
+        j = 0
+        key = keys[t]
+        work[W_PROBES] += 1  # the key itself is the first probe
+        while True:
             work[W_OFFSETS] += 2
             a = np.int64(offsets[key])
             z = np.int64(offsets[key + 1])
-            if total + z - a > max_entries:
-                break  # the frame's entry budget is spent
-            total += z - a
-            if m + z - a > cap:
-                while m + z - a > cap:
-                    cap *= 2
-                frames = _grow(frames, cap)
-                positions = _grow(positions, cap)
-                ranks = _grow(ranks, cap)
-            for e in range(a, z):
-                positions[m] = np.int64(read_field(ids, np.int64(e), id_bits))
-                frames[m] = t
-                ranks[m] = j
-                m += 1
-            work[W_ENTRIES] += z - a
+            if total + z - a <= max_entries:
+                total += z - a
+                if m + z - a > cap:
+                    while m + z - a > cap:
+                        cap *= 2
+                    frames = _grow(frames, cap)
+                    positions = _grow(positions, cap)
+                    ranks = _grow(ranks, cap)
+                for e in range(a, z):
+                    positions[m] = np.int64(read_field(ids, np.int64(e), id_bits))
+                    frames[m] = t
+                    ranks[m] = j
+                    m += 1
+                work[W_ENTRIES] += z - a
+            j += 1
+            if j >= n_probes or total >= max_entries or b == 0 or max_flips == 0:
+                break
+            if j == 1:  # the first flip set: the least reliable bit alone
+                n = _heap_push(c[0], np.int64(1) << order[0], 0, 1, hc, hm, hl, hs, 0)
+                work[W_PROBES] += 1
+            if n == 0:
+                break
+            mask, _, n = _next_probe(order, c, b, max_flips, hc, hm, hl, hs, n, work)
+            key = keys[t] ^ mask
     return frames[:m], positions[:m], ranks[:m]
 
 

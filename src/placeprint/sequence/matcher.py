@@ -1,10 +1,10 @@
 """The compact sequence matcher over an :class:`OverloadedIndex` (batch and streaming).
 
 1. Every query frame probes the buckets of its most likely keys (multi-probe, generated
-   lazily in order of likelihood by flipping its least reliable key bits) until it has
-   read ``entry_budget / L`` entries (or ``max_probes`` probes): the work per query
-   stays about constant whatever the map's size and bucket sizes, and short queries
-   search each frame deeper.
+   one at a time in order of likelihood by flipping its least reliable key bits) until
+   it has read ``entry_budget / L`` entries or made ``max_probes`` probes, skipping a
+   bucket too large for what is left: the work per query stays about constant whatever
+   the map's size and bucket sizes, and short queries search each frame deeper.
 2. Each bucket entry ``(frame t, place p)`` is a *hit*: a guess that query frame ``t``
    was taken at place ``p``. Hits vote for their diagonal ``p - t`` (bins of
    ``group_width`` places, each frame voting once): the true alignment collects hits
@@ -336,7 +336,7 @@ class SequenceMatcher:
 
     def probed_keys(self, X: np.ndarray, length: int | None = None) -> np.ndarray:
         """Keys ``(L, P) int64`` whose buckets each frame of ``X (L, d)`` reads, most likely
-        first (-1 pads): the probes up to the frame's entry budget.
+        first (-1 where a bucket was skipped or probing stopped at the entry budget).
 
         ``length``: the query length whose per-frame probe budget applies (default ``L``).
         """
@@ -353,9 +353,15 @@ class SequenceMatcher:
             kernels.frame_probes(
                 np.int64(keys[t]), costs[t], n, s.flip_bits, s.max_flips, out[t], cost, work
             )
-            row = out[t]
-            used = np.cumsum(sizes[np.maximum(row, 0)])
-            row[(row < 0) | (np.cumsum(used > budget) > 0)] = -1  # as the visit stops
+            total = 0
+            for j, key in enumerate(out[t]):  # as the visit: skip what overflows, stop when full
+                if key < 0 or total >= budget:
+                    out[t, j:] = -1
+                    break
+                if total + sizes[key] > budget:
+                    out[t, j] = -1
+                else:
+                    total += sizes[key]
         return out
 
     def encode_ops(self, length: int) -> int:
