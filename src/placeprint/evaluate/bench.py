@@ -138,6 +138,8 @@ def validate_main(argv: list[str], prog: str = "benchmarks/validate.py") -> dict
     p.add_argument("--stride", type=int, default=5)
     p.add_argument("--ops-budget", type=float, default=OPS_BUDGET, help="ops at L=100, at most")
     p.add_argument("--quick", action="store_true", help="one codec and two matcher candidates")
+    p.add_argument("--codec-grid", type=_describer_options, default=None, help="JSON grid")
+    p.add_argument("--matcher-grid", type=_describer_options, default=None, help="JSON grid")
     p.add_argument("--json", type=Path, default=None, help="write the chosen settings here")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quiet", action="store_true")
@@ -148,6 +150,8 @@ def validate_main(argv: list[str], prog: str = "benchmarks/validate.py") -> dict
     if a.quick:
         codec_grid = {"pca_dims": (128,), "regularisation": (0.1,)}
         matcher_grid = {"entry_budget": (6000, 10000)}
+    codec_grid = a.codec_grid or codec_grid
+    matcher_grid = a.matcher_grid or matcher_grid
     names = a.describer.split(",")
     if len(names) > 1 and a.describer_options:
         raise PlaceprintError(f"{prog}: --describer-options needs a single --describer")

@@ -42,9 +42,9 @@ CODEC_GRID = {
     "order": ("eigen", "agreement"),
 }
 MATCHER_GRID = {
-    "entry_budget": (4000, 8000, 12000),
+    "entry_budget": (2000, 4000),
     "anchor_budget": (51200, 102400),
-    "local_budget": (1600,),
+    "max_probes": (16, 32),
 }
 VALIDATION_LENGTHS = (25, 50, 100)
 OPS_BUDGET = 37_000  # per 100-frame query, everything counted (the paper's operating point)

@@ -39,6 +39,7 @@ from placeprint.sequence import kernels
 from placeprint.sequence.result import SequenceResult
 
 DEFAULT_VELOCITIES = (0.8, 0.9, 1.0, 1.1, 1.2)
+MIN_FRAME_ENTRIES = 16  # entries a frame may read however small the map
 
 
 @dataclass
@@ -139,6 +140,8 @@ class SequenceMatcher:
         index._ensure_built()
         self.index = index
         self.velocities = np.asarray(self.settings.velocities, np.float64)
+        counts = np.diff(np.asarray(index.offsets, np.int64))
+        self.mean_bucket = float(counts[counts > 0].mean()) if counts.any() else 1.0
         codec = index.codec
         if self.settings.agreement is not None:
             self.agreement = float(self.settings.agreement)
@@ -157,7 +160,12 @@ class SequenceMatcher:
         """Bucket entries each frame of a ``length``-frame query may read."""
         if self.settings.probes is not None:
             return 2**62  # a fixed number of probes reads whatever their buckets hold
-        share = self.index.ntotal * self.settings.max_map_share
+        # at most a share of the map (but a few buckets' worth even in a tiny map)
+        share = max(
+            self.index.ntotal * self.settings.max_map_share,
+            MIN_FRAME_ENTRIES,
+            2 * self.mean_bucket,
+        )
         per_frame = min(self.settings.entry_budget / max(length, 1), share)
         return max(1, int(round(per_frame)))
 
