@@ -446,7 +446,7 @@ def plot_scaling(rows: list[dict], folder: Path) -> Path:
     axes[0].set_ylabel("bytes per place (all-in)")
     for L in (50, 100):
         axes[1].plot(n, [r[f"ops_mean_L{L}"] for r in rows], marker="o", label=f"ops, L={L}")
-    axes[1].plot(n, [100 * x * 5 for x in n], ls="--", color="grey", label="SeqSLAM, L=100")
+    axes[1].plot(n, [100 * x for x in n], ls="--", color="grey", label="brute force, L=100 (L x N)")
     axes[1].set_yscale("log")
     axes[1].set_ylabel("operations per query")
     axes[1].legend()

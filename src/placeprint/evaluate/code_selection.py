@@ -564,6 +564,9 @@ def main(argv: list[str] | None = None) -> list[dict]:
     )
     p.add_argument("--json", type=Path, default=None)
     a = p.parse_args(argv)
+    import sys
+
+    argv = list(sys.argv[1:] if argv is None else argv)
     all_options = default_options()
     options = {o: all_options[o] for o in a.options.split(",") if o}
     routes: dict[str, RealRoute] = {}
@@ -587,11 +590,16 @@ def main(argv: list[str] | None = None) -> list[dict]:
             routes[name], whitening or None, whiten_eps=eps, reduce_dims=a.reduce_dims
         )
     folds = route_blocked_folds(next(iter(routes.values())).frames, k=a.k, gap=a.gap)
-    rows = compare_options(variants, options, folds, quiet=False)
+    rows: list[dict] = []
+    for spec, variant in variants.items():  # saved after each describer (long runs)
+        rows.extend(compare_options({spec: variant}, options, folds, quiet=False))
+        if a.json is not None:
+            from placeprint.atomic import atomic_write_bytes
+
+            done = {"argv": argv, "seconds": time.perf_counter() - t0, "rows": rows}
+            atomic_write_bytes(a.json, json.dumps(done, indent=1).encode())
     print_comparison(rows)
     print(f"total {time.perf_counter() - t0:.0f} s")
-    if a.json is not None:
-        a.json.write_text(json.dumps({"argv": argv, "rows": rows}, indent=1))
     return rows
 
 
