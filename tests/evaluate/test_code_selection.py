@@ -171,3 +171,18 @@ def test_pairs_find_the_stable_directions():
     assert by["inv"]["agree_k17"] > by["pca"]["agree_k17"] + 0.05
     assert by["inv+pitq"]["agree_k17"] > by["pca"]["agree_k17"] + 0.05
     assert by["inv"]["hit_k17_p24"] > by["pca"]["hit_k17_p24"]
+
+
+def test_validation_prefers_the_cheaper_of_tied_matchers_within_the_budget():
+    from placeprint.evaluate.validate import choose_matcher
+
+    scored = [
+        (True, 0.885, -33_230, {"name": "a"}, {}),
+        (True, 0.876, -29_000, {"name": "cheaper tie"}, {}),
+        (True, 0.860, -20_000, {"name": "worse"}, {}),
+        (False, 0.950, -60_000, {"name": "over budget"}, {}),
+    ]
+    assert choose_matcher(scored)[0] == {"name": "cheaper tie"}
+    # nothing within the budget: the best of what there is
+    over = [(False, 0.5, -50_000, {"name": "x"}, {}), (False, 0.7, -60_000, {"name": "y"}, {})]
+    assert choose_matcher(over)[0] == {"name": "y"}
