@@ -52,6 +52,7 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 
+from placeprint.datasets.synthetic import _int_at_least, _is_int, _positions
 from placeprint.errors import PlaceprintError
 
 BLOCK = 8_192  # places per block: the unit of determinism and of random access
@@ -135,7 +136,11 @@ class SegmentRouteGenerator:
         one block of ``BLOCK`` places are held at a time.
         """
         self._check_fitted()
-        n, chunk, start = _int(n, 1, "n"), _int(chunk, 1, "chunk"), _int(start, 0, "start")
+        n, chunk, start = (
+            _int_at_least(n, 1, "n"),
+            _int_at_least(chunk, 1, "chunk"),
+            _int_at_least(start, 0, "start"),
+        )
         return self._stream(start, n, chunk)
 
     def database_rows(self, positions: np.ndarray) -> np.ndarray:
@@ -428,22 +433,3 @@ def _fold_counts(db, q, encode, real_codes, folds, gap, n, seed, params) -> dict
 
 def _rng(seed: int, block: int, stream: int) -> np.random.Generator:
     return np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, stream, block])))
-
-
-def _is_int(value) -> bool:
-    return isinstance(value, int | np.integer) and not isinstance(value, bool)
-
-
-def _int(value, low: int, name: str) -> int:
-    if not _is_int(value) or value < low:
-        raise PlaceprintError(f"{name} must be an int >= {low}, got {value!r}")
-    return int(value)
-
-
-def _positions(positions) -> np.ndarray:
-    pos = np.asarray(positions)
-    if pos.ndim != 1 or (pos.size and not np.issubdtype(pos.dtype, np.integer)):
-        raise PlaceprintError(f"positions must be a 1-D int array, got {pos.shape} {pos.dtype}")
-    if pos.size and pos.min() < 0:
-        raise PlaceprintError(f"positions must be >= 0, got {int(pos.min())}")
-    return pos.astype(np.int64)
