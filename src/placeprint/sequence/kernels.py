@@ -33,6 +33,15 @@ def popcount64(x: np.uint64) -> np.int64:
 
 
 # ------------------------------------------------------------------------------- probes
+@numba.njit(cache=True, nogil=True, inline="always")
+def _swap(hc, hm, hl, hs, i, j):
+    """Swap heap slots ``i`` and ``j`` (cost, flip mask, last rank, set size)."""
+    hc[i], hc[j] = hc[j], hc[i]
+    hm[i], hm[j] = hm[j], hm[i]
+    hl[i], hl[j] = hl[j], hl[i]
+    hs[i], hs[j] = hs[j], hs[i]
+
+
 @numba.njit(cache=True, nogil=True)
 def _heap_push(cost, mask, last, size, hc, hm, hl, hs, n):
     i = n
@@ -41,10 +50,7 @@ def _heap_push(cost, mask, last, size, hc, hm, hl, hs, n):
         parent = (i - 1) // 2
         if hc[parent] <= hc[i]:
             break
-        hc[i], hc[parent] = hc[parent], hc[i]
-        hm[i], hm[parent] = hm[parent], hm[i]
-        hl[i], hl[parent] = hl[parent], hl[i]
-        hs[i], hs[parent] = hs[parent], hs[i]
+        _swap(hc, hm, hl, hs, i, parent)
         i = parent
     return n + 1
 
@@ -65,10 +71,7 @@ def _heap_pop(hc, hm, hl, hs, n):
             m = b
         if m == i:
             break
-        hc[i], hc[m] = hc[m], hc[i]
-        hm[i], hm[m] = hm[m], hm[i]
-        hl[i], hl[m] = hl[m], hl[i]
-        hs[i], hs[m] = hs[m], hs[i]
+        _swap(hc, hm, hl, hs, i, m)
         i = m
     return cost, mask, last, size, n
 
