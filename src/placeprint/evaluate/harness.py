@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from placeprint.evaluate.recall import query_ends, recall_at
+from placeprint.evaluate.recall import query_ends, recall_at, window_mask
 from placeprint.sequence.result import SequenceResult
 
 Search = Callable[[np.ndarray], SequenceResult]
@@ -33,10 +33,11 @@ class LengthResult:
     extra: dict = field(default_factory=dict)
 
     def summary(self, truth: np.ndarray, subsets: dict[str, np.ndarray]) -> dict:
-        """Recall@1/@5 per subset of end frames, ops and latency statistics."""
+        """Recall@1/@5 per subset of frames (windows whose first and last frames are in
+        it: :func:`~placeprint.evaluate.recall.window_mask`), ops and latency statistics."""
         out: dict = {"length": self.length, "queries": int(len(self.ends))}
         for name, mask in subsets.items():
-            sel = mask[self.ends]
+            sel = window_mask(mask, self.ends, self.length)
             if sel.any():
                 r = recall_at(self.predicted[sel], truth[self.ends[sel]], ks=(1, 5))
                 out[f"r1_{name}"] = r[1]

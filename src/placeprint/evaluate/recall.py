@@ -36,6 +36,25 @@ def query_ends(n_queries: int, length: int, stride: int = 1) -> np.ndarray:
     return np.arange(length - 1, n_queries, stride, dtype=np.int64)
 
 
+def window_mask(mask: np.ndarray, ends: np.ndarray, length: int) -> np.ndarray:
+    """Which windows of ``length`` frames ending at ``ends`` belong to the frame subset ``mask``.
+
+    A window belongs when its first and its last frame do: for a block of frames (the
+    test stretch) that is a window lying wholly inside it, never one that reaches back
+    into the tuning frames.
+
+    >>> window_mask(np.array([0, 0, 1, 1, 1], bool), np.array([2, 3, 4]), 2).tolist()
+    [False, True, True]
+    """
+    mask = np.asarray(mask, bool)
+    ends = np.asarray(ends, np.int64)
+    starts = ends - int(length) + 1
+    inside = starts >= 0
+    out = np.zeros(len(ends), bool)
+    out[inside] = mask[ends[inside]] & mask[starts[inside]]
+    return out
+
+
 def distinct_top(
     positions: np.ndarray, scores: np.ndarray, k: int, min_separation: int = MIN_SEPARATION
 ) -> np.ndarray:

@@ -17,6 +17,7 @@ import numpy as np
 from placeprint.errors import PlaceprintError
 from placeprint.evaluate.harness import run_windows
 from placeprint.evaluate.pipeline import Pipeline, RealRoute, fit_pipeline
+from placeprint.evaluate.recall import window_mask
 from placeprint.evaluate.report import peak_rss_mb
 from placeprint.index import OverloadedIndex
 from placeprint.index.bitpack import codes_to_int
@@ -257,7 +258,7 @@ def wrong_answer_landing(
     counted apart. Per place, a confusion should land on a wrong real place about as
     often as on a distractor if the distractors are as confusable as real places.
     """
-    sel = mask[res.ends]
+    sel = window_mask(mask, res.ends, res.length)
     best = res.predicted[sel, 0]
     wrong = (best >= 0) & ~res.correct1[sel]
     miss = np.abs(best - truth[res.ends[sel]]) <= near
@@ -325,7 +326,7 @@ def exhaustive_ceiling(index, pipe, truth, subsets, n_queries, quiet) -> list[di
     test = np.flatnonzero(subsets["test"])
     rows = []
     for L in (25, 50, 100):
-        ends = test[test >= L - 1]
+        ends = test[test - L + 1 >= test.min()]  # windows wholly inside the test frames
         ends = ends[np.linspace(0, len(ends) - 1, min(n_queries, len(ends))).astype(int)]
         ok = []
         for q in ends:
