@@ -37,8 +37,8 @@ from placeprint.evaluate.recall import query_ends
 from placeprint.index import OverloadedIndex
 
 CODEC_GRID = {
-    "pca_dims": (128, 256, 512),
-    "regularisation": (0.01, 0.1),
+    "pca_dims": (128, 256, 512, 1024),
+    "regularisation": (0.01, 0.1, 1.0, 3.0),
     "order": ("eigen", "agreement"),
 }
 MATCHER_GRID = {
