@@ -42,7 +42,7 @@ CODEC_GRID = {
     "order": ("eigen", "agreement"),
 }
 MATCHER_GRID = {
-    "entry_budget": (2000, 4000),
+    "entry_budget": (1000, 2000, 4000),
     "anchor_budget": (51200, 102400),
     "max_probes": (16, 32),
 }

@@ -304,11 +304,16 @@ def local_distance(rest, rest_bits, n_places, rest_query, t, p, radius):
 
 
 @numba.njit(cache=True, nogil=True)
-def pick_anchors(ranks, multi, n_anchors, work):
-    """Anchors to check: multi-vote bins (most votes first), then single hits by probe rank.
+def pick_anchors(
+    ranks, multi, n_anchors, rest, rest_bits, rest_query, hit_frames, hit_positions, work
+):
+    """Anchors to check: multi-vote bins (most votes first), then single hits.
 
-    Hits are in visiting order, so the hits of probe rank ``r`` of every frame are taken
-    in one pass per rank until ``n_anchors`` are chosen. Returns hit indices.
+    When the single hits do not all fit in ``n_anchors``, they are ranked by their own
+    evidence: the Hamming distance of the hit's rest bits to its query frame's (one code
+    comparison each; ties by probe rank). A true single hit agrees on most rest bits,
+    a chance one on about half, so a cut no longer depends on how deep the probe was.
+    Returns hit indices.
     """
     n = ranks.shape[0]
     out = np.empty(min(n_anchors, n), np.int64)
@@ -320,20 +325,37 @@ def pick_anchors(ranks, multi, n_anchors, work):
         out[m] = multi[i]
         taken[multi[i]] = True
         m += 1
+    singles = 0
     max_rank = 0
     for h in range(n):
-        max_rank = max(max_rank, ranks[h])
-    r = 0
-    while m < out.shape[0] and r <= max_rank:
+        if not taken[h]:
+            singles += 1
+            max_rank = max(max_rank, ranks[h])
+    left = out.shape[0] - m
+    if singles <= left:
         for h in range(n):
-            if m == out.shape[0]:
-                break
-            if ranks[h] == r and not taken[h]:
+            if not taken[h]:
                 out[m] = h
-                taken[h] = True
                 m += 1
-        r += 1
-    work[W_SORT] += m
+        work[W_SORT] += m
+        return out[:m]
+    idx = np.empty(singles, np.int64)
+    key = np.empty(singles, np.int64)
+    j = 0
+    for h in range(n):
+        if not taken[h]:
+            d = popcount64(
+                read_field(rest, hit_positions[h], rest_bits) ^ rest_query[hit_frames[h]]
+            )
+            idx[j] = h
+            key[j] = d * (max_rank + 1) + ranks[h]
+            j += 1
+    work[W_COMPARE] += singles
+    order = np.argsort(key, kind="mergesort")
+    work[W_SORT] += singles + m
+    for i in range(left):
+        out[m] = idx[order[i]]
+        m += 1
     return out[:m]
 
 

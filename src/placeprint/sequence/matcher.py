@@ -9,8 +9,9 @@
    was taken at place ``p``. Hits vote for their diagonal ``p - t`` (bins of
    ``group_width`` places, each frame voting once): the true alignment collects hits
    from many frames, chance hits in a large map almost never share a bin.
-3. Anchors are the hits of multi-vote bins (most votes first), then single hits in
-   order of their probe's likelihood, ``anchor_budget / L`` in all. Each gets a +-2
+3. Anchors are the hits of multi-vote bins (most votes first), then single hits (when
+   they do not all fit: those whose own rest bits agree best with their frame's),
+   ``anchor_budget / L`` in all. Each gets a +-2
    frame local check (the same places at every velocity in 0.8-1.2); the best
    ``local_budget / L`` propose alignments ``(end, velocity)`` for every velocity,
    checked on every ``step``-th frame, and the best ``shortlist`` are verified with the
@@ -247,7 +248,17 @@ class SequenceMatcher:
         votes, multi = kernels.vote_diagonals(
             hit_frames, hit_positions, np.int64(s.group_width), work
         )
-        anchors = kernels.pick_anchors(hit_ranks, multi, np.int64(self.anchors_keep(L)), work)
+        anchors = kernels.pick_anchors(
+            hit_ranks,
+            multi,
+            np.int64(self.anchors_keep(L)),
+            ix.rest,
+            np.int64(ix.rest_bits),
+            rest_q.astype(np.uint64),
+            hit_frames,
+            hit_positions,
+            work,
+        )
         ends, _, dist = kernels.verify(
             ix.rest,
             np.int64(ix.rest_bits),
