@@ -96,6 +96,8 @@ def test_headline_on_real_data_small(tmp_path):
             "--lengths",
             "25,50,100",
             "--no-curve",
+            "--peer-distractors",
+            "20000",
             "--json",
             str(tmp_path / "h.json"),
             "--quiet",
@@ -114,6 +116,24 @@ def test_headline_on_real_data_small(tmp_path):
     parts = out["details"]["bytes"]
     assert sum(parts.values()) == saved["index_file_bytes"]
     assert abs(saved["index_file_bytes"] / 32_500 - saved["bytes_per_place"]) < 1e-9
+    # the peer table: every peer and the exhaustive ceiling on the same test windows
+    peers = saved["peers"]
+    assert peers["places"] == 22_500
+    assert set(peers["peers"]) == {
+        "placeprint",
+        "ivfpq_voting",
+        "binary_hash_rescore",
+        "pq_rescore",
+        "exhaustive_own_codes",
+    }
+    for row in peers["peers"].values():
+        assert row["bytes_per_place"] > 7 and 0 <= row["100"]["r1"] <= 1
+        assert row["100"]["n"] == peers["peers"]["placeprint"]["100"]["n"] > 0
+    # exhaustive search on the same codes is the ceiling of the index on them
+    assert (
+        peers["peers"]["exhaustive_own_codes"]["100"]["r1"]
+        >= peers["peers"]["placeprint"]["100"]["r1"] - 0.1
+    )
     assert parts["codec_state"] > 4096 * 56 * 2  # the raw 4096-d -> 56-d projection
     # every counted step adds up to the reported operations
     for L in ("25", "50", "100"):

@@ -76,11 +76,19 @@ def headline_main(argv: list[str], prog: str = "benchmarks/headline.py") -> dict
         help="windows per length for exhaustive search on the same codes",
     )
     p.add_argument("--no-curve", action="store_true", help="skip the recall-vs-work curve")
+    p.add_argument(
+        "--peer-distractors",
+        type=int,
+        default=1_000_000,
+        help="map size of the peer table (faiss peers, same data, same run); 0 skips it",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quiet", action="store_true")
     a = p.parse_args(argv)
-    if a.distractors < 0 or a.stride < 1:
-        raise PlaceprintError(f"{prog}: --distractors must be >= 0 and --stride >= 1")
+    if a.distractors < 0 or a.stride < 1 or a.peer_distractors < 0:
+        raise PlaceprintError(
+            f"{prog}: --distractors and --peer-distractors must be >= 0, --stride >= 1"
+        )
     settings = _settings(a.settings)
     from placeprint.evaluate.scale_bench import distractor_experiment
 
@@ -110,6 +118,19 @@ def headline_main(argv: list[str], prog: str = "benchmarks/headline.py") -> dict
         }
     )
     res["describe_ms_per_image"] = route.describe_ms_per_image
+    res["peers"] = None
+    if a.peer_distractors:
+        from placeprint.evaluate.peers import peer_table
+
+        res["peers"] = peer_table(
+            route,
+            settings or {},
+            a.peer_distractors,
+            lengths=tuple(L for L in (50, 100) if L in a.lengths) or (max(a.lengths),),
+            stride=a.stride,
+            seed=a.seed,
+            say=(lambda text: None) if a.quiet else print,
+        )
     out = headline_json(res, run_metadata(prog, argv))
     print_headline(out)
     out["plots"] = [
@@ -233,7 +254,8 @@ def headline_json(res: dict, meta: dict) -> dict:
         "generate_seconds": res["generate_seconds"],
         "peak_rss_mb": res["peak_rss_mb"],
         "index_file_bytes": res["index_file_bytes"],
-        "details": res,
+        "peers": res.get("peers"),
+        "details": {k: v for k, v in res.items() if k != "peers"},
     }
 
 
@@ -295,6 +317,30 @@ def print_headline(out: dict) -> None:
                     c["latency_ms_p50"],
                 ]
                 for c in curve
+            ],
+        )
+    peers = out.get("peers")
+    if peers:
+        lengths = sorted(
+            {L for row in peers["peers"].values() for L in row if L.isdigit()}, key=int
+        )
+        print_table(
+            f"Peers on one map of {peers['places']:,} places (same projected data, same run; "
+            "latency from raw descriptors, one thread except exhaustive)",
+            [
+                "method",
+                "B/place",
+                *[f"R@1 L={L}" for L in lengths],
+                *[f"ms p50 L={L}" for L in lengths],
+            ],
+            [
+                [
+                    name,
+                    row["bytes_per_place"],
+                    *[row.get(L, {}).get("r1") for L in lengths],
+                    *[row.get(L, {}).get("latency_ms_p50") for L in lengths],
+                ]
+                for name, row in peers["peers"].items()
             ],
         )
     ceiling = out["details"]["ceiling"]

@@ -148,7 +148,9 @@ class IvfPqVoting(Peer):
         d = Zdb.shape[1]
         if d % 8:
             raise PlaceprintError(f"PQ8 needs a dimension divisible by 8, got {d}")
-        self.index_ = faiss.index_factory(d, f"IVF{self.lists},PQ8", faiss.METRIC_L2)
+        # faiss wants >= 39 training points a list: fewer lists on a small map
+        self.lists = int(min(self.lists, max(1, len(Zdb) // 39)))
+        self.index_ = faiss.index_factory(d, self.factory(), faiss.METRIC_L2)
         rng = np.random.default_rng(seed)
         sample = Zdb[np.sort(rng.choice(len(Zdb), min(TRAIN_SAMPLE, len(Zdb)), replace=False))]
         with _faiss_threads(None):
@@ -157,6 +159,10 @@ class IvfPqVoting(Peer):
         faiss.extract_index_ivf(self.index_).nprobe = self.nprobe
         self.n_places = len(Zdb)
         return self
+
+    def factory(self) -> str:
+        """The faiss ``index_factory`` string."""
+        return f"IVF{self.lists},PQ8"
 
     def frame_neighbours(self, Zq):
         return self.index_.search(Zq, self.k_frames)[1]
@@ -393,6 +399,12 @@ def peer_table(
     rows = {"placeprint": {"bytes_per_place": index.bytes_per_place(), "settings": settings}}
     for name, peer in peers.items():
         rows[name] = {"bytes_per_place": peer.bytes_per_place(), "settings": chosen[name]}
+        if isinstance(peer, IvfPqVoting):
+            rows[name]["settings"] = {
+                **chosen[name],
+                "factory": peer.factory(),
+                "nprobe": peer.nprobe,
+            }
     runners = {"placeprint": matcher.match, **{n: p.search for n, p in peers.items()}}
     q_int = codes_to_int(codec.encode(route.queries)) if exhaustive else None
     db_int = index.reconstruct_int() if exhaustive else None
