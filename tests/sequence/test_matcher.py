@@ -238,3 +238,44 @@ def test_probe_budgets(route):
     assert r.work["bucket_offsets"] < 2 * 64 * 30
     with pytest.raises(PlaceprintError, match="agreement"):
         SequenceMatcher(index, agreement=0.4)
+
+
+def test_anchor_cut_keeps_the_single_hits_that_agree_with_their_frame():
+    """When single hits overflow the anchors, their own rest bits decide (not probe depth)."""
+    from placeprint.index.bitpack import pack_fields
+    from placeprint.sequence import kernels
+
+    rest_bits = 12
+    q = np.array([0b101010101010, 0b111100001111], np.uint64)  # rest bits of frames 0, 1
+    # places 0..5: place 4 equals frame 1's code (a true hit found by a deep probe),
+    # the others differ from their frame in 5-6 bits
+    rest_values = np.array(
+        [
+            0b010110101010,
+            0b101010010101,
+            0b000011111111,
+            0b111111110000,
+            0b111100001111,
+            0b010101011010,
+        ],
+        np.uint64,
+    )
+    rest = pack_fields(rest_values, rest_bits)
+    frames = np.array([0, 0, 1, 1, 1, 0], np.int64)
+    positions = np.array([0, 1, 2, 3, 4, 5], np.int64)
+    ranks = np.array([0, 0, 0, 1, 5, 1], np.int64)  # place 4 came from probe rank 5
+    multi = np.array([5], np.int64)  # hit 5 has a multi-vote bin: always first
+    work = np.zeros(len(kernels.WORK_NAMES), np.int64)
+    got = kernels.pick_anchors(
+        ranks, multi, np.int64(3), rest, np.int64(rest_bits), q, frames, positions, work
+    )
+    dist = [bin(int(r) ^ int(q[f])).count("1") for r, f in zip(rest_values, frames, strict=True)]
+    singles = sorted(range(5), key=lambda h: (dist[h], ranks[h]))  # hand ranking
+    assert got.tolist() == [5, *singles[:2]] and got[1] == 4
+    assert work[kernels.W_COMPARE] == 5  # one comparison per single hit
+    # when everything fits, nothing is compared
+    work[:] = 0
+    every = kernels.pick_anchors(
+        ranks, multi, np.int64(10), rest, np.int64(rest_bits), q, frames, positions, work
+    )
+    assert sorted(every.tolist()) == list(range(6)) and work[kernels.W_COMPARE] == 0
