@@ -44,7 +44,7 @@ CODEC_GRID = {
 MATCHER_GRID = {
     "entry_budget": (1000, 2000, 4000),
     "anchor_budget": (51200, 102400),
-    "max_probes": (16, 32),
+    "max_probes": (16, 32, 64),
 }
 TIE = 0.01  # mean R@1 within this of the best counts as a tie: the cheaper option wins
 VALIDATION_LENGTHS = (25, 50, 100)
