@@ -12,6 +12,7 @@ from PIL import Image
 from placeprint.codec import CoarseCodec
 from placeprint.index import OverloadedIndex
 from placeprint.sequence.matcher import SequenceMatcher
+from placeprint.sources import state_path_for
 
 
 @pytest.fixture(scope="module")
@@ -53,8 +54,10 @@ def test_build_info_match_equal_the_library(route):
     index = OverloadedIndex(codec)
     index.add(db)
     ref = SequenceMatcher(index).match(q)
-    assert out["positions"] == ref.positions.tolist() and out["ops"] == ref.ops
-    assert abs(out["positions"][0] - 1039) <= 2
+    positions = [a["position"] for a in out["answers"]]
+    assert positions == [p for p in ref.positions.tolist() if p >= 0] and out["ops"] == ref.ops
+    assert abs(positions[0] - 1039) <= 2
+    assert all(a["file"] is None for a in out["answers"])  # descriptors: no files
     table = run("match", idx, folder / "q.npy", "--length", "20", "-q").stdout
     assert "rank" in table and "1\t" in table
     rows = json.loads(
@@ -79,7 +82,11 @@ def test_build_and_match_image_folders(tmp_path):
     assert info["describer"]["name"] == "seqslam" and info["places"] == 80
     out = json.loads(run("match", idx, tmp_path / "q", "--json", "-q").stdout)
     assert out["frames"] == 12 and out["last_frame"] == "f0011.png"
-    assert abs(out["positions"][0] - 61) <= 2
+    best = out["answers"][0]
+    assert abs(best["position"] - 61) <= 2
+    assert best["file"].endswith(f"f{best['position']:04d}.png")  # the place's own image
+    table = run("match", idx, tmp_path / "q", "-q").stdout
+    assert f"f{best['position']:04d}.png" in table
 
 
 def test_bad_input_is_one_line_and_exit_2(route, tmp_path):
@@ -106,7 +113,7 @@ def test_bad_input_is_one_line_and_exit_2(route, tmp_path):
         (("index", "build", folder / "db.npy", "-o", tmp_path / "no" / "x.ppidx"), "folder"),
         (
             ("index", "build", folder / "db.npy", "-o", tmp_path / "x.ppidx", "--bits", "5"),
-            "bits_per_dim",
+            "--bits must be 1-4",
         ),
         (("match", truncated, folder / "q.npy"), "truncated"),
         (("match", foreign, folder / "q.npy"), "magic"),
@@ -186,7 +193,8 @@ def test_learning_describer_state_is_saved_next_to_the_index(tmp_path):
         "-q",
     )
     assert proc.returncode == 0, proc.stderr
-    state = tmp_path / "t.ppidx.describer"
+    state = state_path_for(idx)  # t.ppidx.<generation>.describer
+    assert state.name.startswith("t.ppidx.") and state.is_file()
     info = json.loads(run("info", idx, "--json").stdout)
     assert info["describer"]["name"] == "texton"
     assert info["describer"]["state"] == Describer.load(state).state_fingerprint()
@@ -198,4 +206,39 @@ def test_learning_describer_state_is_saved_next_to_the_index(tmp_path):
     files = sorted((tmp_path / "db").glob("*.png"))
     np.testing.assert_allclose(np.load(tmp_path / "d.npy"), Describer.load(state)(files), rtol=1e-5)
     state.unlink()
-    assert_one_line_error(run("match", idx, tmp_path / "q", "-q"), "t.ppidx.describer")
+    assert_one_line_error(run("match", idx, tmp_path / "q", "-q"), state.name)
+
+
+def test_options_and_paths_a_user_gets_wrong(route, tmp_path):
+    folder, db, _ = route
+    idx = folder / "opts.ppidx"
+    assert run("index", "build", folder / "db.npy", "-o", idx, "-q").returncode == 0
+    q = folder / "q.npy"
+    assert_one_line_error(run("match", idx, q, "-k", "0", "-q"), "-k must be 1-100")
+    assert_one_line_error(run("match", idx, q, "-k", str(10**8), "-q"), "-k must be 1-100")
+    assert_one_line_error(run("match", idx, q, "--probes", "0", "-q"), "--probes")
+    assert_one_line_error(run("info", folder), "is a directory")
+    (tmp_path / "here").mkdir()
+    proc = run("index", "build", folder / "db.npy", "-o", tmp_path / "here", "-q")
+    assert_one_line_error(proc, "is a directory")
+    proc = run("index", "build", folder / "db.npy", "-o", "/proc/placeprint.idx", "-q")
+    assert_one_line_error(proc, "cannot write")
+    assert not list(tmp_path.glob("here/*"))
+
+
+def test_file_system_errors_get_their_own_line():
+    import errno
+
+    from placeprint.cli import os_error_line
+
+    full = OSError(errno.ENOSPC, "No space left on device", "/x/a.idx")
+    assert os_error_line(full).startswith("no space left on the device: /x/a.idx")
+    name = "bad\udcff.png".encode("utf-8", "surrogateescape").decode("utf-8", "surrogateescape")
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        assert "not valid UTF-8" in os_error_line(exc)
+    assert os_error_line(IsADirectoryError(21, "Is a directory", "/tmp")).startswith(
+        "is a directory"
+    )
+    assert os_error_line(ValueError("x")) is None

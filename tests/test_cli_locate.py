@@ -2,6 +2,7 @@
 
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,6 +12,8 @@ from PIL import Image
 
 from placeprint.geo.distance import haversine_km
 from placeprint.geo.exif import read_gps
+from placeprint.locate import geo_path_for
+from placeprint.serve.store import store_path_for
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +78,7 @@ def test_build_from_manifest(lund_index, tmp_path):
     assert proc.returncode == 0, proc.stderr
     from placeprint.geo.geolocator import Geolocator
 
-    geo = Geolocator.load(tmp_path / "m.idx.geo")
+    geo = Geolocator.load(geo_path_for(tmp_path / "m.idx"))
     np.testing.assert_allclose(geo.lat_, [x.lat + 1.0 for x in fixes], atol=1e-7)
     assert geo.user_meta_["describer"]["name"] == "tiny"
     assert len(geo.user_meta_["paths"]) == 20
@@ -109,21 +112,22 @@ def test_match_reports_positions_of_geotagged_routes(lund_index, tmp_path):
     proc = run("match", root / "lund.idx", query, "--json", "-k", "3")
     assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout)
-    assert len(data["lat_lon"]) == len(data["positions"])
+    assert 1 <= len(data["answers"]) <= 3
     files = sorted(p for p in (root / "db").glob("*.jpg"))
-    for pos, ll in zip(data["positions"], data["lat_lon"], strict=True):
-        if pos >= 0:
-            fix = read_gps(files[pos])
-            assert ll == pytest.approx([fix.lat, fix.lon], abs=1e-6)
+    for answer in data["answers"]:
+        fix = read_gps(files[answer["position"]])
+        assert answer["lat_lon"] == pytest.approx([fix.lat, fix.lon], abs=1e-6)
+        assert Path(answer["file"]).name == files[answer["position"]].name
 
 
 def test_index_build_writes_the_place_store(lund_index):
-    """INDEX.places.sqlite: one row a route position with the photo's path, EXIF fix and time."""
+    """INDEX.<generation>.places.sqlite: one row a route position with the photo's path,
+    EXIF fix and time."""
     from placeprint.serve.store import PlaceStore
 
     root, _ = lund_index
     files = sorted((root / "db").glob("*.jpg"))
-    store = PlaceStore.open(root / "lund.idx.places.sqlite")
+    store = PlaceStore.open(store_path_for(root / "lund.idx"))
     assert len(store) == len(files) == 26
     for i in (0, 7, 25):
         row, fix = store.get(i), read_gps(files[i])
@@ -153,6 +157,6 @@ def test_build_from_parquet_manifest(lund_index, tmp_path):
     assert proc.returncode == 0, proc.stderr
     from placeprint.geo.geolocator import Geolocator
 
-    geo = Geolocator.load(tmp_path / "p.idx.geo")
+    geo = Geolocator.load(geo_path_for(tmp_path / "p.idx"))
     np.testing.assert_allclose(geo.lat_, [x.lat for x in fixes], atol=1e-9)
     assert geo.user_meta_["describer"]["name"] == "cnn_netvlad"  # default for geotagged photos

@@ -86,56 +86,84 @@ def index_build(
     ] = "auto",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
 ) -> None:
-    """Build a compact overloaded-hash index (and, from geotagged photos, a geolocator)."""
+    """Build a compact overloaded-hash index (and, from geotagged photos, a geolocator).
+
+    The index and its side files are replaced as one thing: a failed or killed build
+    leaves the old index working (``placeprint.indexfiles``).
+    """
+    import math
+
     from placeprint.codec import CoarseCodec
     from placeprint.codec.coarse import largest_code_size
     from placeprint.index import OverloadedIndex
     from placeprint.index.overloaded import code_size_for_budget
-    from placeprint.sources import describe_source, source_positions, state_path_for
+    from placeprint.indexfiles import building
+    from placeprint.sources import describe_source, source_positions
 
-    state_file = state_path_for(output)
-    if describer is None and source.suffix != ".npy" and source.exists():
-        from placeprint.locate import DEFAULT_PHOTO_DESCRIBER
-        from placeprint.sources import is_manifest
+    # every option is checked before any work
+    if cells not in CELL_CHOICES:
+        raise PlaceprintError(f"--cells must be one of {', '.join(CELL_CHOICES)}, got {cells!r}")
+    if not 1 <= bits <= 4:
+        raise PlaceprintError(f"--bits must be 1-4, got {bits}")
+    if key_bits is not None and not 1 <= key_bits <= 24:
+        raise PlaceprintError(f"--key-bits must be 1-24, got {key_bits}")
+    if code_size is not None and not 1 <= code_size <= 8:
+        raise PlaceprintError(f"--code-size must be 1-8 bytes, got {code_size}")
+    if not math.isfinite(budget) or budget <= 0:
+        raise PlaceprintError(f"--budget must be a positive number of bytes, got {budget}")
+    if not source.exists():
+        raise PlaceprintError(f"not found: {source}")
+    if paired is not None and not paired.exists():
+        raise PlaceprintError(f"not found: {paired}")
+    if describer is not None:
+        from placeprint import describe
 
-        if is_manifest(source) or _any_geotagged(source):
-            describer = DEFAULT_PHOTO_DESCRIBER
-    X, config, items = describe_source(
-        source,
-        {"name": describer} if describer else None,
-        progress=not quiet,
-        fit_state_to=state_file,
-        positives=paired if paired is not None and paired.is_dir() else None,
-    )
-    P = None
-    if paired is not None:
-        P, _, _ = describe_source(
-            paired,
-            config if config["name"] != "npy" else None,
+        if describer not in describe.catalog():
+            raise PlaceprintError(
+                f"unknown describer {describer!r}: see `placeprint describe --list`"
+            )
+    with building(output) as build:
+        state_file = build.side("describer")
+        if describer is None and source.suffix != ".npy":
+            from placeprint.locate import DEFAULT_PHOTO_DESCRIBER
+            from placeprint.sources import is_manifest
+
+            if is_manifest(source) or _any_geotagged(source):
+                describer = DEFAULT_PHOTO_DESCRIBER
+        X, config, items = describe_source(
+            source,
+            {"name": describer} if describer else None,
             progress=not quiet,
-            state_file=state_file,
+            fit_state_to=state_file,
+            positives=paired if paired is not None and paired.is_dir() else None,
         )
-        P = P[: len(X)]
-    positions = None if source.suffix == ".npy" else source_positions(source, items)
-    if source.suffix != ".npy":
-        _write_places(source, items, positions, output, quiet)
-    if positions is not None:
-        _build_geolocator(X, positions, items, config, output, cells, quiet)
-    if code_size is None:
         fits = largest_code_size(len(X), X.shape[1], bits)
         if fits < 1:
-            if positions is not None:
-                if not quiet:
-                    typer.echo(f"{len(X)} images are too few for a compact route index: skipped")
-                return
             raise PlaceprintError(
-                f"{len(X)} descriptors of {X.shape[1]} dimensions are too few for a code"
+                f"{len(X)} descriptors of {X.shape[1]} dimensions are too few for an index"
             )
-        code_size = min(code_size_for_budget(len(X), budget), fits)
-    codec = CoarseCodec(code_size=code_size, bits_per_dim=bits).fit(X, paired=P)
-    index = OverloadedIndex(codec, key_bits=key_bits, describer=config)
-    index.add(X)
-    size = index.save(output)
+        P = None
+        if paired is not None:
+            P, _, _ = describe_source(
+                paired,
+                config if config["name"] != "npy" else None,
+                progress=not quiet,
+                state_file=state_file,
+            )
+            P = P[: len(X)]
+        positions = None if source.suffix == ".npy" else source_positions(source, items)
+        if source.suffix != ".npy":
+            _write_places(source, items, positions, output, build, quiet)
+        if positions is not None:
+            _build_geolocator(X, positions, items, config, output, build, cells, quiet)
+        if code_size is None:
+            code_size = min(code_size_for_budget(len(X), budget), fits)
+        codec = CoarseCodec(code_size=code_size, bits_per_dim=bits).fit(X, paired=P)
+        index = OverloadedIndex(codec, key_bits=key_bits, describer=config)
+        index.add(X)
+        index.generation = build.generation
+        size = index.save(output)  # the switch: the new set replaces the old one here
+        build.committed = True
     if not quiet:
         typer.echo(
             f"wrote {output}: {index.ntotal} places, {index.bytes_per_place():.3f} bytes/place "
@@ -143,6 +171,9 @@ def index_build(
         )
         if "state" in config:
             typer.echo(f"describer state (keep it next to the index): {state_file}")
+
+
+CELL_CHOICES = ("auto", "none", "world")
 
 
 def _any_geotagged(folder: Path, probe: int = 8) -> bool:
@@ -161,11 +192,14 @@ def _any_geotagged(folder: Path, probe: int = 8) -> bool:
     return False
 
 
-def _write_places(source: Path, items: list[str], positions, output: Path, quiet: bool) -> None:
-    """``OUTPUT.places.sqlite``: each place's path, position, time, heading and sequence."""
+def _write_places(
+    source: Path, items: list[str], positions, output: Path, build, quiet: bool
+) -> None:
+    """``OUTPUT.<generation>.places.sqlite``: each place's path, position, time, heading
+    and sequence."""
     import numpy as np
 
-    from placeprint.serve.store import store_path_for, write_place_store
+    from placeprint.serve.store import write_place_store
     from placeprint.sources import is_manifest
 
     n = len(items)
@@ -193,15 +227,24 @@ def _write_places(source: Path, items: list[str], positions, output: Path, quiet
 
         heading, timestamp, group = photo_extras(items)
     path = write_place_store(
-        store_path_for(output), items, lat, lon, timestamp=timestamp, heading=heading, group=group
+        build.side("places"),
+        items,
+        lat,
+        lon,
+        timestamp=timestamp,
+        heading=heading,
+        group=group,
+        generation=build.generation,
     )
     if not quiet:
         typer.echo(f"wrote {path}: {n} places (paths, positions, times)")
 
 
-def _build_geolocator(X, positions, items, config, output: Path, cells: str, quiet: bool) -> None:
-    """Fit and save ``OUTPUT.geo`` from the images that have positions."""
-    from placeprint.locate import build_geolocator, geo_path_for
+def _build_geolocator(
+    X, positions, items, config, output: Path, build, cells: str, quiet: bool
+) -> None:
+    """Fit and save ``OUTPUT.<generation>.geo`` from the images that have positions."""
+    from placeprint.locate import build_geolocator
 
     lat, lon, have = positions
     if have.sum() < 3:
@@ -217,9 +260,17 @@ def _build_geolocator(X, positions, items, config, output: Path, cells: str, qui
     for i in rows:
         p = Path(items[i]).resolve()
         paths.append(str(p.relative_to(base)) if p.is_relative_to(base) else str(p))
-    geo_file = geo_path_for(output)
+    geo_file = build.side("geo")
     geo, size = build_geolocator(
-        X[rows], lat[rows], lon[rows], paths, config, geo_file, cells, route_rows=rows
+        X[rows],
+        lat[rows],
+        lon[rows],
+        paths,
+        config,
+        geo_file,
+        cells,
+        route_rows=rows,
+        generation=build.generation,
     )
     if not quiet:
         cell_note = f", {geo.cells.n_cells} cells" if geo.uses_cells else ""
@@ -322,6 +373,10 @@ def match(
     from placeprint.sequence.matcher import SequenceMatcher, StreamingMatcher
     from placeprint.sources import describe_source
 
+    if not 1 <= k <= MAX_ANSWERS:
+        raise PlaceprintError(f"-k must be 1-{MAX_ANSWERS}, got {k}")
+    if probes is not None and not 1 <= probes <= MAX_PROBES:
+        raise PlaceprintError(f"--probes must be 1-{MAX_PROBES}, got {probes}")
     index = OverloadedIndex.load(index_path)
     from placeprint.sources import state_path_for
 
@@ -357,22 +412,53 @@ def match(
     from placeprint.locate import route_positions
 
     where = route_positions(index_path) or {}
+    found = [(int(p), float(s)) for p, s in zip(result.positions, result.scores, strict=True)]
+    found = [(p, s) for p, s in found if p >= 0]  # no padding
+    files = _place_files(index_path, [p for p, _ in found])
     if as_json:
-        data = {"query": str(query), "frames": len(X), "last_frame": names[-1], **result.to_dict()}
-        if where:
-            data["lat_lon"] = [where.get(int(p)) for p in result.positions]
+        answers = []
+        for p, s in found:
+            entry = {"position": p, "score": s, "file": files.get(p)}
+            if where:
+                entry["lat_lon"] = where.get(p)
+            answers.append(entry)
+        data = {
+            "query": str(query),
+            "frames": len(X),
+            "last_frame": names[-1],
+            "answers": answers,
+            "confidence": result.to_dict()["confidence"],
+            "ops": result.ops,
+        }
         typer.echo(json.dumps(data))
         return
     typer.echo(
         f"query {query}: {len(X)} frames, last = {names[-1]}; "
         f"confidence {result.confidence:.3f}; {result.ops} operations"
     )
-    typer.echo("rank\tposition\tscore" + ("\tlat\tlon" if where else ""))
-    for r, (p, s) in enumerate(zip(result.positions, result.scores, strict=True), 1):
-        if p >= 0:
-            ll = where.get(int(p))
-            extra = f"\t{ll[0]:.6f}\t{ll[1]:.6f}" if ll else ("\t-\t-" if where else "")
-            typer.echo(f"{r}\t{p}\t{s:.4f}{extra}")
+    if not found:
+        typer.echo("no answer: no place of the index matched the query")
+        return
+    typer.echo("rank\tposition\tscore\tfile" + ("\tlat\tlon" if where else ""))
+    for r, (p, s) in enumerate(found, 1):
+        ll = where.get(p)
+        extra = f"\t{ll[0]:.6f}\t{ll[1]:.6f}" if ll else ("\t-\t-" if where else "")
+        typer.echo(f"{r}\t{p}\t{s:.4f}\t{files.get(p) or '-'}{extra}")
+
+
+MAX_ANSWERS = 100
+MAX_PROBES = 4096
+
+
+def _place_files(index_path: Path, positions: list[int]) -> dict[int, str]:
+    """File names of the places ``positions`` from the index's place store (if it has one)."""
+    from placeprint.serve.store import PlaceStore, store_path_for
+
+    store_file = store_path_for(index_path)
+    if not positions or not store_file.is_file():
+        return {}
+    with PlaceStore.open(store_file) as store:
+        return {int(r["id"]): r["path"] for r in store.many(positions) if r["path"]}
 
 
 @app.command("info")
@@ -554,6 +640,8 @@ def locate_cmd(
 
     if top < 1:
         raise PlaceprintError("--top must be >= 1")
+    if out is not None and out.exists() and not out.is_dir():
+        raise PlaceprintError(f"--out must be a folder, and {out} is a file")
     index = _index_or_env(index, "from geotagged photos")
     locator = PhotoLocator(index)
     if album and not locator.geo.uses_cells:
@@ -652,6 +740,32 @@ def serve_cmd(
     )
 
 
+def os_error_line(exc: BaseException) -> str | None:
+    """One line for the file-system errors a user can cause (``None``: not one of them)."""
+    import errno
+
+    name = getattr(exc, "filename", None)
+    where = f": {name}" if name else ""
+    if isinstance(exc, UnicodeError):
+        return (
+            "a file name is not valid UTF-8 (rename it, or run with a UTF-8 locale, "
+            f"LANG=C.UTF-8): {exc}"
+        )
+    if isinstance(exc, IsADirectoryError):
+        return f"is a directory, not a file{where}"
+    if isinstance(exc, NotADirectoryError):
+        return f"not a directory{where}"
+    if isinstance(exc, PermissionError):
+        return f"permission denied{where}"
+    if isinstance(exc, FileNotFoundError):
+        return f"not found{where}"
+    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+        return f"no space left on the device{where}: free some space and run again"
+    if isinstance(exc, OSError) and exc.errno in (errno.EROFS, errno.EDQUOT):
+        return f"cannot write{where}: {exc.strerror}"
+    return None
+
+
 def main() -> None:
     """Entry point: run the app, turning our errors into one line and exit status 2."""
     try:
@@ -669,6 +783,12 @@ def main() -> None:
         sys.exit(130)
     except MemoryError:
         typer.echo("error: out of memory", err=True)
+        sys.exit(2)
+    except (OSError, UnicodeError) as exc:
+        line = os_error_line(exc)
+        if line is None:
+            raise
+        typer.echo(f"error: {line}", err=True)
         sys.exit(2)
     except Exception as exc:  # noqa: BLE001 - a user never sees a traceback
         if hasattr(exc, "format_message") and hasattr(exc, "exit_code"):  # click usage errors

@@ -24,9 +24,11 @@ CELLS_FROM = 2000
 
 
 def geo_path_for(index_path: str | Path) -> Path:
-    """Where the geolocator of the index at ``index_path`` lives."""
-    index_path = Path(index_path)
-    return index_path.with_name(index_path.name + ".geo")
+    """Where the geolocator of the index at ``index_path`` lives
+    (``INDEX.<generation>.geo``; :mod:`placeprint.indexfiles`)."""
+    from placeprint.indexfiles import side_path
+
+    return side_path(index_path, "geo")
 
 
 @dataclass
@@ -57,6 +59,7 @@ def build_geolocator(
     output: str | Path,
     cells: str = "auto",
     route_rows: list[int] | None = None,
+    generation: str | None = None,
 ) -> tuple[object, int]:
     """Fit a geolocator on ``X`` at ``(lat, lon)`` and save it; returns it and the file size.
 
@@ -80,6 +83,8 @@ def build_geolocator(
         raise PlaceprintError(f"cells must be auto, none or world, got {cells!r}")
     geo = Geolocator(cells=c).fit(X, lat, lon)
     meta = {"describer": describer, "paths": list(paths)}
+    if generation:
+        meta["generation"] = generation
     if route_rows is not None:
         meta["route_rows"] = [int(r) for r in route_rows]
     size = geo.save(output, meta=meta)
@@ -108,11 +113,15 @@ class PhotoLocator:
     """
 
     def __init__(self, index_path: str | Path) -> None:
-        from placeprint.sources import make_describer, state_path_for
+        from placeprint.indexfiles import check_generation, side_path, split_side_path
+        from placeprint.sources import make_describer
 
         self.geo, self.path = load_geolocator(index_path)
-        base = self.path.with_name(self.path.name[: -len(".geo")])
-        self.describer = make_describer(self.geo.user_meta_.get("describer"), state_path_for(base))
+        # INDEX.<generation>.geo: the file must hold that build's geolocator
+        base, generation, _ = split_side_path(self.path)
+        check_generation(self.path, self.geo.user_meta_.get("generation"), generation)
+        state = side_path(base, "describer", generation)
+        self.describer = make_describer(self.geo.user_meta_.get("describer"), state)
 
     def name_modes(self, pred) -> list:
         """Put place names on a prediction's modes (in place); returns the names."""

@@ -93,9 +93,11 @@ def load_npy_descriptors(path: str | Path) -> np.ndarray:
 
 
 def state_path_for(index_path: str | Path) -> Path:
-    """Where a learning describer's state lives for the index at ``index_path``."""
-    index_path = Path(index_path)
-    return index_path.with_name(index_path.name + ".describer")
+    """Where a learning describer's state lives for the index at ``index_path``
+    (``INDEX.<generation>.describer``; :mod:`placeprint.indexfiles`)."""
+    from placeprint.indexfiles import side_path
+
+    return side_path(index_path, "describer")
 
 
 def make_describer(config: dict | None, state_file: str | Path | None = None):

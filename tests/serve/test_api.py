@@ -457,9 +457,10 @@ def test_leaflet_dir_follows_the_environment(tmp_path, monkeypatch):
 
 
 def test_geolocator_only_index_serves_locate_but_not_sequences(lund, tmp_path):
+    from placeprint.locate import geo_path_for
     from placeprint.serve.app import create_app
 
-    shutil.copy(lund["idx"].with_name("lund.idx.geo"), tmp_path / "only.idx.geo")
+    shutil.copy(geo_path_for(lund["idx"]), tmp_path / "only.idx.geo")  # an index-less legacy set
     c = TestClient(create_app(tmp_path / "only.idx"))
     stats = c.get("/stats").json()
     assert stats["places"] == 26 and stats["bytes_per_place"] is None

@@ -282,7 +282,7 @@ def test_failure_while_writing_removes_the_temporary_file(tmp_path, monkeypatch)
     old = tmp_path / "p.sqlite"
     old.write_bytes(b"old")
 
-    def broken(tmp, rows, n):
+    def broken(tmp, rows, n, generation=None):
         with sqlite3.connect(tmp) as conn:
             conn.execute("CREATE TABLE half (x)")
         conn.close()

@@ -91,11 +91,15 @@ def write_container(path: str | Path, kind: str, meta: dict, arrays: dict[str, n
     return path.stat().st_size
 
 
-def read_container(
-    path: str | Path, kind: str, verify: bool = True
-) -> tuple[dict, dict[str, np.ndarray], int]:
-    """Read a container of ``kind``: returns ``(meta, arrays, file_size)``, arrays memory-mapped."""
-    path = Path(path)
+def read_header(path: str | Path) -> dict:
+    """The JSON header of a placeprint file (``kind``, ``meta``, array table); the arrays
+    are not read. Raises a one-line :class:`PlaceprintError` for anything else."""
+    return _read_header(Path(path))[0]
+
+
+def _read_header(path: Path) -> tuple[dict, int]:
+    if path.is_dir():
+        raise PlaceprintError(f"{path} is a directory, not an index file")
     if not path.is_file():
         raise PlaceprintError(f"index file not found: {path}")
     size = path.stat().st_size
@@ -117,6 +121,18 @@ def read_container(
             header = json.loads(fh.read(header_len))
         except (UnicodeDecodeError, json.JSONDecodeError):
             raise PlaceprintError(f"{path} is corrupt (unreadable header)") from None
+    if not isinstance(header, dict) or not isinstance(header.get("arrays"), list):
+        raise PlaceprintError(f"{path} is corrupt (unreadable header)")
+    return header, header_len
+
+
+def read_container(
+    path: str | Path, kind: str, verify: bool = True
+) -> tuple[dict, dict[str, np.ndarray], int]:
+    """Read a container of ``kind``: returns ``(meta, arrays, file_size)``, arrays memory-mapped."""
+    path = Path(path)
+    header, header_len = _read_header(path)
+    size = path.stat().st_size
     if header.get("kind") != kind:
         raise PlaceprintError(f"{path} holds a {header.get('kind')!r}, not a {kind!r}")
     data_start = _aligned(_PREFIX.size + header_len)

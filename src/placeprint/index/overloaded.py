@@ -131,6 +131,7 @@ class OverloadedIndex:
         self.key_frames = int(key_frames)
         self.bucket_size = None if bucket_size is None else float(bucket_size)
         self.describer = describer or {}
+        self.generation: str | None = None  # build id shared with the side files
         self._pending: list[np.ndarray] = []
         self._n_built = 0
         self._key_bits = key_bits or 0
@@ -319,6 +320,8 @@ class OverloadedIndex:
             "bucket_size": self.bucket_size,
             "describer": self.describer,
         }
+        if self.generation:
+            meta["generation"] = self.generation
         arrays = {f"codec.{k}": np.asarray(v) for k, v in self.codec.state().items()}
         arrays.update({"offsets": self.offsets, "ids": self.ids, "rest": self.rest})
         return meta, arrays
@@ -344,6 +347,7 @@ class OverloadedIndex:
             )
             index._key_bits = int(meta["key_bits"])
             index._n_built = int(meta["places"])
+            index.generation = meta.get("generation")
             index.offsets, index.ids, index.rest = arrays["offsets"], arrays["ids"], arrays["rest"]
         except (KeyError, ValueError, TypeError) as exc:
             raise PlaceprintError(f"{path} is not a valid placeprint index ({exc})") from None

@@ -176,6 +176,14 @@ class _Service:
         store_file = store_path_for(index_path)
         if store_file.is_file():
             self.store = PlaceStore.open(store_file)
+        if self.index is not None:  # never serve a mixed set of files
+            from placeprint.indexfiles import check_generation
+
+            if self.store is not None:
+                check_generation(store_file, self.store.generation, self.index.generation)
+            if self.locator is not None:
+                found = self.locator.geo.user_meta_.get("generation")
+                check_generation(self.locator.path, found, self.index.generation)
         if self.index is not None:
             self._load_route_describer()
 

@@ -46,9 +46,11 @@ _MAX_ID = 2**63 - 1
 
 
 def store_path_for(index_path: str | Path) -> Path:
-    """The place store that goes with the index at ``index_path``: ``INDEX.places.sqlite``."""
-    path = Path(index_path)
-    return path.with_name(path.name + PLACES_SUFFIX)
+    """The place store that goes with the index at ``index_path``:
+    ``INDEX.<generation>.places.sqlite`` (:mod:`placeprint.indexfiles`)."""
+    from placeprint.indexfiles import side_path
+
+    return side_path(index_path, "places")
 
 
 def _floats(name: str, values, n: int, limit: float | None = None) -> list[float | None] | None:
@@ -109,6 +111,7 @@ def write_place_store(
     heading=None,
     group=None,
     base: str | Path | None = None,
+    generation: str | None = None,
 ) -> Path:
     """Write the place store at ``path`` atomically; place ``i`` is row ``i`` of the arrays.
 
@@ -117,7 +120,8 @@ def write_place_store(
     else absolute. ``lat``/``lon`` (degrees, given together), ``timestamp`` (seconds) and
     ``heading`` (degrees) are optional arrays of ``len(paths)`` floats, NaN = unknown
     (stored as NULL; a row with either of lat/lon unknown has no position); ``group`` is
-    an optional sequence name per place (None = none). Returns ``path``.
+    an optional sequence name per place (None = none); ``generation`` is the build of
+    the index the store belongs to (recorded, and checked on loading). Returns ``path``.
     """
     path = Path(path)
     folder = path.parent
@@ -152,7 +156,7 @@ def write_place_store(
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
     os.close(fd)
     try:
-        _build(tmp, rows, n)
+        _build(tmp, rows, n, generation)
         os.chmod(tmp, _MODE)
         os.replace(tmp, path)
     except BaseException:
@@ -162,7 +166,7 @@ def write_place_store(
     return path
 
 
-def _build(tmp: str, rows: Iterable[tuple], n: int) -> None:
+def _build(tmp: str, rows: Iterable[tuple], n: int, generation: str | None = None) -> None:
     conn = sqlite3.connect(tmp)
     try:
         conn.execute("PRAGMA journal_mode=OFF")  # a private temporary file: no journal needed
@@ -171,6 +175,8 @@ def _build(tmp: str, rows: Iterable[tuple], n: int) -> None:
             conn.execute(statement)
         created = datetime.now(UTC).isoformat(timespec="seconds")
         meta = [("format", FORMAT), ("version", VERSION), ("created", created), ("places", str(n))]
+        if generation:
+            meta.append(("generation", generation))
         conn.executemany("INSERT INTO meta VALUES (?, ?)", meta)
         conn.executemany("INSERT INTO places VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
         conn.commit()
@@ -197,8 +203,9 @@ def _check_size(path: Path) -> None:
 class PlaceStore:
     """A read-only place store; safe to share between threads. Use :meth:`open`."""
 
-    def __init__(self, path: Path, conn: sqlite3.Connection, n: int):
+    def __init__(self, path: Path, conn: sqlite3.Connection, n: int, generation=None):
         self.path = path
+        self.generation = generation  # the build of the index it belongs to
         self.folder = path.parent.resolve()
         self._conn = conn
         self._n = n
@@ -228,13 +235,14 @@ class PlaceStore:
                 )
             conn.execute(f"SELECT {', '.join(_COLUMNS)} FROM places LIMIT 1").fetchall()
             (n,) = conn.execute("SELECT COUNT(*) FROM places").fetchone()
+            generation = meta.get("generation")
         except sqlite3.Error:
             conn.close()
             raise PlaceprintError(f"{path} is not a placeprint place store") from None
         except BaseException:
             conn.close()
             raise
-        return cls(path, conn, int(n))
+        return cls(path, conn, int(n), generation)
 
     def __len__(self) -> int:
         return self._n
