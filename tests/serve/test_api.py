@@ -469,3 +469,66 @@ def test_geolocator_only_index_serves_locate_but_not_sequences(lund, tmp_path):
     assert all(m["image_url"] is None for m in out["matches"])  # no store: no images
     assert "route index" in _assert_error(c.post("/sequence", json={"descriptors": [[0.0]]}), 400)
     assert "place store" in _assert_error(c.get("/places/0"), 404)
+
+
+# ------------------------------------------------ hostile requests (issue 11)
+def test_deeply_nested_json_is_a_400_and_the_next_request_works(lund):
+    c = lund["client"]
+    body = '{"descriptors": ' + "[" * 3000 + "]" * 3000 + "}"
+    resp = c.post("/sequence", content=body, headers={"content-type": "application/json"})
+    assert "nested too deeply" in _assert_error(resp, 400)
+    body = '{"descriptors": ' + "[" * 200 + "1" + "]" * 200 + "}"  # parses, but not (L, d)
+    resp = c.post("/sequence", content=body, headers={"content-type": "application/json"})
+    _assert_error(resp, 400)
+    _still_serving(c)
+
+
+def test_place_ids_are_plain_decimal_numbers(lund):
+    c = lund["client"]
+    assert c.get("/places/1").status_code == 200
+    for bad in ("1.0", "%20%31", "+1", "1e0", "0x1", "-1", "1%20"):
+        assert c.get(f"/places/{bad}").status_code in (404, 422), bad
+    assert c.get("/places/1.0/image").status_code in (404, 422)
+
+
+def test_no_server_path_leaves_the_service(lund):
+    c = lund["client"]
+    place = c.get("/places/0").json()
+    assert not place["path"].startswith("/")  # relative to the index's folder
+    out = _upload(c, (lund["photos"] / "13.jpg").read_bytes()).json()
+    assert all(not (m["path"] or "").startswith("/") for m in out["matches"])
+    from placeprint.serve.app import shown_path
+
+    assert shown_path("/srv/secret/photos/a.jpg") == "a.jpg"
+    assert shown_path("db/a.jpg") == "db/a.jpg" and shown_path(None) is None
+
+
+def test_two_photos_in_one_locate_request_are_refused(lund):
+    c = lund["client"]
+    photo = (lund["photos"] / "13.jpg").read_bytes()
+    files = [("file", ("a.jpg", photo, "image/jpeg")), ("file", ("b.jpg", photo, "image/jpeg"))]
+    assert "exactly one photo" in _assert_error(c.post("/locate", files=files), 400)
+
+
+def test_token_mode_guards_the_api_description_and_keeps_tokens_out_of_logs(lund):
+    import logging
+
+    from placeprint.serve.app import RedactToken, create_app
+
+    c = TestClient(create_app(lund["idx"], token="s3cret"))
+    _assert_error(c.get("/openapi.json"), 401)
+    assert c.get("/openapi.json?token=s3cret").status_code == 200
+    assert c.get("/docs").status_code == 401
+    # uvicorn's access-log record: (client, method, path with query, http version, status)
+    record = logging.LogRecord(
+        "uvicorn.access",
+        logging.INFO,
+        "",
+        0,
+        '%s - "%s %s HTTP/%s" %d',
+        ("127.0.0.1:5", "GET", "/stats?a=1&token=s3cret&b=2", "1.1", 200),
+        None,
+    )
+    assert RedactToken().filter(record)
+    assert "s3cret" not in record.getMessage() and "token=***" in record.getMessage()
+    assert any(isinstance(f, RedactToken) for f in logging.getLogger("uvicorn.access").filters)

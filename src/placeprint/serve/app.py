@@ -21,6 +21,7 @@ import ipaddress
 import json
 import logging
 import os
+import re
 import time
 from pathlib import Path
 from typing import Annotated
@@ -44,10 +45,51 @@ STATIC_DIR = Path(__file__).resolve().parent / "static"
 MIB = 1 << 20
 #: frames described together in /sequence (bounds the memory of decoded images)
 _BATCH = 16
-#: paths anyone may read when a token is set (the pages, their assets, the API docs)
-_OPEN_PATHS = {"/health", "/", "/favicon.ico", "/docs", "/docs/oauth2-redirect", "/redoc"}
+#: paths anyone may read when a token is set (liveness, the pages and their assets); the
+#: API description (/docs, /openapi.json) needs the token like the API itself
+_OPEN_PATHS = {"/health", "/", "/favicon.ico"}
 _OPEN_PREFIXES = ("/static/", "/vendor/")
-PlaceId = Annotated[int, PathParam(ge=0, le=2**62, description="Place id (route position).")]
+PlaceId = Annotated[
+    str,
+    PathParam(
+        pattern=r"^[0-9]{1,18}$",
+        description="Place id (route position): decimal digits only.",
+        examples=["0"],
+    ),
+]
+_TOKEN_IN_QUERY = re.compile(r"([?&]token=)[^&\s]*")
+
+
+class RedactToken(logging.Filter):
+    """Hide ``?token=...`` in access-log lines (uvicorn logs the full path with its query)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                _TOKEN_IN_QUERY.sub(r"\1***", a) if isinstance(a, str) else a for a in record.args
+            )
+        if isinstance(record.msg, str) and "token=" in record.msg:
+            record.msg = _TOKEN_IN_QUERY.sub(r"\1***", record.msg)
+        return True
+
+
+def install_log_redaction() -> None:
+    """Put :class:`RedactToken` on uvicorn's access and error loggers (once)."""
+    for name in ("uvicorn.access", "uvicorn.error"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, RedactToken) for f in logger.filters):
+            logger.addFilter(RedactToken())
+
+
+def shown_path(path: str | None) -> str | None:
+    """A place's image path as the API shows it: relative to the index's folder, or only
+    the file name when it lies outside (a client never learns the server's folders)."""
+    if not path:
+        return path
+    p = Path(path)
+    return p.name if p.is_absolute() else path
+
+
 _OPENAPI_SEQUENCE_BODY = {
     "required": True,
     "content": {
@@ -292,7 +334,7 @@ class _Service:
         out = []
         for r, pid in zip(order, ids, strict=True):
             place = places.get(pid)
-            path = (
+            path = shown_path(
                 place["path"] if place else (self.geo_paths[r] if r < len(self.geo_paths) else None)
             )
             has_image = self.store is not None and self.store.image_file(pid) is not None
@@ -337,7 +379,7 @@ class _Service:
             raise PlaceprintError("descriptors must be a non-empty list of rows (L, d)")
         try:
             X = np.asarray(value, dtype=np.float64)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, RecursionError):
             raise PlaceprintError("descriptors must be rows of numbers of equal length") from None
         d = int(self.index.codec.input_dim)
         if X.ndim != 2 or X.shape[1] != d:
@@ -359,6 +401,8 @@ class _Service:
         data = result.to_dict()
         best = int(result.best)
         place = self.store.get(best) if self.store is not None and best >= 0 else None
+        if place is not None:
+            place["path"] = shown_path(place["path"])
         return {
             "position": best,
             "confidence": data["confidence"],
@@ -410,6 +454,7 @@ def create_app(
         "max_sequence_bytes": max_sequence_bytes,
     }
     svc = _Service(Path(index_path), limits)
+    install_log_redaction()
     n_workers = int(workers or min(4, os.cpu_count() or 1))
     state: dict = {}
 
@@ -474,7 +519,6 @@ def create_app(
                 path in _OPEN_PATHS
                 or path.startswith(_OPEN_PREFIXES)
                 or (path == "/sequence" and method in ("GET", "HEAD"))
-                or path == app.openapi_url
             )
             if secret is not None and not is_open and not _authorised(request):
                 missing = (
@@ -572,24 +616,29 @@ def create_app(
 
     @app.get("/places/{place_id}", summary="One place: image path, position, time, sequence")
     async def place(place_id: PlaceId) -> dict:
-        found = _need_store().get(place_id)
+        found = _need_store().get(int(place_id))
         if found is None:
             raise HTTPException(404, f"no place {place_id} (this index has {len(svc.store)})")
+        found["path"] = shown_path(found["path"])
         return found
 
     @app.get("/places/{place_id}/image", summary="The image of one place")
     async def place_image(place_id: PlaceId):
         store = _need_store()
-        file = store.image_file(place_id)
+        file = store.image_file(int(place_id))
         if file is None or not file.resolve().is_relative_to(svc.folder):
             raise HTTPException(404, f"place {place_id} has no image in the index's folder")
         return FileResponse(file)
 
     @app.post("/locate", summary="Where was this photo taken?")
     async def locate(
+        request: Request,
         file: Annotated[UploadFile, File(description="One photo (JPEG, PNG, WebP, BMP, TIFF).")],
         top: Annotated[int, Form(ge=1, le=50, description="Guesses and matches to return.")] = 5,
     ) -> dict:
+        form = await request.form()  # parsed once already: the cached form
+        if len(form.getlist("file")) != 1 or len(form.getlist("top")) > 1:
+            raise PlaceprintError("send exactly one photo in the field `file` (and one `top`)")
         if svc.locator is None:
             raise PlaceprintError(
                 "this index has no geolocator (INDEX.geo): build it from geotagged photos"
@@ -617,6 +666,8 @@ def create_app(
                 body = json.loads(await request.body())
             except (ValueError, UnicodeDecodeError):
                 raise PlaceprintError("the body is not valid JSON") from None
+            except RecursionError:
+                raise PlaceprintError("the JSON body is nested too deeply") from None
             if not isinstance(body, dict) or "descriptors" not in body:
                 raise PlaceprintError('the JSON body must be {"descriptors": [[...], ...]}')
             X = svc.check_descriptors(body["descriptors"])
@@ -674,7 +725,9 @@ def create_app(
         return _page("sequence.html")
 
     @app.get("/docs", include_in_schema=False)
-    async def api_docs():
+    async def api_docs(request: Request):
+        from urllib.parse import quote
+
         from fastapi.openapi.docs import get_swagger_ui_html
 
         if swagger_dir() is None:
@@ -683,8 +736,11 @@ def create_app(
                 "Swagger UI is not installed: run `make web`; the OpenAPI description is "
                 "at /openapi.json",
             )
+        given = request.query_params.get("token")
         return get_swagger_ui_html(
-            openapi_url="/openapi.json",
+            # with a token, the page fetches the description with it (the page itself
+            # was only served to a client that gave it)
+            openapi_url="/openapi.json" + (f"?token={quote(given)}" if given else ""),
             title="placeprint API",
             swagger_js_url="/vendor/swagger/swagger-ui-bundle.js",
             swagger_css_url="/vendor/swagger/swagger-ui.css",
