@@ -88,7 +88,7 @@ def assert_consistent(index: Path) -> str:
     """The set loads as the service loads it, and every part is of the index's build."""
     from placeprint.index import OverloadedIndex
     from placeprint.locate import PhotoLocator
-    from placeprint.serve.app import _Service
+    from placeprint.serve.app import create_app
     from placeprint.serve.store import PlaceStore
 
     idx = OverloadedIndex.load(index)
@@ -101,7 +101,7 @@ def assert_consistent(index: Path) -> str:
         assert store.generation == g and len(store) == idx.ntotal
     loc = PhotoLocator(index)
     assert loc.geo.user_meta_["generation"] == g
-    svc = _Service(index, {"max_pixels": 10**6, "max_frames": 10, "max_upload_bytes": 10**6})
+    svc = create_app(index).state.service  # loads the set as `placeprint serve` does
     assert svc.index.ntotal == idx.ntotal
     return g
 
@@ -212,9 +212,9 @@ def test_a_mixed_set_is_refused(collections, tmp_path):
     # a place store and a geolocator of another build, under this build's names
     for kind in ("places", "geo"):
         side_path(one, kind).write_bytes(side_path(two, kind).read_bytes())
-    from placeprint.serve.app import _Service
+    from placeprint.serve.app import create_app
 
     with pytest.raises(PlaceprintError, match="another build"):
-        _Service(one, {"max_pixels": 10**6, "max_frames": 10, "max_upload_bytes": 10**6})
+        create_app(one)
     proc = run_cli("locate", next(a.parent.glob("*.png")), "--index", one, "--no-map")
     assert_one_line_error(proc, "another build")

@@ -37,14 +37,16 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from placeprint.errors import PlaceprintError
-from placeprint.serve.uploads import UploadError, decode_image, read_limited
+from placeprint.serve.budget import AbandonedError, Job, PixelBudget
+from placeprint.serve.uploads import UploadError, decode_image, image_pixels, read_limited
 
 log = logging.getLogger("placeprint.serve")
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 MIB = 1 << 20
-#: frames described together in /sequence (bounds the memory of decoded images)
-_BATCH = 16
+#: frames described together in /sequence (bounds the memory of decoded images and how
+#: long an abandoned request runs on: its cancellation is checked between batches)
+_BATCH = 4
 #: paths anyone may read when a token is set (liveness, the pages and their assets); the
 #: API description (/docs, /openapi.json) needs the token like the API itself
 _OPEN_PATHS = {"/health", "/", "/favicon.ico"}
@@ -190,6 +192,7 @@ class _Service:
         self.index_path = index_path
         self.folder = index_path.resolve().parent
         self.limits = limits
+        self.pixels = PixelBudget(limits["decode_budget_pixels"])
         geo_file = geo_path_for(index_path)
         if not index_path.is_file() and not geo_file.is_file():
             raise PlaceprintError(
@@ -289,17 +292,26 @@ class _Service:
         }
 
     # ----------------------------------------------------------------- locate
-    def locate(self, data: bytes, top: int) -> dict:
+    def decode(self, data: bytes, name: str, job: Job) -> np.ndarray:
+        """Decode one upload within the server's pixel budget (waits for room, or gives up)."""
+        n = image_pixels(data, self.limits["max_pixels"], name)
+        with self.pixels.hold(n, job):
+            return decode_image(data, self.limits["max_pixels"], name)
+
+    def locate(self, data: bytes, top: int, job: Job) -> dict:
         """The full /locate answer for one uploaded image (runs in a worker thread)."""
         from placeprint.serve.render import heatmap_overlay
 
         t0 = time.perf_counter()
-        pixels = decode_image(data, self.limits["max_pixels"])
+        pixels = self.decode(data, "the upload", job)
         t1 = time.perf_counter()
+        job.check()
         X = self.locator.describer([pixels])
         t2 = time.perf_counter()
+        job.check()
         pred = self.locator.predict(X)[0]
         t3 = time.perf_counter()
+        job.check()
         heat = heatmap_overlay(pred)
         t4 = time.perf_counter()
         return {
@@ -358,18 +370,31 @@ class _Service:
                 "(build it from more images with `placeprint index build`)"
             )
 
-    def describe_frames(self, frames: list[tuple[str, bytes]]) -> np.ndarray:
-        """Decode and describe uploaded frames in small batches: ``(L, d)`` float32."""
+    def describe_frames(self, frames: list[tuple[str, bytes]], job: Job) -> np.ndarray:
+        """Decode and describe uploaded frames in small batches: ``(L, d)`` float32.
+
+        The frames' pixels (from their headers) must fit the request's pixel budget before
+        any is decoded; the job's cancellation is checked before every frame and batch.
+        """
         if self.route_describer is None:
             raise PlaceprintError(
                 self.route_describer_error or "this index cannot describe images: send descriptors"
             )
+        total = sum(image_pixels(data, self.limits["max_pixels"], name) for name, data in frames)
+        limit = self.limits["max_request_pixels"]
+        if total > limit:
+            raise UploadError(
+                413,
+                f"the frames hold {total / 1e6:.0f} megapixels; the limit per request is "
+                f"{limit / 1e6:.0f} megapixels",
+            )
         out = []
         for start in range(0, len(frames), _BATCH):
-            batch = [
-                decode_image(data, self.limits["max_pixels"], name)
-                for name, data in frames[start : start + _BATCH]
-            ]
+            batch = []
+            for name, data in frames[start : start + _BATCH]:
+                job.check()
+                batch.append(self.decode(data, name, job))
+            job.check()
             out.append(np.asarray(self.route_describer(batch), dtype=np.float32))
         return np.concatenate(out)
 
@@ -394,7 +419,8 @@ class _Service:
             raise PlaceprintError("descriptors must be finite float32 numbers")
         return X.astype(np.float32)
 
-    def sequence(self, X: np.ndarray, k: int) -> dict:
+    def sequence(self, X: np.ndarray, k: int, job: Job) -> dict:
+        job.check()
         t0 = time.perf_counter()
         result = self.matcher.match(X, k=k)
         t1 = time.perf_counter()
@@ -424,13 +450,18 @@ def create_app(
     max_frames: int = 500,
     max_sequence_bytes: int | None = None,
     workers: int | None = None,
+    max_request_pixels: float = 100e6,
+    decode_budget_pixels: float = 100e6,
 ):
     """The FastAPI app serving the index at ``index_path`` (loaded once, read-only).
 
-    Limits: ``max_upload_bytes`` per image, ``max_pixels`` per image (checked before
-    decoding), ``request_timeout_s`` (seconds) per request's heavy work, ``max_frames`` and
-    ``max_sequence_bytes`` (default 16 x the upload limit) per ``/sequence``; ``workers``
-    threads do heavy work at once (default: CPU count, at most 4). With ``token``, every
+    Limits: ``max_upload_bytes`` per image, ``max_pixels`` per image and
+    ``max_request_pixels`` per request (both checked from the headers, before decoding),
+    ``decode_budget_pixels`` decoded at once server-wide (requests queue for room),
+    ``request_timeout_s`` (seconds) per request's heavy work, after which the work stops at
+    its next frame or stage, ``max_frames`` and ``max_sequence_bytes`` (default 16 x the
+    upload limit) per ``/sequence``; ``workers`` threads do heavy work at once (default: CPU
+    count, at most 4). With ``token``, every
     route but ``/health``, the pages, their assets and the API docs needs it.
     """
     from placeprint import __version__
@@ -442,6 +473,8 @@ def create_app(
         ("max_pixels", max_pixels),
         ("request_timeout_s", request_timeout_s),
         ("max_frames", max_frames),
+        ("max_request_pixels", max_request_pixels),
+        ("decode_budget_pixels", decode_budget_pixels),
     ):
         if not value > 0:
             raise PlaceprintError(f"{name} must be > 0, got {value}")
@@ -452,6 +485,8 @@ def create_app(
         "request_timeout_s": float(request_timeout_s),
         "max_frames": int(max_frames),
         "max_sequence_bytes": max_sequence_bytes,
+        "max_request_pixels": float(max_request_pixels),
+        "decode_budget_pixels": float(decode_budget_pixels),
     }
     svc = _Service(Path(index_path), limits)
     install_log_redaction()
@@ -576,17 +611,22 @@ def create_app(
         log.error("internal error on %s %s", request.method, request.url.path, exc_info=exc)
         return _json_error(500, "internal error")
 
-    async def work(fn, *args):
-        """Run ``fn(*args)`` in a worker thread under the request deadline."""
+    async def work(fn, *args, job: Job | None = None):
+        """Run ``fn(*args)`` (``fn(*args, job)`` with a job) in a worker thread under the
+        request deadline; past it the client gets a 504 and the job is cancelled, so the
+        worker stops at its next check instead of running on."""
         if "limiter" not in state:
             state["limiter"] = anyio.CapacityLimiter(n_workers)
         timeout = limits["request_timeout_s"]
+        call = (lambda: fn(*args, job)) if job is not None else (lambda: fn(*args))
         try:
-            with anyio.fail_after(timeout):
+            with anyio.fail_after(job.left() if job is not None else timeout):
                 return await anyio.to_thread.run_sync(
-                    fn, *args, limiter=state["limiter"], abandon_on_cancel=True
+                    call, limiter=state["limiter"], abandon_on_cancel=True
                 )
-        except TimeoutError:
+        except (TimeoutError, AbandonedError):
+            if job is not None:
+                job.cancel()
             raise HTTPException(
                 504, f"the request took longer than the limit of {timeout:g} s"
             ) from None
@@ -644,8 +684,9 @@ def create_app(
                 "this index has no geolocator (INDEX.geo): build it from geotagged photos"
             )
         t0 = time.perf_counter()
+        job = Job(limits["request_timeout_s"])
         data = await read_limited(file, limits["max_upload_bytes"])
-        out = await work(svc.locate, data, top)
+        out = await work(svc.locate, data, top, job=job)
         out["timing_ms"]["total"] = round(1e3 * (time.perf_counter() - t0), 2)
         return out
 
@@ -659,6 +700,7 @@ def create_app(
         k: Annotated[int, Query(ge=1, le=50, description="Distinct answers to return.")] = 5,
     ) -> dict:
         t0 = time.perf_counter()
+        job = Job(limits["request_timeout_s"])
         svc.need_route_index()
         kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if kind == "application/json":
@@ -690,7 +732,7 @@ def create_app(
             finally:
                 await form.close()
             t1 = time.perf_counter()
-            X = await work(svc.describe_frames, frames)
+            X = await work(svc.describe_frames, frames, job=job)
             decode_ms = round(1e3 * (time.perf_counter() - t1), 2)
         else:
             raise HTTPException(
@@ -698,7 +740,7 @@ def create_app(
                 "send multipart/form-data with images in `files`, or application/json with "
                 "`descriptors`",
             )
-        out = await work(svc.sequence, X, k)
+        out = await work(svc.sequence, X, k, job=job)
         out["timing_ms"]["describe"] = decode_ms
         out["timing_ms"]["total"] = round(1e3 * (time.perf_counter() - t0), 2)
         return out

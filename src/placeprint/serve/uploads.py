@@ -28,6 +28,9 @@ ACCEPTED_NAMES = "JPEG, PNG, WebP, BMP or TIFF"
 #: the Pillow decoders tried (the JPEG one also yields MPO)
 _FORMATS = ["JPEG", "PNG", "WEBP", "BMP", "TIFF"]
 _CHUNK = 1 << 20
+#: decoded images are reduced to at most this many pixels on their long side (JPEGs are
+#: decoded at a reduced scale directly): no describer looks at more, and memory stays small
+MAX_SIDE = 1600
 
 
 class UploadError(Exception):
@@ -114,8 +117,18 @@ def check_header(data: bytes, max_pixels: float, name: str = "the upload") -> Im
     return im
 
 
-def decode_image(data: bytes, max_pixels: float = 50e6, name: str = "the upload") -> np.ndarray:
-    """Checked, EXIF-oriented ``(H, W, 3)`` uint8 RGB pixels of an uploaded image.
+def image_pixels(data: bytes, max_pixels: float, name: str = "the upload") -> int:
+    """Pixel count of an upload from its header (checked as :func:`check_header`)."""
+    w, h = check_header(data, max_pixels, name).size
+    return int(w) * int(h)
+
+
+def decode_image(
+    data: bytes, max_pixels: float = 50e6, name: str = "the upload", max_side: int = MAX_SIDE
+) -> np.ndarray:
+    """Checked, EXIF-oriented ``(H, W, 3)`` uint8 RGB pixels of an uploaded image, at most
+    ``max_side`` pixels on the long side (JPEGs decoded at a reduced scale, others reduced
+    right after decoding), so the memory an upload holds is bounded.
 
     Raises :class:`UploadError`: 400 empty/truncated/corrupt, 413 too many pixels,
     415 not an accepted image type.
@@ -126,8 +139,12 @@ def decode_image(data: bytes, max_pixels: float = 50e6, name: str = "the upload"
     try:
         im.verify()  # structure and checksums, without decoding the pixels
         im = Image.open(io.BytesIO(data), formats=_FORMATS)
+        if max(im.size) > max_side:
+            im.draft("RGB", (max_side, max_side))  # JPEG: DCT scaling, 1/2 .. 1/8
         im.load()
         im = ImageOps.exif_transpose(im)
+        if max(im.size) > max_side:
+            im.thumbnail((max_side, max_side), Image.Resampling.BILINEAR, reducing_gap=2.0)
         rgb = im.convert("RGB")
     except Image.DecompressionBombError:
         raise UploadError(413, f"{name} has too many pixels (a decompression bomb?)") from None
