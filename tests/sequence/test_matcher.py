@@ -219,13 +219,15 @@ def test_bad_queries(route):
 def test_probe_budgets(route):
     db, index, rng = route
     m = SequenceMatcher(index)
-    assert m.probes_per_frame(100) == 64 and m.entries_per_frame(100) == 100
-    assert m.entries_per_frame(25) == 200  # at most 1 % of the 20,000 places a frame
+    # 1,000 entries a query (the validated default) over L frames
+    assert m.probes_per_frame(100) == 64 and m.entries_per_frame(100) == 10
+    assert m.entries_per_frame(25) == 40  # short queries search each frame deeper
+    assert m.entries_per_frame(1) == 200  # but at most 1 % of the 20,000 places a frame
     wide = SequenceMatcher(index, max_map_share=1.0)
-    assert wide.entries_per_frame(25) == 400  # short queries search each frame deeper
+    assert wide.entries_per_frame(1) == 1000
     assert SequenceMatcher(index, probes=3).probes_per_frame(100) == 3
     assert m.local_keep(100) == 32 and m.local_keep(10) == 320 and m.local_keep(1) == 512
-    assert m.anchors_keep(100) == 256 and m.anchors_keep(50) == 512
+    assert m.anchors_keep(100) == 512 and m.anchors_keep(50) == 1024  # 51,200 / L
     assert m.anchors_keep(1) == 4096 and SequenceMatcher(index, anchors=5).anchors_keep(50) == 5
     q = sample_along(db, 9000, 30, 1.0, rng, noise=0.5)
     r = m.match(q)

@@ -45,7 +45,8 @@ MIN_FRAME_ENTRIES = 16  # entries a frame may read however small the map
 
 @dataclass
 class MatcherSettings:
-    """Knobs of the matcher; the defaults are the recommended operating point.
+    """Knobs of the matcher; the defaults are the operating point chosen by
+    ``benchmarks/validate.py`` (``benchmarks/results/validation.json``).
 
     ``entry_budget`` is the bucket entries read per query (``entry_budget / L`` a frame,
     but at most ``max_map_share`` of the map: in a small map chance hits would drown the
@@ -62,13 +63,13 @@ class MatcherSettings:
 
     velocities: tuple[float, ...] = DEFAULT_VELOCITIES
     probes: int | None = None
-    entry_budget: int = 10000
+    entry_budget: int = 1000
     max_map_share: float = 0.01
     max_probes: int = 64
     flip_bits: int = 12
     max_flips: int = 4
     anchors: int | None = None
-    anchor_budget: int = 25600
+    anchor_budget: int = 51200
     radius: int = 2
     local: int | None = None
     local_budget: int = 3200
