@@ -126,7 +126,7 @@ def test_locate_held_out_photo(lund, name):
     c = lund["client"]
     photo = lund["photos"] / f"{name}.jpg"
     truth = read_gps(photo)
-    resp = _upload(c, photo.read_bytes(), f"{name}.jpg", data={"top": "3"})
+    resp = _upload(c, photo.read_bytes(), f"{name}.jpg", params={"top": 3})
     assert resp.status_code == 200, resp.text
     out = resp.json()
     best = out["modes"][0]
@@ -262,8 +262,9 @@ def test_form_errors_are_422_sentences(lund):
     c = lund["client"]
     assert "file" in _assert_error(c.post("/locate"), 422)
     photo = (lund["photos"] / "13.jpg").read_bytes()
-    assert "top" in _assert_error(_upload(c, photo, data={"top": "0"}), 422)
-    assert "top" in _assert_error(_upload(c, photo, data={"top": "many"}), 422)
+    assert "top" in _assert_error(_upload(c, photo, params={"top": "0"}), 422)
+    assert "top" in _assert_error(_upload(c, photo, params={"top": "many"}), 422)
+    assert "unknown form field" in _assert_error(_upload(c, photo, data={"top": "3"}), 400)
 
 
 def test_oversize_uploads_are_refused_while_reading(lund):

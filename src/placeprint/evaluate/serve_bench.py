@@ -150,7 +150,7 @@ def load_test(
         t0 = time.perf_counter()
         try:
             resp = local.client.post(
-                f"{url}/locate", files={"file": (name, data, "image/jpeg")}, data={"top": "5"}
+                f"{url}/locate?top=5", files={"file": (name, data, "image/jpeg")}
             )
             ok = resp.status_code == 200 and resp.json().get("modes")
             why = None if ok else f"{resp.status_code}: {resp.text[:120]}"

@@ -29,7 +29,7 @@ from typing import Annotated
 import anyio
 import anyio.to_thread
 import numpy as np
-from fastapi import FastAPI, File, Form, HTTPException, Query, Request, UploadFile
+from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
@@ -92,37 +92,108 @@ def shown_path(path: str | None) -> str | None:
     return p.name if p.is_absolute() else path
 
 
-_OPENAPI_SEQUENCE_BODY = {
-    "required": True,
-    "content": {
-        "multipart/form-data": {
-            "schema": {
-                "type": "object",
-                "properties": {
-                    "files": {
-                        "type": "array",
-                        "items": {"type": "string", "format": "binary"},
-                        "description": "The frames, oldest first.",
-                    }
-                },
-                "required": ["files"],
-            }
-        },
-        "application/json": {
-            "schema": {
-                "type": "object",
-                "properties": {
-                    "descriptors": {
-                        "type": "array",
-                        "items": {"type": "array", "items": {"type": "number"}},
-                        "description": "(L, d) descriptors, oldest frame first.",
-                    }
-                },
-                "required": ["descriptors"],
-            }
-        },
-    },
+_ERROR_SCHEMA = {
+    "type": "object",
+    "properties": {"error": {"type": "string", "description": "One sentence."}},
+    "required": ["error"],
 }
+_ERROR_TEXT = {
+    400: "Bad request: the body or a value is not what this index can use",
+    401: "The token is missing or wrong (only when the service runs with a token)",
+    404: "No such place, image or part of the index",
+    413: "Too large: the body, an image or a request's pixels over the limit",
+    415: "Not an accepted content type or image format",
+    422: "A parameter is out of range or of the wrong type",
+    500: "Internal error (no details are given)",
+    503: "The server ran out of memory for this request",
+    504: "The request took longer than the limit; its work was stopped",
+}
+
+
+def error_responses(*codes: int) -> dict:
+    """OpenAPI ``responses`` for the error statuses ``codes`` (``{"error": sentence}`` JSON)."""
+    return {
+        code: {
+            "description": _ERROR_TEXT[code],
+            "content": {"application/json": {"schema": _ERROR_SCHEMA}},
+        }
+        for code in codes
+    }
+
+
+_IMAGE_TYPES = "image/jpeg, image/png, image/webp, image/bmp, image/tiff"
+
+
+def locate_body() -> dict:
+    """The ``/locate`` request body as it is checked: one photo in ``file``."""
+    return {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        "file": {
+                            "type": "string",
+                            "format": "binary",
+                            "minLength": 1,
+                            "description": "One photo (JPEG, PNG, WebP, BMP or TIFF).",
+                        },
+                    },
+                    "required": ["file"],
+                    "additionalProperties": False,
+                },
+                "encoding": {"file": {"contentType": _IMAGE_TYPES}},
+            }
+        },
+    }
+
+
+def sequence_body(dims: int | None, max_frames: int) -> dict:
+    """The ``/sequence`` request body as it is checked: images, or ``(L, dims)`` numbers."""
+    row = {"type": "array", "items": {"type": "number", "minimum": -3e38, "maximum": 3e38}}
+    if dims:
+        row.update(minItems=dims, maxItems=dims)
+    return {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        "files": {
+                            "type": "array",
+                            "items": {"type": "string", "format": "binary", "minLength": 1},
+                            "minItems": 1,
+                            "maxItems": max_frames,
+                            "description": "The frames (JPEG, PNG, WebP, BMP or TIFF images), "
+                            "oldest first.",
+                        }
+                    },
+                    "required": ["files"],
+                    "additionalProperties": False,
+                },
+                "encoding": {"files": {"contentType": _IMAGE_TYPES}},
+            },
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        "descriptors": {
+                            "type": "array",
+                            "items": row,
+                            "minItems": 1,
+                            "maxItems": max_frames,
+                            "description": f"(L, {dims or 'd'}) finite descriptors, oldest "
+                            "frame first.",
+                        }
+                    },
+                    "required": ["descriptors"],
+                    "additionalProperties": False,
+                }
+            },
+        },
+    }
 
 
 def repo_root() -> Path:
@@ -597,10 +668,22 @@ def create_app(
     async def _upload_error(request: Request, exc: UploadError):
         return _json_error(exc.status_code, exc.message)
 
+    def _allowed_methods(path: str) -> str:
+        """Every method some route of ``path`` answers (Starlette lists only the first)."""
+        methods: set[str] = set()
+        for route in app.routes:
+            regex = getattr(route, "path_regex", None)
+            if regex is not None and regex.match(path) and getattr(route, "methods", None):
+                methods |= set(route.methods)
+        return ", ".join(sorted(methods))
+
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException):
         detail = exc.detail if isinstance(exc.detail, str) else json.dumps(exc.detail)
-        return _json_error(exc.status_code, detail, getattr(exc, "headers", None))
+        headers = dict(getattr(exc, "headers", None) or {})
+        if exc.status_code == 405:
+            headers["Allow"] = _allowed_methods(request.url.path)
+        return _json_error(exc.status_code, detail, headers or None)
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError):
@@ -639,11 +722,15 @@ def create_app(
             raise HTTPException(500, "internal error") from None
 
     # ---------------------------------------------------------------- routes
-    @app.get("/health", summary="Liveness check")
+    @app.get("/health", summary="Liveness check", responses=error_responses(500))
     async def health() -> dict:
         return {"status": "ok"}
 
-    @app.get("/stats", summary="Index size, places, describer, version")
+    @app.get(
+        "/stats",
+        summary="Index size, places, describer, version",
+        responses=error_responses(401, 500),
+    )
     async def stats() -> dict:
         return svc.stats()
 
@@ -654,7 +741,11 @@ def create_app(
             )
         return svc.store
 
-    @app.get("/places/{place_id}", summary="One place: image path, position, time, sequence")
+    @app.get(
+        "/places/{place_id}",
+        summary="One place: image path, position, time, sequence",
+        responses=error_responses(401, 404, 422, 500),
+    )
     async def place(place_id: PlaceId) -> dict:
         found = _need_store().get(int(place_id))
         if found is None:
@@ -662,7 +753,21 @@ def create_app(
         found["path"] = shown_path(found["path"])
         return found
 
-    @app.get("/places/{place_id}/image", summary="The image of one place")
+    @app.get(
+        "/places/{place_id}/image",
+        summary="The image of one place",
+        response_class=FileResponse,
+        responses={
+            200: {
+                "description": "The image file",
+                "content": {
+                    t: {"schema": {"type": "string", "format": "binary"}}
+                    for t in ("image/jpeg", "image/png", "image/webp", "image/bmp", "image/tiff")
+                },
+            },
+            **error_responses(401, 404, 422, 500),
+        },
+    )
     async def place_image(place_id: PlaceId):
         store = _need_store()
         file = store.image_file(int(place_id))
@@ -670,22 +775,39 @@ def create_app(
             raise HTTPException(404, f"place {place_id} has no image in the index's folder")
         return FileResponse(file)
 
-    @app.post("/locate", summary="Where was this photo taken?")
+    @app.post(
+        "/locate",
+        summary="Where was this photo taken?",
+        openapi_extra={"requestBody": locate_body()},
+        responses=error_responses(400, 401, 413, 415, 422, 500, 503, 504),
+    )
     async def locate(
         request: Request,
-        file: Annotated[UploadFile, File(description="One photo (JPEG, PNG, WebP, BMP, TIFF).")],
-        top: Annotated[int, Form(ge=1, le=50, description="Guesses and matches to return.")] = 5,
+        top: Annotated[int, Query(ge=1, le=50, description="Guesses and matches to return.")] = 5,
     ) -> dict:
-        form = await request.form()  # parsed once already: the cached form
-        if len(form.getlist("file")) != 1 or len(form.getlist("top")) > 1:
-            raise PlaceprintError("send exactly one photo in the field `file` (and one `top`)")
-        if svc.locator is None:
-            raise PlaceprintError(
-                "this index has no geolocator (INDEX.geo): build it from geotagged photos"
-            )
+        kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if kind != "multipart/form-data":
+            raise HTTPException(415, "send multipart/form-data with one photo in `file`")
         t0 = time.perf_counter()
+        form = await request.form(max_files=2, max_fields=16)
+        try:
+            unknown = sorted(set(form.keys()) - {"file"})
+            if unknown:
+                raise PlaceprintError(
+                    f"unknown form field {unknown[0]!r}: send the photo in `file` "
+                    "(and `top` in the query: /locate?top=3)"
+                )
+            files = form.getlist("file")
+            if len(files) != 1 or not hasattr(files[0], "read"):
+                raise PlaceprintError("send exactly one photo in the field `file`")
+            if svc.locator is None:
+                raise PlaceprintError(
+                    "this index has no geolocator (INDEX.geo): build it from geotagged photos"
+                )
+            data = await read_limited(files[0], limits["max_upload_bytes"])
+        finally:
+            await form.close()
         job = Job(limits["request_timeout_s"])
-        data = await read_limited(file, limits["max_upload_bytes"])
         out = await work(svc.locate, data, top, job=job)
         out["timing_ms"]["total"] = round(1e3 * (time.perf_counter() - t0), 2)
         return out
@@ -693,7 +815,14 @@ def create_app(
     @app.post(
         "/sequence",
         summary="Where along the route was the last frame taken?",
-        openapi_extra={"requestBody": _OPENAPI_SEQUENCE_BODY},
+        openapi_extra={
+            "requestBody": sequence_body(
+                int(svc.index.codec.input_dim) if svc.index is not None else None,
+                # a query is at most as long as the route it is matched against
+                min(limits["max_frames"], svc.index.ntotal if svc.index is not None else 1),
+            )
+        },
+        responses=error_responses(400, 401, 413, 415, 422, 500, 503, 504),
     )
     async def sequence(
         request: Request,
@@ -710,7 +839,7 @@ def create_app(
                 raise PlaceprintError("the body is not valid JSON") from None
             except RecursionError:
                 raise PlaceprintError("the JSON body is nested too deeply") from None
-            if not isinstance(body, dict) or "descriptors" not in body:
+            if not isinstance(body, dict) or set(body) != {"descriptors"}:
                 raise PlaceprintError('the JSON body must be {"descriptors": [[...], ...]}')
             X = svc.check_descriptors(body["descriptors"])
             t1 = time.perf_counter()
@@ -718,6 +847,9 @@ def create_app(
         elif kind == "multipart/form-data":
             form = await request.form(max_files=limits["max_frames"], max_fields=16)
             try:
+                unknown = sorted(set(form.keys()) - {"files"})
+                if unknown:
+                    raise PlaceprintError(f"unknown form field {unknown[0]!r}: send `files`")
                 items = form.getlist("files")
                 if not items:
                     raise PlaceprintError(
@@ -745,7 +877,18 @@ def create_app(
         out["timing_ms"]["total"] = round(1e3 * (time.perf_counter() - t0), 2)
         return out
 
-    @app.get("/api/outlines", summary="Country outlines (GeoJSON) for the offline base map")
+    @app.get(
+        "/api/outlines",
+        summary="Country outlines (GeoJSON) for the offline base map",
+        response_class=Response,
+        responses={
+            200: {
+                "description": "A GeoJSON FeatureCollection (RFC 7946)",
+                "content": {"application/geo+json": {"schema": {"type": "object"}}},
+            },
+            **error_responses(401, 500, 504),
+        },
+    )
     async def outlines():
         if "outlines" not in state:
             state["outlines"] = await work(_outlines_json)
@@ -762,7 +905,15 @@ def create_app(
     async def index_page():
         return _page("index.html")
 
-    @app.get("/sequence", include_in_schema=False)
+    @app.get(
+        "/sequence",
+        summary="The web page for sequences",
+        response_class=Response,
+        responses={
+            200: {"description": "HTML", "content": {"text/html": {"schema": {"type": "string"}}}},
+            **error_responses(404),
+        },
+    )
     async def sequence_page():
         return _page("sequence.html")
 
