@@ -260,7 +260,9 @@ def test_bad_uploads_get_a_clear_4xx(lund, case, status, words):
 
 def test_form_errors_are_422_sentences(lund):
     c = lund["client"]
-    assert "file" in _assert_error(c.post("/locate"), 422)
+    assert "file" in _assert_error(c.post("/locate"), 415)  # no multipart body at all
+    no_photo = c.post("/locate", files={"other": ("a.txt", b"x", "text/plain")})
+    assert "unknown form field" in _assert_error(no_photo, 400)
     photo = (lund["photos"] / "13.jpg").read_bytes()
     assert "top" in _assert_error(_upload(c, photo, params={"top": "0"}), 422)
     assert "top" in _assert_error(_upload(c, photo, params={"top": "many"}), 422)
