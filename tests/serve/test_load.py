@@ -18,3 +18,17 @@ def test_concurrent_locate_requests_all_succeed(tmp_path):
     lat = out["latency_ms"]
     assert 0 < lat["p50"] <= lat["p95"] <= lat["max"]
     assert out["rss_growth_mb"] is not None and out["rss_growth_mb"] < 100  # no leak per request
+
+
+def test_soak_of_good_and_hostile_requests(tmp_path):
+    """8 clients mixing good and hostile requests: no good one fails, every hostile one is
+    a one-sentence 4xx, memory stays under 2 GiB and /health answers throughout."""
+    require_real_data("geotagged", "lund")
+    out = main(["--soak", "12", "--clients", "8", "--json", str(tmp_path / "soak.json")])
+    assert out["good_failures"] == 0 and out["hostile_not_4xx"] == 0
+    assert out["health"]["failed"] == 0 and out["health"]["asked"] > 10
+    assert out["rss_peak_mb"] < 2048 and out["server_alive_after"]
+    statuses = out["outcomes"]
+    assert any(k.startswith("16 x 49 MP frames -> 413") for k in statuses)  # per-request budget
+    assert any(k.startswith("nested json -> 400") for k in statuses)
+    assert any(k.startswith("49 MP png -> 200") for k in statuses)  # heavy, but answered

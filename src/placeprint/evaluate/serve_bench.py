@@ -190,6 +190,14 @@ def main(argv: list[str] | None = None, prog: str = "benchmarks/serve.py") -> di
     p.add_argument("--clients", type=int, default=8)
     p.add_argument("--warmup", type=int, default=8, help="Requests before measuring.")
     p.add_argument("--startup-timeout", type=float, default=180.0, help="Seconds.")
+    p.add_argument(
+        "--soak",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="soak test instead: good and hostile requests from --clients for SECONDS",
+    )
+    p.add_argument("--rss-limit-mb", type=float, default=2048.0, help="soak: memory bound")
     p.add_argument("--json", type=Path, default=None)
     p.add_argument("--quiet", action="store_true")
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -214,6 +222,8 @@ def main(argv: list[str] | None = None, prog: str = "benchmarks/serve.py") -> di
             if not f.is_file():
                 raise PlaceprintError(f"not found: {f}")
         log_file = tmp / "server.log"
+        if a.soak is not None:
+            return _soak_main(a, argv, prog, idx, photos, log_file)
         with running_server(idx, log_file, ["--quiet"], a.startup_timeout) as (url, proc):
             rss_start = rss_mb(proc.pid)
             if a.warmup:
@@ -259,4 +269,60 @@ def main(argv: list[str] | None = None, prog: str = "benchmarks/serve.py") -> di
     if res["errors"] or not alive:
         first = res["first_errors"][0] if res["first_errors"] else "the server died"
         raise PlaceprintError(f"{res['errors']} of {res['requests']} requests failed: {first}")
+    return out
+
+
+def _soak_main(a, argv, prog: str, idx: Path, photos: list[Path], log_file: Path) -> dict:
+    """``--soak``: the mix of :mod:`placeprint.evaluate.soak`; any failure is an error."""
+    from placeprint.evaluate.soak import soak
+    from placeprint.index import OverloadedIndex
+    from placeprint.serve.store import PlaceStore, store_path_for
+
+    if a.soak <= 0:
+        raise PlaceprintError("--soak must be > 0 seconds")
+    index = OverloadedIndex.load(idx)
+    dims = int(index.codec.input_dim)
+    frames = []
+    with PlaceStore.open(store_path_for(idx)) as store:
+        for place in store.many(range(min(5, len(store)))):
+            f = store.image_file(place["id"])
+            if f is not None:
+                frames.append(f)
+    if not frames:
+        raise PlaceprintError("the index's place store has no images to send as frames")
+    with running_server(idx, log_file, ["--quiet"], a.startup_timeout) as (url, proc):
+        res = soak(url, proc.pid, photos, frames, dims, a.soak, a.clients)
+        alive = proc.poll() is None
+    out = {**run_metadata(prog, argv), **res, "server_alive_after": alive}
+    out["rss_limit_mb"] = a.rss_limit_mb
+    print_table(
+        f"placeprint serve soak: {a.clients} clients for {a.soak:g} s",
+        [
+            "requests",
+            "good failed",
+            "hostile not 4xx",
+            "peak RSS MiB",
+            "health failed",
+            "slowest health ms",
+        ],
+        [
+            [
+                res["requests"],
+                res["good_failures"],
+                res["hostile_not_4xx"],
+                res["rss_peak_mb"],
+                res["health"]["failed"],
+                res["health"]["slowest_ms"],
+            ]
+        ],
+    )
+    if a.json:
+        write_json(a.json, out)
+        print(f"wrote {a.json}")
+    problems = res["good_failures"] + res["hostile_not_4xx"] + res["health"]["failed"]
+    if problems or not alive or res["rss_peak_mb"] > a.rss_limit_mb:
+        first = (res["first_problems"] or ["memory or health"])[0]
+        raise PlaceprintError(
+            f"soak failed ({problems} problems, peak {res['rss_peak_mb']:.0f} MiB): {first}"
+        )
     return out
