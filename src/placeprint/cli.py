@@ -698,6 +698,10 @@ def serve_cmd(
         ),
     ] = None,
     max_upload_mb: Annotated[float, typer.Option(help="Largest image upload (MiB).")] = 20.0,
+    timeout: Annotated[
+        float,
+        typer.Option(help="Seconds of work a request may take (then 504, and its work stops)."),
+    ] = 30.0,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only warnings and errors.")] = False,
 ) -> None:
     """Serve an index over HTTP: the API (OpenAPI at /docs) and the web page."""
@@ -711,7 +715,14 @@ def serve_cmd(
         raise PlaceprintError(f"--port must be 1-65535, got {port}")
     if not max_upload_mb > 0:
         raise PlaceprintError(f"--max-upload-mb must be > 0, got {max_upload_mb}")
-    application = create_app(index, token=token, max_upload_bytes=int(max_upload_mb * 2**20))
+    if not 0 < timeout <= 3600:
+        raise PlaceprintError(f"--timeout must be in (0, 3600] seconds, got {timeout}")
+    application = create_app(
+        index,
+        token=token,
+        max_upload_bytes=int(max_upload_mb * 2**20),
+        request_timeout_s=timeout,
+    )
     try:  # a clear one-line error when the address is taken or not ours
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         with socket.socket(family, socket.SOCK_STREAM) as probe:
