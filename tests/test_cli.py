@@ -87,6 +87,11 @@ def test_build_and_match_image_folders(tmp_path):
     assert best["file"].endswith(f"f{best['position']:04d}.png")  # the place's own image
     table = run("match", idx, tmp_path / "q", "-q").stdout
     assert f"f{best['position']:04d}.png" in table
+    # the query as descriptors (.npy) against the image-built index: the same answer
+    assert run("describe", tmp_path / "q", "-o", tmp_path / "q.npy", "-q").returncode == 0
+    as_npy = json.loads(run("match", idx, tmp_path / "q.npy", "--json", "-q").stdout)
+    assert as_npy["answers"][0]["position"] == best["position"]
+    assert as_npy["last_frame"] == "q.npy[11]"
 
 
 def test_bad_input_is_one_line_and_exit_2(route, tmp_path):

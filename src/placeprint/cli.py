@@ -380,9 +380,20 @@ def match(
     index = OverloadedIndex.load(index_path)
     from placeprint.sources import state_path_for
 
-    X, _, names = describe_source(
-        query, index.describer or None, progress=not quiet, state_file=state_path_for(index_path)
-    )
+    if query.suffix == ".npy" and query.is_file():
+        # descriptors already (e.g. `placeprint describe FRAMES -o q.npy --state ...`): the
+        # matcher checks that they have the index's dimensions
+        from placeprint.sources import load_npy_descriptors
+
+        X = load_npy_descriptors(query)
+        names = [f"{query.name}[{i}]" for i in range(len(X))]
+    else:
+        X, _, names = describe_source(
+            query,
+            index.describer or None,
+            progress=not quiet,
+            state_file=state_path_for(index_path),
+        )
     names = [Path(n).name for n in names]
     if length is not None:
         if length < 1:
