@@ -160,3 +160,25 @@ def test_build_from_parquet_manifest(lund_index, tmp_path):
     geo = Geolocator.load(geo_path_for(tmp_path / "p.idx"))
     np.testing.assert_allclose(geo.lat_, [x.lat for x in fixes], atol=1e-9)
     assert geo.user_meta_["describer"]["name"] == "cnn_netvlad"  # default for geotagged photos
+
+
+def test_flat_or_tiny_photos_and_uncalibrated_answers_are_said(lund_index, tmp_path):
+    root, _ = lund_index
+    Image.new("RGB", (640, 480), (0, 200, 0)).save(tmp_path / "green.png")
+    Image.new("RGB", (1, 1), (10, 20, 30)).save(tmp_path / "dot.png")
+    proc = run(
+        "locate",
+        tmp_path / "green.png",
+        tmp_path / "dot.png",
+        "--index",
+        root / "lund.idx",
+        "--no-map",
+        "--json",
+    )
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert "one flat colour" in data[0]["warning"] and "1 x 1 pixels" in data[1]["warning"]
+    assert "not calibrated" in proc.stderr  # 26 photos: too few to hold some out
+    assert all(entry["calibrated"] is False for entry in data)
+    ok = run("locate", root / "db" / "05.jpg", "--index", root / "lund.idx", "--no-map", "--json")
+    assert "warning" not in json.loads(ok.stdout)

@@ -662,6 +662,14 @@ def locate_cmd(
             err=True,
         )
     results = locator.locate(photos, progress=not quiet, album=album)
+    from placeprint.locate import photo_detail_problem
+
+    if not locator.geo.calibrated:
+        typer.echo(
+            "note: the probabilities are not calibrated (this collection has too few photos "
+            "to hold some out); read them as scores",
+            err=True,
+        )
     folder = out or Path("locate")
     report = []
     for r in results:
@@ -673,6 +681,11 @@ def locate_cmd(
         }
         entry["modes"] = entry["modes"][:top]
         report.append(entry)
+        problem = photo_detail_problem(r.photo)
+        entry["calibrated"] = bool(locator.geo.calibrated)
+        if problem:
+            entry["warning"] = f"this photo cannot show where it was taken: {problem}"
+            typer.echo(f"warning: {r.photo}: {entry['warning']}", err=True)
         if as_json:
             continue
         typer.echo(r.photo)

@@ -106,6 +106,28 @@ def load_geolocator(index_path: str | Path):
     return Geolocator.load(path), path
 
 
+MIN_DETAIL_SIDE = 32  # pixels: smaller photos carry no place
+MIN_DETAIL_STD = 2.0  # grey levels: flatter photos carry no place
+
+
+def photo_detail_problem(path: str | Path) -> str | None:
+    """Why a photo cannot say where it was taken (tiny or flat), or ``None``."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            w, h = im.size
+            if min(w, h) < MIN_DETAIL_SIDE:
+                return f"it is only {w} x {h} pixels"
+            im.draft("L", (256, 256))
+            grey = np.asarray(im.convert("L").resize((64, 64)), np.float32)
+    except (OSError, ValueError):
+        return None  # unreadable photos are reported where they are described
+    if float(grey.std()) < MIN_DETAIL_STD:
+        return "it is almost one flat colour"
+    return None
+
+
 class PhotoLocator:
     """An index's geolocator and describer, loaded once, answering for many photos.
 
