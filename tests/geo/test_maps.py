@@ -190,3 +190,16 @@ def test_auto_extent_holds_modes_with_margin():
     assert lat1 - lat0 < 15 and lon1 - lon0 < 20
     with pytest.raises(PlaceprintError):
         auto_extent(modes, margin_km=-1)
+
+
+def test_street_level_axes_show_plain_degrees():
+    """A map of a few hundred metres labels 55.70, never an offset like +5.57e1."""
+    from placeprint.geo.maps import _new_axes, _set_extent
+
+    fig, ax = _new_axes((600, 400))
+    _set_extent(ax, (13.190, 13.200, 55.695, 55.700))
+    fig.canvas.draw()
+    assert ax.xaxis.get_offset_text().get_text() == ""
+    assert ax.yaxis.get_offset_text().get_text() == ""
+    labels = [t.get_text() for t in ax.get_yticklabels() if t.get_text()]
+    assert labels and all(lab.replace("\u2212", "-").startswith("55.") for lab in labels)

@@ -206,6 +206,7 @@ def _set_extent(ax, extent) -> None:
     ax.set_aspect(1.0 / math.cos(mid) if lat1 - lat0 < 90 else 1.0, adjustable="box")
     ax.set_xlabel("longitude (degrees)")
     ax.set_ylabel("latitude (degrees)")
+    ax.ticklabel_format(axis="both", style="plain", useOffset=False)  # 55.70, not +5.57e1
 
 
 def _save_atomic(fig: Figure, path: str | Path) -> Path:
