@@ -28,6 +28,8 @@ def test_demo_on_a_generated_route(tmp_path, monkeypatch, capsys):
     result = run_demo(20_000, tmp_path / "out", quiet=True)
     out = capsys.readouterr().out
     assert "GENERATED" in out and "recall plot" in out
+    assert "\n\n\n" not in out  # no blank lines left by progress bars before the table
+    assert "R at 100% P: the share of queries answered" in out
     assert result["places"] == 22_500 and result["route"] == "generated route"
     assert (tmp_path / "out" / "demo_generated_recall_vs_L.png").stat().st_size > 1000
     assert json.loads((tmp_path / "out" / "demo_generated.json").read_text())["places"] == 22_500

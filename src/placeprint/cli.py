@@ -169,6 +169,14 @@ def index_build(
             f"wrote {output}: {index.ntotal} places, {index.bytes_per_place():.3f} bytes/place "
             f"all-in, {size} bytes on disk"
         )
+        if index.bytes_per_place() > budget:
+            shared = index.nbytes().get("codec_state", 0)
+            typer.echo(
+                f"note: above the {budget:g}-byte budget because the codec's projection "
+                f"({shared:,} bytes) is shared by only {index.ntotal:,} places; it is the same "
+                f"size for any number of places, so a larger collection approaches "
+                f"{index.codec.code_size + 1}-{budget:g} bytes a place"
+            )
         if "state" in config:
             typer.echo(f"describer state (keep it next to the index): {state_file}")
 

@@ -145,7 +145,9 @@ def describe_collection(
     every core, or 1 for describers that thread natively). ``on_batch`` is called with
     the number of images after each finished batch.
     """
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+    from rich.progress import BarColumn, MofNCompleteColumn, TimeRemainingColumn
+
+    from placeprint.progress import progress_bar
 
     describer.check_fitted()
     if batch < 1:
@@ -177,7 +179,7 @@ def describe_collection(
                 store.put([k for k, _ in good], np.vstack([x for _, x in good]))
 
     columns = ("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn())
-    with Progress(*columns, TimeRemainingColumn(), disable=not progress, transient=True) as bar:
+    with progress_bar(not progress, *columns, TimeRemainingColumn()) as bar:
         task = bar.add_task(f"describing ({describer.name})", total=n, completed=from_cache)
         if workers <= 1:
             for idx in batches:

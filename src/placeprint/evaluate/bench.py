@@ -296,6 +296,10 @@ def print_headline(out: dict) -> None:
         ],
         rows,
     )
+    print(
+        "R at 100% P: the share of queries answered, most confident first, before the first "
+        "wrong answer; P at conf>=2: how often an answer with confidence >= 2 is right."
+    )
     real = out["distractor_realism"]
     print_table(
         f"Distractors ({out['distractor_model']}) against wrong real places, winter test queries",

@@ -126,12 +126,12 @@ def evaluate(
     ``methods`` maps a name to ``(search, queries)``: each method reads the query
     traverse in its own representation (row ``i`` = query frame ``i`` for all).
     """
-    from rich.progress import Progress
+    from placeprint.progress import progress_bar
 
     n = len(truth)
     total = sum(len(query_ends(n, L, stride)) for L in lengths) * len(methods)
     out: dict[str, list[dict]] = {}
-    with Progress(disable=quiet, transient=True) as bar:
+    with progress_bar(quiet) as bar:
         task = bar.add_task("matching query sequences", total=total)
         for name, (search, queries) in methods.items():
             out[name] = []

@@ -145,9 +145,8 @@ def distractor_experiment(
     learns from the pairs of the tuning frames and the distractors are made from the
     tuning places only; recall is reported on the test frames and on all frames.
     """
-    from rich.progress import Progress
-
     from placeprint.evaluate.validate import fit_codec
+    from placeprint.progress import progress_bar
 
     settings = settings or {}
     matcher_options = dict(settings.get("matcher", {}))
@@ -157,7 +156,7 @@ def distractor_experiment(
     gen = fit_distractors(pipe, distractors, seed, tune_rows)
     with tempfile.TemporaryDirectory(dir=workdir) as tmp:
         path = Path(tmp) / "haystack.ppidx"
-        with Progress(disable=quiet, transient=True) as bar:
+        with progress_bar(quiet) as bar:
             task = bar.add_task(f"indexing {n_distractors:,} distractors", total=n_distractors)
             built = build_haystack(
                 pipe,
@@ -177,7 +176,7 @@ def distractor_experiment(
         matcher = SequenceMatcher(index, **matcher_options)
         real_range = (offset, offset + len(route.queries))
         per_length = []
-        with Progress(disable=quiet, transient=True) as bar:
+        with progress_bar(quiet) as bar:
             task = bar.add_task("matching winter sequences", total=None)
             for L in lengths:
                 res = run_windows(
@@ -358,12 +357,12 @@ def synthetic_experiment(
     queries (database + bias + change, correlated along the route): the scale test of
     the paper. Synthetic change is easier than real change; see the headline for real
     queries."""
-    from rich.progress import Progress
+    from placeprint.progress import progress_bar
 
     pipe = fit_pipeline(route, code_size=code_size)
     with tempfile.TemporaryDirectory(dir=workdir) as tmp:
         path = Path(tmp) / "synthetic.ppidx"
-        with Progress(disable=quiet, transient=True) as bar:
+        with progress_bar(quiet) as bar:
             task = bar.add_task(f"indexing {n_places:,} synthetic places", total=n_places)
             gen = fit_distractors(
                 pipe, "gaussian", seed, np.arange(len(pipe.database)), query_model
