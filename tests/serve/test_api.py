@@ -535,3 +535,9 @@ def test_token_mode_guards_the_api_description_and_keeps_tokens_out_of_logs(lund
     assert RedactToken().filter(record)
     assert "s3cret" not in record.getMessage() and "token=***" in record.getMessage()
     assert any(isinstance(f, RedactToken) for f in logging.getLogger("uvicorn.access").filters)
+
+
+def test_the_page_icon_is_served(lund):
+    resp = lund["client"].get("/favicon.ico")
+    assert resp.status_code == 200 and resp.headers["content-type"].startswith("image/svg+xml")
+    assert resp.content.startswith(b"<svg")

@@ -115,9 +115,13 @@ def test_photo_page_locates_held_out_photo(server, playwright_api, tmp_path):
     try:
         # The offline base map: country outlines drawn as vector paths.
         page.wait_for_selector("#map .leaflet-outlines-pane path", timeout=TIMEOUT_MS)
+        assert page.locator("figure.query").is_hidden()  # no broken picture before an upload
         query = lund / "13.jpg"
         page.set_input_files("#file-input", str(query))
         page.wait_for_selector("#modes .mode", timeout=TIMEOUT_MS)
+        assert page.locator("figure.query").is_visible()
+        captions = page.locator("#matches figcaption").all_inner_texts()
+        assert captions and all(c.split(" ")[0].endswith(".jpg") for c in captions), captions
 
         truth = read_gps(query)
         first = page.locator("#modes .mode").first
@@ -231,6 +235,10 @@ def test_pages_with_token(lund_index, playwright_api, tmp_path):
             )
             images = [u for u in requests if "/places/" in u and "/image" in u]
             assert images and all("token=s3cret-t0ken" in u for u in images), images
+            # the page's icon is served (no 404 in a browser's console); /docs needs the token
+            icon = page.get_attribute("link[rel=icon]", "href")
+            assert httpx.get(base + icon).status_code == 200  # the page's icon exists
+            assert httpx.get(f"{base}/docs").status_code == 401
             assert page.locator("#error").is_hidden(), page.inner_text("#error")
             assert not errors, errors
             _assert_local_only(requests, base)

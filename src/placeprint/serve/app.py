@@ -92,6 +92,11 @@ def shown_path(path: str | None) -> str | None:
     return p.name if p.is_absolute() else path
 
 
+_FAVICON = (
+    b'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16">'
+    b'<circle cx="8" cy="6" r="4.5" fill="#1565c0"/><path d="M8 16 3.5 8h9z" fill="#1565c0"/>'
+    b'<circle cx="8" cy="6" r="1.8" fill="#fff"/></svg>'
+)
 _ERROR_SCHEMA = {
     "type": "object",
     "properties": {"error": {"type": "string", "description": "One sentence."}},
@@ -900,6 +905,10 @@ def create_app(
         if not file.is_file():
             raise HTTPException(404, f"the web page {name} is not installed")
         return FileResponse(file, media_type="text/html")
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    async def favicon():
+        return Response(_FAVICON, media_type="image/svg+xml")
 
     @app.get("/", include_in_schema=False)
     async def index_page():

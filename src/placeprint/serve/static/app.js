@@ -30,6 +30,7 @@ async function locate(file) {
   thumbUrl = URL.createObjectURL(file);
   ui.thumb.src = thumbUrl;
   ui.thumb.hidden = false;
+  ui.thumb.closest("figure").hidden = false;
   const form = new FormData();
   form.append("file", file);
   try {
@@ -115,7 +116,8 @@ function renderMatches(matches, best) {
         : best && typeof m.lat === "number"
           ? haversineKm(best.lat, best.lon, m.lat, m.lon)
           : null;
-    const caption = [`#${m.id}`];
+    const file = m.path ? m.path.split("/").pop() : null;
+    const caption = [file || `#${m.id}`];
     if (typeof m.weight === "number") caption.push(`weight ${m.weight.toFixed(2)}`);
     if (km !== null) caption.push(`${fmtKm(km)} from the best guess`);
     const img = m.image_url

@@ -30,6 +30,18 @@ async function api(path, options = {}) {
   } catch {
     body = null;
   }
+  if (resp.status === 401) {
+    // a browser cannot send headers by hand: ask for the token, keep it in the address
+    const given = window.prompt(
+      TOKEN ? "The token was not accepted. Token:" : "This service needs a token. Token:"
+    );
+    if (given) {
+      const u = new URL(window.location.href);
+      u.searchParams.set("token", given);
+      window.location.assign(u.toString());
+    }
+    throw new Error(body && body.error ? body.error : "This service needs a token.");
+  }
   if (!resp.ok) {
     const msg = body && body.error ? body.error : `${resp.status} ${resp.statusText}`;
     throw new Error(msg);
