@@ -242,8 +242,27 @@ def test_file_system_errors_get_their_own_line():
     try:
         name.encode("utf-8")
     except UnicodeEncodeError as exc:
-        assert "not valid UTF-8" in os_error_line(exc)
+        assert os_error_line(exc) == "a file name is not valid UTF-8, rename it: bad\\xff.png"
     assert os_error_line(IsADirectoryError(21, "Is a directory", "/tmp")).startswith(
         "is a directory"
     )
     assert os_error_line(ValueError("x")) is None
+
+
+def test_a_file_name_that_is_not_utf8_is_named(tmp_path):
+    import os
+
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(30):
+        Image.fromarray(rng.integers(0, 255, (48, 64, 3), dtype=np.uint8)).save(
+            folder / f"f{i}.png"
+        )
+    try:
+        os.rename(bytes(folder / "f5.png"), bytes(folder) + b"/bad\xff.png")
+    except OSError:
+        pytest.skip("this file system refuses names that are not UTF-8")
+    proc = run("index", "build", folder, "-o", tmp_path / "x.idx", "-q")
+    assert_one_line_error(proc, "not valid UTF-8", "bad\\xff.png")
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(("x.idx", ".x.idx"))]

@@ -789,11 +789,15 @@ def os_error_line(exc: BaseException) -> str | None:
 
     name = getattr(exc, "filename", None)
     where = f": {name}" if name else ""
+    if isinstance(exc, UnicodeEncodeError) and isinstance(exc.object, str):
+        text, i = exc.object, exc.start  # the offending name may sit inside a longer text
+        lo = max(text.rfind(sep, 0, i) for sep in ("\n", "|", "\0")) + 1
+        ends = [j for sep in ("\n", "|", "\0") if (j := text.find(sep, i)) >= 0]
+        name = text[lo : min(ends, default=len(text))]
+        shown = name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        return f"a file name is not valid UTF-8, rename it: {shown}"
     if isinstance(exc, UnicodeError):
-        return (
-            "a file name is not valid UTF-8 (rename it, or run with a UTF-8 locale, "
-            f"LANG=C.UTF-8): {exc}"
-        )
+        return f"a file name or text is not valid UTF-8: {exc}"
     if isinstance(exc, IsADirectoryError):
         return f"is a directory, not a file{where}"
     if isinstance(exc, NotADirectoryError):
