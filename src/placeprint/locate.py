@@ -242,17 +242,22 @@ def write_outputs(located: Located, folder: str | Path, truth=None) -> dict[str,
     }
     for kind, (name, margin_km, shape) in views.items():
         extent = auto_extent(pred.modes[:3], margin_km=margin_km)
-        lat, lon, dens = pred.grid(extent, shape=shape)
+        if kind == "map":
+            lat, lon, heat = pred.grid(extent, shape=shape)
+            label = "probability density (per km²)"
+        else:  # cells of kilometres: the mass in each cell, or a sharp peak vanishes
+            lat, lon, heat = pred.cell_mass(extent, shape=shape)
+            label = "probability in each cell"
         out[kind] = plot_probability_map(
             folder / name,
             lat,
             lon,
-            dens,
+            heat,
             modes=pred.modes,
             truth=truth,
             extent=extent,
             title=title if kind == "map" else f"{title} (overview)",
-            label="probability density (per km²)",
+            label=label,
         )
     gj = folder / f"{stem}.geojson"
     with atomic_open(gj, "w") as fh:

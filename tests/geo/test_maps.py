@@ -203,3 +203,21 @@ def test_street_level_axes_show_plain_degrees():
     assert ax.yaxis.get_offset_text().get_text() == ""
     labels = [t.get_text() for t in ax.get_yticklabels() if t.get_text()]
     assert labels and all(lab.replace("\u2212", "-").startswith("55.") for lab in labels)
+
+
+def test_the_overview_keeps_a_sharp_peak_visible():
+    """A street-sharp guess on a country-wide map: the density sampled at kilometre-wide
+    cell centres is all but zero there; the mass per cell holds the whole peak."""
+    from placeprint.geo.prediction import GeoPrediction
+    from placeprint.geo.sphere import VmfMixture, kappa_for_km
+
+    lat, lon = np.array([55.7001, 55.7003, 52.52]), np.array([13.1901, 13.1904, 13.40])
+    mix = VmfMixture(kappa_for_km(0.05)).fit(lat, lon, weights=[0.45, 0.45, 0.1])
+    pred = GeoPrediction(mix, modes=[])
+    extent = (5.0, 21.0, 48.0, 60.0)
+    _, _, dens = pred.grid(extent, shape=(240, 360))
+    la, lo, mass = pred.cell_mass(extent, shape=(240, 360))
+    assert dens.max() * 1.0 < 1e-6  # what the overview used to draw: nothing
+    assert mass.sum() == pytest.approx(1.0) and mass.max() == pytest.approx(0.9)
+    i, j = np.unravel_index(np.argmax(mass), mass.shape)
+    assert abs(la[i] - 55.70) < 0.05 and abs(lo[j] - 13.19) < 0.05  # in Lund's cell

@@ -91,6 +91,27 @@ class GeoPrediction:
         LA, LO = np.meshgrid(lat, lon, indexing="ij")
         return lat, lon, self.density.pdf_km2(LA.ravel(), LO.ravel()).reshape(h, w)
 
+    def cell_mass(
+        self, extent: tuple[float, float, float, float], shape=(180, 360)
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(lat (H,), lon (W,), probability mass per grid cell (H, W))`` over ``extent``.
+
+        Each mixture component's weight goes to the cell holding its centre: unlike the
+        density sampled at cell centres, a peak a few metres wide still shows on a map of
+        a whole country (components narrower than a cell, the usual case there).
+        """
+        lon0, lon1, lat0, lat1 = extent
+        h, w = shape
+        lat_edges = np.linspace(lat1, lat0, h + 1)
+        lon_edges = np.linspace(lon0, lon1, w + 1)
+        mix = self.density
+        mass, _, _ = np.histogram2d(
+            mix.lat_, mix.lon_, bins=[lat_edges[::-1], lon_edges], weights=mix.weights_
+        )
+        lat = (lat_edges[:-1] + lat_edges[1:]) / 2
+        lon = (lon_edges[:-1] + lon_edges[1:]) / 2
+        return lat, lon, mass[::-1]
+
     def to_dict(self) -> dict:
         """Modes and summary as JSON-ready values."""
         out = {"modes": [m.to_dict() for m in self.modes], "components": self.components}
