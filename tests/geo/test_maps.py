@@ -221,3 +221,20 @@ def test_the_overview_keeps_a_sharp_peak_visible():
     assert mass.sum() == pytest.approx(1.0) and mass.max() == pytest.approx(0.9)
     i, j = np.unravel_index(np.argmax(mass), mass.shape)
     assert abs(la[i] - 55.70) < 0.05 and abs(lo[j] - 13.19) < 0.05  # in Lund's cell
+
+
+def test_hungary_is_land_on_the_map(tmp_path):
+    """countryinfo has no outline of Hungary: the land mask still draws it as land."""
+    from PIL import Image
+
+    from placeprint.geo.maps import LAND_RGB, SEA_RGB
+
+    extent = (16.0, 23.0, 45.5, 48.7)  # Hungary
+    lat, lon = np.linspace(48.7, 45.5, 40), np.linspace(16.0, 23.0, 60)
+    out = plot_probability_map(
+        tmp_path / "hu.png", lat, lon, np.zeros((40, 60)), extent=extent, size=(600, 400)
+    )
+    img = np.asarray(Image.open(out).convert("RGB")).astype(int)
+    land = np.abs(img - np.array(LAND_RGB)).sum(axis=2) < 12
+    sea = np.abs(img - np.array(SEA_RGB)).sum(axis=2) < 12
+    assert land.sum() > 20 * sea.sum()  # an inland country: land, not sea

@@ -72,11 +72,39 @@ def country_outlines() -> list[np.ndarray]:
     return list(_outlines())
 
 
-def _draw_basemap(ax) -> None:
-    ax.set_facecolor("#dce9f2")
-    ax.add_collection(
-        PolyCollection(_outlines(), facecolors="#f4f1ea", edgecolors="none", zorder=0)
-    )
+SEA_RGB = (0xDC, 0xE9, 0xF2)
+LAND_RGB = (0xF4, 0xF1, 0xEA)
+
+
+def _draw_basemap(ax, extent=None, width: int = 600) -> None:
+    """Sea, land and country borders. Land comes from the land mask (NOAA GLOBE, every
+    country, lakes as land) rastered over ``extent``; the outlines add the borders (and
+    the land where no extent is given)."""
+    ax.set_facecolor(np.array(SEA_RGB) / 255.0)
+    if extent is not None:
+        from placeprint.geo.land import is_land
+
+        lon0, lon1, lat0, lat1 = (float(v) for v in extent)
+        h = int(np.clip(width * (lat1 - lat0) / max(lon1 - lon0, 1e-9), 2, 2 * width))
+        lat = np.linspace(lat1, lat0, h)
+        lon = np.linspace(lon0, lon1, width)
+        la, lo = np.meshgrid(lat, lon, indexing="ij")
+        land = is_land(la, ((lo + 180.0) % 360.0) - 180.0)
+        rgb = np.where(land[..., None], np.array(LAND_RGB), np.array(SEA_RGB)).astype(np.uint8)
+        ax.imshow(
+            rgb,
+            extent=(lon0, lon1, lat0, lat1),
+            origin="upper",
+            interpolation="nearest",
+            aspect="auto",
+            zorder=0,
+        )
+    else:
+        ax.add_collection(
+            PolyCollection(
+                _outlines(), facecolors=np.array(LAND_RGB) / 255.0, edgecolors="none", zorder=0
+            )
+        )
     ax.add_collection(LineCollection(_outlines(), colors="#7a7a7a", linewidths=0.4, zorder=2))
 
 
@@ -267,7 +295,7 @@ def plot_probability_map(
             pts.append(_Point(*truth))
         extent = auto_extent(pts)
     fig, ax = _new_axes(size)
-    _draw_basemap(ax)
+    _draw_basemap(ax, WORLD if extent is None else extent)
     peak = prob.max()
     shown = (
         np.ma.masked_less_equal(prob, peak * 1e-3)
@@ -347,7 +375,7 @@ def plot_cells(
             owner.append(j)
     owner = np.array(owner, np.int64)
     fig, ax = _new_axes(size)
-    _draw_basemap(ax)
+    _draw_basemap(ax, WORLD if extent is None else extent)
     if values is None:
         levels = cells.levels_[owner]
         lo, hi = int(cells.levels_.min()), int(cells.levels_.max())
