@@ -541,3 +541,19 @@ def test_the_page_icon_is_served(lund):
     resp = lund["client"].get("/favicon.ico")
     assert resp.status_code == 200 and resp.headers["content-type"].startswith("image/svg+xml")
     assert resp.content.startswith(b"<svg")
+
+
+def test_map_places_for_the_offline_base_map(lund):
+    c = lund["client"]
+    resp = c.get("/api/places", params={"bbox": "13.0,55.6,13.4,55.8", "limit": 50})
+    assert resp.status_code == 200 and resp.headers["content-type"].startswith("application/geo")
+    features = resp.json()["features"]
+    names = {f["properties"]["name"] for f in features}
+    assert "Lund" in names and len(features) <= 50
+    for f in features:
+        lon, lat = f["geometry"]["coordinates"]
+        assert 13.0 <= lon <= 13.4 and 55.6 <= lat <= 55.8
+    assert _assert_error(c.get("/api/places", params={"bbox": "1,2,3"}), 422)
+    assert _assert_error(c.get("/api/places", params={"bbox": "1.,2,3,4"}), 422)
+    empty = c.get("/api/places", params={"bbox": "5,5,1,1"})  # an empty box: no place
+    assert empty.status_code == 200 and empty.json()["features"] == []

@@ -120,6 +120,10 @@ def test_photo_page_locates_held_out_photo(server, playwright_api, tmp_path):
         page.set_input_files("#file-input", str(query))
         page.wait_for_selector("#modes .mode", timeout=TIMEOUT_MS)
         assert page.locator("figure.query").is_visible()
+        # offline place names label the zoomed-in map (no tiles needed)
+        page.wait_for_selector(".leaflet-tooltip.place-label", timeout=TIMEOUT_MS)
+        labels = page.locator(".leaflet-tooltip.place-label").all_inner_texts()
+        assert "Lund" in labels, labels
         captions = page.locator("#matches figcaption").all_inner_texts()
         assert captions and all(c.split(" ")[0].endswith(".jpg") for c in captions), captions
 

@@ -133,3 +133,38 @@ def place_names(lat, lon) -> list[PlaceName]:
         cc = near["cc"].upper()
         out.append(PlaceName(city, near["admin1"], countries.get(cc, cc), cc, district))
     return out
+
+
+@functools.cache
+def _place_points() -> tuple[np.ndarray, np.ndarray]:
+    _, rows, _ = _geocoder()
+    lat = np.array([float(r["lat"]) for r in rows])
+    lon = np.array([float(r["lon"]) for r in rows])
+    return lat, lon
+
+
+def places_in(extent: tuple[float, float, float, float], limit: int = 150) -> list[dict]:
+    """Named places (GeoNames, 1,000+ people) inside ``(lon0, lat0, lon1, lat1)`` for a map
+    (latitudes clipped to the globe; an empty box gives none):
+    at most ``limit``, spread out (one per cell of a grid over the extent), as
+    ``{"name", "lat", "lon", "country_code"}``."""
+    lon0, lat0, lon1, lat1 = (float(v) for v in extent)
+    if not 1 <= limit <= 1000:
+        raise PlaceprintError("limit must be 1-1000")
+    lat0, lat1 = max(lat0, -90.0), min(lat1, 90.0)
+    if not (lon0 < lon1 and lat0 < lat1):
+        return []  # an empty box (or one off the globe) holds no place
+    lat, lon = _place_points()
+    inside = np.flatnonzero((lat >= lat0) & (lat <= lat1) & (lon >= lon0) & (lon <= lon1))
+    side = max(1, int(np.sqrt(limit)))
+    gi = np.minimum(((lat[inside] - lat0) / (lat1 - lat0) * side).astype(int), side - 1)
+    gj = np.minimum(((lon[inside] - lon0) / (lon1 - lon0) * side).astype(int), side - 1)
+    _, first = np.unique(gi * side + gj, return_index=True)
+    _, rows, _ = _geocoder()
+    out = []
+    for i in inside[np.sort(first)][:limit]:
+        r = rows[i]
+        out.append(
+            {"name": r["name"], "lat": float(lat[i]), "lon": float(lon[i]), "country_code": r["cc"]}
+        )
+    return out

@@ -883,6 +883,49 @@ def create_app(
         return out
 
     @app.get(
+        "/api/places",
+        summary="Named places inside a box (GeoJSON points) for the offline base map",
+        response_class=Response,
+        responses={
+            200: {
+                "description": "A GeoJSON FeatureCollection of points with a `name`",
+                "content": {"application/geo+json": {"schema": {"type": "object"}}},
+            },
+            **error_responses(400, 401, 422, 500, 504),
+        },
+    )
+    async def map_places(
+        bbox: Annotated[
+            str,
+            Query(
+                pattern=r"^-?[0-9]{1,3}(\.[0-9]{1,8})?(,-?[0-9]{1,3}(\.[0-9]{1,8})?){3}$",
+                max_length=80,
+                description="lon0,lat0,lon1,lat1 (degrees)",
+            ),
+        ],
+        limit: Annotated[int, Query(ge=1, le=500, description="Places at most.")] = 150,
+    ):
+        from placeprint.geo.names import places_in
+
+        try:
+            box = tuple(float(v) for v in bbox.split(","))
+        except ValueError:
+            raise PlaceprintError("bbox must be four numbers: lon0,lat0,lon1,lat1") from None
+        found = await work(places_in, box, limit)
+        body = {
+            "type": "FeatureCollection",
+            "features": [
+                {
+                    "type": "Feature",
+                    "geometry": {"type": "Point", "coordinates": [p["lon"], p["lat"]]},
+                    "properties": {"name": p["name"], "country_code": p["country_code"]},
+                }
+                for p in found
+            ],
+        }
+        return Response(json.dumps(body).encode(), media_type="application/geo+json")
+
+    @app.get(
         "/api/outlines",
         summary="Country outlines (GeoJSON) for the offline base map",
         response_class=Response,

@@ -115,6 +115,47 @@ function makeMap(container, tilesBox) {
       }).addTo(map);
     })
     .catch((err) => showError(`Country outlines could not be loaded: ${err.message}`));
+  // Offline place names (GeoNames towns of 1,000+ people, GET /api/places) from zoom 6 on,
+  // spread over the view, so a map without tiles still says where it is.
+  map.createPane("places").style.zIndex = 450;
+  const places = L.layerGroup().addTo(map);
+  let placesRequest = 0;
+  const refreshPlaces = () => {
+    const ticket = ++placesRequest;
+    if (map.getZoom() < 6) {
+      places.clearLayers();
+      return;
+    }
+    const b = map.getBounds();
+    const box = [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()]
+      .map((v) => v.toFixed(4))
+      .join(",");
+    api(`/api/places?bbox=${box}&limit=120`)
+      .then((geojson) => {
+        if (ticket !== placesRequest) return; // a newer view asked meanwhile
+        places.clearLayers();
+        for (const f of geojson.features) {
+          const [lon, lat] = f.geometry.coordinates;
+          L.circleMarker([lat, lon], {
+            pane: "places",
+            radius: 2,
+            color: "#444",
+            weight: 1,
+            fillOpacity: 1,
+            interactive: false,
+          })
+            .bindTooltip(f.properties.name, {
+              permanent: true,
+              direction: "right",
+              className: "place-label",
+              pane: "places",
+            })
+            .addTo(places);
+        }
+      })
+      .catch(() => places.clearLayers());
+  };
+  map.on("moveend", refreshPlaces);
   if (tilesBox) {
     let tiles = null;
     tilesBox.addEventListener("change", () => {
