@@ -248,3 +248,18 @@ def test_pages_with_token(lund_index, playwright_api, tmp_path):
             _assert_local_only(requests, base)
         finally:
             context.close()
+        # without ?token= the page asks for it (a browser user cannot send a header)
+        context, page, requests, errors = _open(playwright_api, base, "/")
+        try:
+            asked = []
+
+            def answer(dialog):
+                asked.append(dialog.message)
+                dialog.accept("s3cret-t0ken")
+
+            page.on("dialog", answer)
+            page.set_input_files("#file-input", str(lund / "23.jpg"))
+            page.wait_for_url("**token=s3cret-t0ken**", timeout=TIMEOUT_MS)
+            assert asked and "token" in asked[0]
+        finally:
+            context.close()
