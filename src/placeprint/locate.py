@@ -228,7 +228,7 @@ def write_outputs(located: Located, folder: str | Path, truth=None) -> dict[str,
     import json
 
     from placeprint.atomic import atomic_open
-    from placeprint.geo.maps import auto_extent, plot_probability_map
+    from placeprint.geo.maps import auto_extent, map_size, plot_probability_map
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -258,6 +258,7 @@ def write_outputs(located: Located, folder: str | Path, truth=None) -> dict[str,
             extent=extent,
             title=title if kind == "map" else f"{title} (overview)",
             label=label,
+            size=map_size(extent),
         )
     gj = folder / f"{stem}.geojson"
     with atomic_open(gj, "w") as fh:

@@ -238,3 +238,24 @@ def test_hungary_is_land_on_the_map(tmp_path):
     land = np.abs(img - np.array(LAND_RGB)).sum(axis=2) < 12
     sea = np.abs(img - np.array(SEA_RGB)).sum(axis=2) < 12
     assert land.sum() > 20 * sea.sum()  # an inland country: land, not sea
+
+
+def test_a_map_fills_its_figure(tmp_path):
+    """A tall (north-south) close-up sized by map_size leaves little empty margin; the
+    fixed landscape size of before left most of the figure blank."""
+    from PIL import Image
+
+    from placeprint.geo.maps import map_size
+
+    extent = (13.18, 13.21, 55.68, 55.72)  # taller than wide on the ground
+    lat, lon = np.linspace(55.72, 55.68, 30), np.linspace(13.18, 13.21, 30)
+
+    def blank_share(size):
+        out = plot_probability_map(
+            tmp_path / "m.png", lat, lon, np.ones((30, 30)), extent=extent, size=size
+        )
+        img = np.asarray(Image.open(out).convert("RGB")).astype(int)
+        return float((img.min(axis=2) > 250).mean())  # white figure background
+
+    assert blank_share(map_size(extent)) < 0.35
+    assert blank_share((1200, 700)) > blank_share(map_size(extent)) + 0.15

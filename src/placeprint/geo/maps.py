@@ -215,6 +215,16 @@ def modes_to_geojson(modes: Sequence, circles: bool = True) -> dict:
 # ----------------------------------------------------------------------------- the figures
 
 
+def map_size(extent: tuple[float, float, float, float], width: int = 1000) -> tuple[int, int]:
+    """A figure size (pixels) whose map fills it: the extent's shape on the ground (its
+    longitudes shrunk by the cosine of its mid-latitude), a colour bar beside it."""
+    lon0, lon1, lat0, lat1 = (float(v) for v in extent)
+    mid = math.radians(min(abs((lat0 + lat1) / 2), 80.0))
+    ratio = (lat1 - lat0) / max((lon1 - lon0) * math.cos(mid), 1e-9)
+    height = int(round(0.8 * width * ratio + 90))  # the map's share of the width, + title
+    return int(width), int(min(max(height, 300), 2 * width))
+
+
 def _new_axes(size: tuple[int, int], dpi: int = 100):
     width, height = size
     if width < 100 or height < 100:
