@@ -302,6 +302,20 @@ def projected_haystack(pipe, gen, n_distractors: int, seed: int) -> tuple[np.nda
     return np.concatenate([dis[:offset], real, dis[offset:]]), offset
 
 
+def peer_map(route, rows: np.ndarray, codec_options: dict, n_distractors: int, seed: int):
+    """The codec learned from the pairs ``rows``, and the map in its projected space:
+    ``(codec, pipe, Z (N, n_dims), truth (n,))`` with distractors made from ``rows``."""
+    from placeprint.evaluate.pipeline import Pipeline
+    from placeprint.evaluate.scale_bench import fit_distractors
+    from placeprint.evaluate.validate import fit_codec
+
+    codec = fit_codec(route, rows, **codec_options)
+    pipe = Pipeline(codec, route.database, route.queries)
+    gen = fit_distractors(pipe, "segments", seed, rows)
+    Z, offset = projected_haystack(pipe, gen, n_distractors, seed)
+    return codec, pipe, Z, offset + np.arange(len(route.queries))
+
+
 def _fit_peers(names, codec, Z, seed, options=None) -> dict[str, Peer]:
     codes = codec.quantize(Z)
     return {n: make_peer(n, codec, **(options or {}).get(n, {})).fit(Z, codes, seed) for n in names}
@@ -321,16 +335,10 @@ def choose_peer_settings(
     """Each peer's ``k_frames`` by mean R@1 on the first validation fold (tuning frames
     only; codec and distractors learned from the fold's other rows), fewer frames on ties."""
     from placeprint.evaluate.code_selection import route_blocked_folds
-    from placeprint.evaluate.pipeline import Pipeline
-    from placeprint.evaluate.scale_bench import fit_distractors
-    from placeprint.evaluate.validate import fit_codec, fold_ends
+    from placeprint.evaluate.validate import fold_ends
 
     fit_rows, eval_rows = route_blocked_folds(route.frames)[0]
-    codec = fit_codec(route, fit_rows, **codec_options)
-    pipe = Pipeline(codec, route.database, route.queries)
-    gen = fit_distractors(pipe, "segments", seed, fit_rows)
-    Z, offset = projected_haystack(pipe, gen, n_distractors, seed)
-    truth = offset + np.arange(len(route.queries))
+    codec, pipe, Z, truth = peer_map(route, fit_rows, codec_options, n_distractors, seed)
     Zq = pipe.projected(route.queries).astype(np.float32)
     chosen = {}
     for name, peer in _fit_peers(names, codec, Z, seed).items():
@@ -372,10 +380,7 @@ def peer_table(
     places on placeprint's own codes (the ceiling of any index on those codes).
     """
     from placeprint.evaluate.exhaustive import exhaustive_best
-    from placeprint.evaluate.pipeline import Pipeline
     from placeprint.evaluate.recall import query_ends, window_mask
-    from placeprint.evaluate.scale_bench import fit_distractors
-    from placeprint.evaluate.validate import fit_codec
     from placeprint.index import OverloadedIndex
     from placeprint.sequence.matcher import SequenceMatcher
 
@@ -383,11 +388,9 @@ def peer_table(
         route, settings.get("codec", {}), n_distractors, lengths, stride, seed, names, say=say
     )
     tune_rows = np.arange(route.tune_rows)
-    codec = fit_codec(route, tune_rows, **settings.get("codec", {}))
-    pipe = Pipeline(codec, route.database, route.queries)
-    gen = fit_distractors(pipe, "segments", seed, tune_rows)
-    Z, offset = projected_haystack(pipe, gen, n_distractors, seed)
-    truth = offset + np.arange(len(route.queries))
+    codec, pipe, Z, truth = peer_map(
+        route, tune_rows, settings.get("codec", {}), n_distractors, seed
+    )
     test = route.subsets()["test"]
     index = OverloadedIndex(codec, describer=route.describer)
     index.add_codes(codec.quantize(Z))

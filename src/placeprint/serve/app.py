@@ -38,6 +38,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from placeprint.errors import PlaceprintError
 from placeprint.serve.budget import AbandonedError, Job, PixelBudget
+from placeprint.serve.contract import error_responses, locate_body, sequence_body
 from placeprint.serve.uploads import UploadError, decode_image, image_pixels, read_limited
 
 log = logging.getLogger("placeprint.serve")
@@ -97,108 +98,6 @@ _FAVICON = (
     b'<circle cx="8" cy="6" r="4.5" fill="#1565c0"/><path d="M8 16 3.5 8h9z" fill="#1565c0"/>'
     b'<circle cx="8" cy="6" r="1.8" fill="#fff"/></svg>'
 )
-_ERROR_SCHEMA = {
-    "type": "object",
-    "properties": {"error": {"type": "string", "description": "One sentence."}},
-    "required": ["error"],
-}
-_ERROR_TEXT = {
-    400: "Bad request: the body or a value is not what this index can use",
-    401: "The token is missing or wrong (only when the service runs with a token)",
-    404: "No such place, image or part of the index",
-    413: "Too large: the body, an image or a request's pixels over the limit",
-    415: "Not an accepted content type or image format",
-    422: "A parameter is out of range or of the wrong type",
-    500: "Internal error (no details are given)",
-    503: "The server ran out of memory for this request",
-    504: "The request took longer than the limit; its work was stopped",
-}
-
-
-def error_responses(*codes: int) -> dict:
-    """OpenAPI ``responses`` for the error statuses ``codes`` (``{"error": sentence}`` JSON)."""
-    return {
-        code: {
-            "description": _ERROR_TEXT[code],
-            "content": {"application/json": {"schema": _ERROR_SCHEMA}},
-        }
-        for code in codes
-    }
-
-
-_IMAGE_TYPES = "image/jpeg, image/png, image/webp, image/bmp, image/tiff"
-
-
-def locate_body() -> dict:
-    """The ``/locate`` request body as it is checked: one photo in ``file``."""
-    return {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "properties": {
-                        "file": {
-                            "type": "string",
-                            "format": "binary",
-                            "minLength": 1,
-                            "description": "One photo (JPEG, PNG, WebP, BMP or TIFF).",
-                        },
-                    },
-                    "required": ["file"],
-                    "additionalProperties": False,
-                },
-                "encoding": {"file": {"contentType": _IMAGE_TYPES}},
-            }
-        },
-    }
-
-
-def sequence_body(dims: int | None, max_frames: int) -> dict:
-    """The ``/sequence`` request body as it is checked: images, or ``(L, dims)`` numbers."""
-    row = {"type": "array", "items": {"type": "number", "minimum": -3e38, "maximum": 3e38}}
-    if dims:
-        row.update(minItems=dims, maxItems=dims)
-    return {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "properties": {
-                        "files": {
-                            "type": "array",
-                            "items": {"type": "string", "format": "binary", "minLength": 1},
-                            "minItems": 1,
-                            "maxItems": max_frames,
-                            "description": "The frames (JPEG, PNG, WebP, BMP or TIFF images), "
-                            "oldest first.",
-                        }
-                    },
-                    "required": ["files"],
-                    "additionalProperties": False,
-                },
-                "encoding": {"files": {"contentType": _IMAGE_TYPES}},
-            },
-            "application/json": {
-                "schema": {
-                    "type": "object",
-                    "properties": {
-                        "descriptors": {
-                            "type": "array",
-                            "items": row,
-                            "minItems": 1,
-                            "maxItems": max_frames,
-                            "description": f"(L, {dims or 'd'}) finite descriptors, oldest "
-                            "frame first.",
-                        }
-                    },
-                    "required": ["descriptors"],
-                    "additionalProperties": False,
-                }
-            },
-        },
-    }
 
 
 def repo_root() -> Path:
