@@ -41,12 +41,22 @@ def run(distractors: int, out: Path, quiet: bool = False) -> dict:
     from placeprint.evaluate.report import run_metadata, write_json
     from placeprint.evaluate.scale_bench import distractor_experiment
 
+    settings = None
     if data_available("nordland"):
+        from placeprint.evaluate.bench import DEFAULT_SETTINGS
+        from placeprint.evaluate.validate import load_settings
+
         print(
             f"placeprint demo: Nordland from {data_root() / 'nordland'} "
             f"(summer = database, winter = queries) + {distractors:,} generated places"
         )
-        route = load_nordland_route(quiet)
+        if DEFAULT_SETTINGS.is_file():  # the headline's settings, chosen by validate.py
+            settings = load_settings(DEFAULT_SETTINGS)
+            name = settings.get("describer_name", "seqslam")
+            print(f"settings from {DEFAULT_SETTINGS} (describer {name})")
+            route = load_nordland_route(quiet, name, **settings.get("describer_options", {}))
+        else:
+            route = load_nordland_route(quiet)
         stem = "nordland"
     else:
         print(
@@ -57,7 +67,7 @@ def run(distractors: int, out: Path, quiet: bool = False) -> dict:
         route = synthetic_stand_in()
         stem = "generated"
     res = distractor_experiment(
-        route, distractors, (10, 25, 50, 100), stride=5, curve=False, quiet=quiet
+        route, distractors, (10, 25, 50, 100), stride=5, curve=False, settings=settings, quiet=quiet
     )
     result = headline_json(res, run_metadata("make demo", []))
     print_headline(result)
