@@ -170,16 +170,12 @@ def building(index_path: str | Path) -> Iterator[IndexBuild]:
         build.sweep()  # what a killed build left behind
         try:
             yield build
-        except BaseException:
-            if not build.committed:
+        finally:
+            if build.committed:
+                build.sweep()  # the generations no index needs any more
+            else:  # failed or never switched: the old set stays as it was
                 for p in build.files():
                     p.unlink(missing_ok=True)
-            raise
-        if not build.committed:
-            for p in build.files():
-                p.unlink(missing_ok=True)
-        else:
-            build.sweep()
     finally:
         lock_path.unlink(missing_ok=True)  # no clutter: the lock lives while a build runs
         os.close(fd)

@@ -20,14 +20,13 @@ on a validation fold of the tuning frames (:func:`choose_peer_settings`), never 
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 
 import numpy as np
 
 from placeprint.errors import PlaceprintError
 from placeprint.evaluate.baselines import _faiss_threads
-from placeprint.evaluate.recall import MIN_SEPARATION
+from placeprint.evaluate.recall import distinct_top
 from placeprint.index.bitpack import codes_to_int
 from placeprint.sequence.result import SequenceResult
 from placeprint.sequence.seqslam import DEFAULT_VELOCITIES, trajectory_offsets
@@ -68,18 +67,13 @@ def sparse_votes(
 
 def distinct_best(ends: np.ndarray, cost: np.ndarray, k: int) -> SequenceResult:
     """The ``k`` best distinct ends (at least ``MIN_SEPARATION`` apart), lowest cost first."""
-    order = np.argsort(cost, kind="stable")
-    positions: list[int] = []
-    scores: list[float] = []
-    for i in order:
-        if all(abs(int(ends[i]) - p) >= MIN_SEPARATION for p in positions):
-            positions.append(int(ends[i]))
-            scores.append(float(cost[i]))
-            if len(positions) == k:
-                break
-    pad = k - len(positions)
+    pick = distinct_top(ends, cost, k)
+    pad = k - len(pick)
     return SequenceResult(
-        np.array(positions + [-1] * pad), np.array(scores + [np.inf] * pad), 1.0, 0
+        np.concatenate([np.asarray(ends)[pick], np.full(pad, -1)]).astype(np.int64),
+        np.concatenate([np.asarray(cost, float)[pick], np.full(pad, np.inf)]),
+        1.0,
+        0,
     )
 
 
@@ -273,19 +267,15 @@ def make_peer(name: str, codec, **options) -> Peer:
     return kinds[name](codec, **options)
 
 
-def run_peer(peer: Peer, queries: np.ndarray, truth: np.ndarray, ends: np.ndarray, L: int):
-    """R@1 and latency (ms, p50/p95) of ``peer`` on the windows ending at ``ends``."""
-    ok, ms = [], []
-    for q in ends:
-        t0 = time.perf_counter()
-        r = peer.search(queries[q - L + 1 : q + 1], k=1)
-        ms.append((time.perf_counter() - t0) * 1000.0)
-        ok.append(r.positions[0] >= 0 and abs(int(r.positions[0]) - int(truth[q])) <= 2)
+def window_scores(res) -> dict:
+    """R@1, latency (ms, p50/p95) and count of a ``harness.LengthResult``."""
+    ms = res.seconds * 1000.0
+    n = len(res.ends)
     return {
-        "r1": float(np.mean(ok)) if ok else float("nan"),
-        "latency_ms_p50": float(np.median(ms)) if ms else float("nan"),
-        "latency_ms_p95": float(np.percentile(ms, 95)) if ms else float("nan"),
-        "n": len(ok),
+        "r1": float(res.correct1.mean()) if n else float("nan"),
+        "latency_ms_p50": float(np.median(ms)) if n else float("nan"),
+        "latency_ms_p95": float(np.percentile(ms, 95)) if n else float("nan"),
+        "n": n,
     }
 
 
@@ -380,6 +370,7 @@ def peer_table(
     places on placeprint's own codes (the ceiling of any index on those codes).
     """
     from placeprint.evaluate.exhaustive import exhaustive_best
+    from placeprint.evaluate.harness import run_windows
     from placeprint.evaluate.recall import query_ends, window_mask
     from placeprint.index import OverloadedIndex
     from placeprint.sequence.matcher import SequenceMatcher
@@ -413,34 +404,19 @@ def peer_table(
     db_int = index.reconstruct_int() if exhaustive else None
     if exhaustive:
         rows["exhaustive_own_codes"] = {"bytes_per_place": index.bytes_per_place()}
+
+    def own_codes_search(codes_window: np.ndarray) -> SequenceResult:
+        end, _ = exhaustive_best(db_int, codes_window, DEFAULT_VELOCITIES)
+        return SequenceResult(np.array([end]), np.array([0.0]), 1.0, 0)
+
     for L in lengths:
         ends = query_ends(len(route.queries), L, stride)
         ends = ends[window_mask(test, ends, L)]
         for name, search in runners.items():
-            rows[name][str(L)] = run_peer(_Adapter(search), route.queries, truth, ends, L)
+            res = run_windows(search, route.queries, truth, L, ends=ends, warmup=0)
+            rows[name][str(L)] = window_scores(res)
             say(f"{name} L={L}: R@1 {rows[name][str(L)]['r1']:.3f}")
         if exhaustive:
-            ok, ms = [], []
-            for q in ends:
-                t0 = time.perf_counter()
-                e, _ = exhaustive_best(db_int, q_int[q - L + 1 : q + 1], DEFAULT_VELOCITIES)
-                ms.append((time.perf_counter() - t0) * 1000.0)
-                ok.append(abs(e - int(truth[q])) <= 2)
-            rows["exhaustive_own_codes"][str(L)] = {
-                "r1": float(np.mean(ok)),
-                "latency_ms_p50": float(np.median(ms)),
-                "latency_ms_p95": float(np.percentile(ms, 95)),
-                "n": len(ok),
-                "threads": "all (numba)",
-            }
+            res = run_windows(own_codes_search, q_int, truth, L, ends=ends, warmup=0)
+            rows["exhaustive_own_codes"][str(L)] = {**window_scores(res), "threads": "all (numba)"}
     return {"places": int(index.ntotal), "n_distractors": n_distractors, "peers": rows}
-
-
-class _Adapter:
-    """``search(X, k)`` of a matcher (``match``) or a peer, for :func:`run_peer`."""
-
-    def __init__(self, fn) -> None:
-        self.fn = fn
-
-    def search(self, X, k=1):
-        return self.fn(X, k=k)

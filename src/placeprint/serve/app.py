@@ -38,7 +38,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from placeprint.errors import PlaceprintError
 from placeprint.serve.budget import AbandonedError, Job, PixelBudget
-from placeprint.serve.contract import error_responses, locate_body, sequence_body
+from placeprint.serve.contract import (
+    error_responses,
+    geojson_responses,
+    locate_body,
+    sequence_body,
+)
 from placeprint.serve.uploads import UploadError, decode_image, image_pixels, read_limited
 
 log = logging.getLogger("placeprint.serve")
@@ -785,13 +790,9 @@ def create_app(
         "/api/places",
         summary="Named places inside a box (GeoJSON points) for the offline base map",
         response_class=Response,
-        responses={
-            200: {
-                "description": "A GeoJSON FeatureCollection of points with a `name`",
-                "content": {"application/geo+json": {"schema": {"type": "object"}}},
-            },
-            **error_responses(400, 401, 422, 500, 504),
-        },
+        responses=geojson_responses(
+            "A GeoJSON FeatureCollection of points with a `name`", 400, 401, 422, 500, 504
+        ),
     )
     async def map_places(
         bbox: Annotated[
@@ -828,13 +829,7 @@ def create_app(
         "/api/outlines",
         summary="Country outlines (GeoJSON) for the offline base map",
         response_class=Response,
-        responses={
-            200: {
-                "description": "A GeoJSON FeatureCollection (RFC 7946)",
-                "content": {"application/geo+json": {"schema": {"type": "object"}}},
-            },
-            **error_responses(401, 500, 504),
-        },
+        responses=geojson_responses("A GeoJSON FeatureCollection (RFC 7946)", 401, 500, 504),
     )
     async def outlines():
         if "outlines" not in state:

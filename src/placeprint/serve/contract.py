@@ -36,6 +36,17 @@ def error_responses(*codes: int) -> dict:
     }
 
 
+def geojson_responses(description: str, *codes: int) -> dict:
+    """OpenAPI ``responses`` of a GeoJSON answer and the error statuses ``codes``."""
+    return {
+        200: {
+            "description": description,
+            "content": {"application/geo+json": {"schema": {"type": "object"}}},
+        },
+        **error_responses(*codes),
+    }
+
+
 def _one_field(name: str, schema: dict, encoding: dict | None = None) -> dict:
     """A body that is an object with exactly the field ``name`` (required)."""
     body = {
