@@ -1,11 +1,12 @@
 """The benchmark harness and reports, against hand-made searches."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 
 from placeprint.evaluate.harness import evaluate, run_windows
-from placeprint.evaluate.report import print_table, run_metadata, write_json
+from placeprint.evaluate.report import portable_argument, print_table, run_metadata, write_json
 from placeprint.sequence.result import SequenceResult
 
 
@@ -53,6 +54,11 @@ def test_evaluate_runs_every_method_on_the_same_windows():
 def test_reports(tmp_path, capsys):
     meta = run_metadata("prog", ["--x", "1"])
     assert meta["command"] == "prog --x 1" and meta["cpu_count"] >= 1
+    # recorded commands hold no machine-specific paths
+    inside, outside = Path.cwd() / "out" / "r.json", tmp_path / "r.json"
+    meta = run_metadata("prog", ["--json", str(inside), f"--plots={outside}", str(outside)])
+    assert meta["command"] == ("prog --json out/r.json --plots=<outside>/r.json <outside>/r.json")
+    assert portable_argument("-x") == "-x" and portable_argument("a/b") == "a/b"
     path = write_json(
         tmp_path / "r.json", {"a": np.float32(0.5), "b": float("inf"), "c": np.arange(3)}
     )

@@ -70,6 +70,7 @@ def test_bytes_per_place_counts_every_structure(built, tmp_path):
         "rest_codes": ((n * (48 - index.own_bits) + 63) // 64 + 1) * 8,
         "bucket_ids": ((n * 13 + 63) // 64 + 1) * 8,  # ceil(log2 5000) = 13 bits
         "bucket_offsets": ((1 << k) + 1) * 4,
+        "bucket_bitmap": ((1 << k) + 7) // 8,
     }
     parts = index.nbytes()
     for name, value in expected.items():
@@ -83,6 +84,16 @@ def test_bytes_per_place_counts_every_structure(built, tmp_path):
     d = codec.input_dim
     assert codec.state()["projection"].nbytes == d * codec.n_dims * 2
     assert parts["codec_state"] >= d * codec.n_dims * 2 + d * 4
+
+
+def test_bitmap_marks_exactly_the_non_empty_buckets(built, tmp_path):
+    _, _, index = built
+    k = index.key_bits
+    bits = np.unpackbits(index.occupied, bitorder="little")[: 1 << k].astype(bool)
+    nonempty = [len(index.lookup(b)) > 0 for b in range(1 << k)]
+    np.testing.assert_array_equal(bits, nonempty)
+    index.save(tmp_path / "b.idx")
+    np.testing.assert_array_equal(OverloadedIndex.load(tmp_path / "b.idx").occupied, index.occupied)
 
 
 def test_default_key_gives_small_colliding_buckets(built):

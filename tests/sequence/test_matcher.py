@@ -124,6 +124,7 @@ def test_operation_count_on_a_hand_checked_case():
         "keys": 1 + 2,  # the key and the reliability of its 2 bits
         "probes": 2 + 1,  # ranking 2 bits, emitting the key itself
         "bucket_offsets": 2,  # start and end of bucket 0
+        "bucket_bitmap": 1,  # bucket 0 is not empty
         "entries": 3,
         "votes": 3,  # one vote-table entry per hit; one frame: no multi-vote bin
         # anchors picked 3, local scores sorted 3, (end, v) de-duplicated 3, coarse
@@ -133,7 +134,7 @@ def test_operation_count_on_a_hand_checked_case():
         # full (3) trajectories of one frame
         "compare": 3 + 3 + 3,
     }
-    assert r.ops == sum(r.work.values()) == 41
+    assert r.ops == sum(r.work.values()) == 42
 
 
 def test_probes_come_in_order_of_likelihood_with_counted_work():
@@ -169,8 +170,11 @@ def test_probe_path_work_matches_an_independent_count(route):
     assert (probed >= 0).all() and probed.shape == (30, m.probes_per_frame(30))
     # every probe of a frame is a distinct key
     assert all(len(set(row)) == len(row) for row in probed.tolist())
-    entries = sum(len(index.lookup(int(key))) for key in probed.ravel())
-    assert r.work["bucket_offsets"] == 2 * probed.size
+    sizes = [len(index.lookup(int(key))) for key in probed.ravel()]
+    # one bitmap test a probe; the two offsets only of the buckets that hold places
+    assert r.work["bucket_bitmap"] == probed.size
+    assert r.work["bucket_offsets"] == 2 * sum(size > 0 for size in sizes)
+    entries = sum(sizes)
     assert r.work["entries"] == entries and r.work["votes"] == entries
     assert r.work["keys"] == 30 * (1 + index.key_bits)
     assert r.ops == sum(r.work.values())
@@ -221,6 +225,9 @@ def test_probe_budgets(route):
     m = SequenceMatcher(index)
     # 1,000 entries a query (the validated default) over L frames
     assert m.probes_per_frame(100) == 64 and m.entries_per_frame(100) == 10
+    # 6,400 probes a query: short queries probe deeper, up to max_probes
+    assert m.probes_per_frame(50) == 128 and m.probes_per_frame(1) == 1024
+    assert SequenceMatcher(index, max_probes=100).probes_per_frame(25) == 100
     assert m.entries_per_frame(25) == 40  # short queries search each frame deeper
     assert m.entries_per_frame(1) == 200  # but at most 1 % of the 20,000 places a frame
     wide = SequenceMatcher(index, max_map_share=1.0)
@@ -237,7 +244,7 @@ def test_probe_budgets(route):
     sizes = [sum(len(index.lookup(int(k))) for k in row if k >= 0) for row in probed]
     assert max(sizes) <= m.entries_per_frame(30) and r.work["entries"] == sum(sizes)
     # probes are made as needed: a frame that fills its budget early stops probing
-    assert r.work["bucket_offsets"] < 2 * 64 * 30
+    assert r.work["bucket_bitmap"] < m.probes_per_frame(30) * 30
     with pytest.raises(PlaceprintError, match="agreement"):
         SequenceMatcher(index, agreement=0.4)
 

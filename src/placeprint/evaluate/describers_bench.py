@@ -266,12 +266,12 @@ def describers_main(argv: list[str], prog: str = "benchmarks/describers.py") -> 
     """Every describer family on Nordland and Lund: table, JSON and plots."""
     from pathlib import Path
 
-    from placeprint.evaluate.benchargs import FIGURES, Parser, finish
+    from placeprint.evaluate.benchargs import Parser, finish
     from placeprint.evaluate.report import run_metadata
 
     p = Parser(prog=prog, description=describers_main.__doc__)
     p.add_argument("--json", type=Path, default=None)
-    p.add_argument("--plots", type=Path, default=FIGURES)
+    p.add_argument("--plots", type=Path, default=None, help="folder for the figures")
     p.add_argument(
         "--families",
         type=lambda s: tuple(x for x in s.split(",") if x),
@@ -337,7 +337,8 @@ def describers_main(argv: list[str], prog: str = "benchmarks/describers.py") -> 
     done = [f for f in families if "error" not in f]
     out["summary"] = summarise(done)
     print_describers({**out, "families": done})
-    out["plots"] = [str(plot_describers(done, a.plots))]
+    if a.plots:
+        out["plots"] = [str(plot_describers(done, a.plots))]
     return finish(out, a.json)
 
 

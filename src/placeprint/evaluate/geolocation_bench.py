@@ -257,7 +257,7 @@ def world_experiment(
     return out
 
 
-def partition_experiment(folder, max_photos: int = 1000, min_photos: int = 20) -> dict:
+def partition_experiment(folder=None, max_photos: int = 1000, min_photos: int = 20) -> dict:
     """PlaNet cells of the 100K real photo locations: counts per level and a map."""
     from placeprint.geo.cells import AdaptiveCells, read_photo_locations
     from placeprint.geo.maps import plot_cells
@@ -270,7 +270,7 @@ def partition_experiment(folder, max_photos: int = 1000, min_photos: int = 20) -
         f"{cells.n_cells} adaptive S2 cells of 100K photo locations "
         f"(t1={max_photos}, t2={min_photos})"
     )
-    png = plot_cells(folder / "s2_cells.png", cells, title=title)
+    png = plot_cells(folder / "s2_cells.png", cells, title=title) if folder else None
     return {
         "photos": len(lat),
         "kept": int(cells.kept_.sum()),
@@ -279,7 +279,7 @@ def partition_experiment(folder, max_photos: int = 1000, min_photos: int = 20) -
         "min_photos": min_photos,
         "cells_per_level": {str(k): v for k, v in cells.counts_per_level().items()},
         "fit_seconds": seconds,
-        "plot": str(png),
+        "plot": str(png) if png else None,
     }
 
 
@@ -334,12 +334,12 @@ def geolocation_main(argv: list[str], prog: str = "benchmarks/geolocation.py") -
     """Geolocation on Lund + Berlin (leave-one-out) and on simulated worlds: table, JSON, plot."""
     from pathlib import Path
 
-    from placeprint.evaluate.benchargs import FIGURES, Parser, finish
+    from placeprint.evaluate.benchargs import Parser, finish
     from placeprint.evaluate.report import run_metadata
 
     p = Parser(prog=prog, description=geolocation_main.__doc__)
     p.add_argument("--json", type=Path, default=None)
-    p.add_argument("--plots", type=Path, default=FIGURES)
+    p.add_argument("--plots", type=Path, default=None, help="folder for the figures")
     p.add_argument("--describer", default="cnn_netvlad", help="describer for the real photos")
     p.add_argument("--database", type=int, default=20000, help="simulated database photos")
     p.add_argument("--albums", type=int, default=200, help="simulated query albums")
@@ -377,5 +377,6 @@ def geolocation_main(argv: list[str], prog: str = "benchmarks/geolocation.py") -
             a.database, a.albums, a.album_size, signal=s, seed=a.seed, quiet=a.quiet
         )
     print_geolocation(out)
-    out["plots"] = [str(plot_geolocation(out, a.plots)), out["partition"]["plot"]]
+    if a.plots:
+        out["plots"] = [str(plot_geolocation(out, a.plots)), out["partition"]["plot"]]
     return finish(out, a.json)

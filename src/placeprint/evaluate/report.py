@@ -35,10 +35,26 @@ def git_commit() -> str | None:
         return None
 
 
+def portable_argument(arg: str, root: Path | None = None) -> str:
+    """``arg`` with an absolute path made relative to ``root`` (default: the working
+    folder the command ran in; ``<outside>/NAME`` when it lies elsewhere), so a recorded
+    command holds no machine-specific path."""
+    root = Path.cwd() if root is None else root
+    head, sep, value = arg.partition("=") if arg.startswith("--") else ("", "", arg)
+    if not value.startswith("/"):
+        return arg
+    path = Path(value)
+    try:
+        shown = str(path.resolve().relative_to(root.resolve()))
+    except ValueError:
+        shown = f"<outside>/{path.name}"
+    return f"{head}{sep}{shown}"
+
+
 def run_metadata(prog: str, argv: Sequence[str]) -> dict:
     """What every benchmark JSON carries: command, commit, machine, date."""
     return {
-        "command": " ".join([prog, *argv]),
+        "command": " ".join([prog, *(portable_argument(a) for a in argv)]),
         "git_commit": git_commit(),
         "cpu_count": os.cpu_count(),
         "threads": int(os.environ.get("OMP_NUM_THREADS", "0") or 0) or os.cpu_count(),

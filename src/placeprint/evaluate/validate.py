@@ -12,8 +12,8 @@ the real database hidden in ``n_distractors`` places. Two stages:
    projection overfits its pairs when too free: on the tuning pairs themselves R@1 is
    far above held-out) x the order of its dimensions (eigenvalue, or sign agreement on
    the pairs so the key holds the most stable bits), scored with the default matcher;
-2. **matcher budgets**: probes, anchors and locally checked anchors per query, under
-   the operation budget at ``L = 100``, scored on the chosen codec.
+2. **matcher budgets**: entries, probes and anchors per query, under the operation
+   budget at ``L = 100``, scored on the chosen codec.
 
 The choice maximises mean R@1 over the validation lengths (ties: fewer ops) and is
 written, with every score, to JSON that ``benchmarks/headline.py`` reads.
@@ -44,7 +44,7 @@ CODEC_GRID = {
 MATCHER_GRID = {
     "entry_budget": (1000, 2000, 4000),
     "anchor_budget": (51200, 102400),
-    "max_probes": (16, 32, 64),
+    "probe_budget": (3200, 6400, 12800),
 }
 TIE = 0.01  # mean R@1 within this of the best counts as a tie: the cheaper option wins
 VALIDATION_LENGTHS = (25, 50, 100)

@@ -17,6 +17,8 @@ Storage, all of it needed to answer queries (``bytes_per_place`` counts every pa
 - ``ids``: the place ids of each bucket, ``id_bits = ceil(log2 N)`` bits each, bucket by
   bucket (the key of a place is implicit in which bucket holds it);
 - ``offsets``: ``2**key_bits + 1`` uint32 bucket starts;
+- ``occupied``: one bit a bucket, set when it is not empty (a probe of an empty bucket
+  then costs one bit test instead of two offset reads);
 - the codec's learned state (to encode queries) and the file header.
 
 The default key length puts about ``bucket_size`` places in a bucket (8 for large maps;
@@ -101,6 +103,16 @@ def code_size_for_budget(
         if 8 * size - k + id_bits <= 8 * budget_bytes:
             best = size
     return best
+
+
+def _bitmap_bytes(key_bits: int) -> int:
+    return ((1 << key_bits) + 7) // 8
+
+
+def occupied_bitmap(offsets: np.ndarray) -> np.ndarray:
+    """Bitmap ``uint8`` of the non-empty buckets (bucket ``b``: bit ``b & 7``, byte ``b >> 3``)."""
+    counts = np.diff(np.asarray(offsets, np.int64))
+    return np.packbits(counts > 0, bitorder="little")
 
 
 class OverloadedIndex:
@@ -206,6 +218,7 @@ class OverloadedIndex:
         np.cumsum(counts, out=offsets[1:])
         self._n_built = n
         self.offsets = offsets
+        self.occupied = occupied_bitmap(offsets)
         self.ids = pack_fields(order.astype(np.uint64), self.id_bits)
         self.rest = pack_fields(rest, self.rest_bits)
 
@@ -276,6 +289,7 @@ class OverloadedIndex:
             "rest_codes": int(self.rest.nbytes),
             "bucket_ids": int(self.ids.nbytes),
             "bucket_offsets": int(self.offsets.nbytes),
+            "bucket_bitmap": int(self.occupied.nbytes),
             "codec_state": self.codec.state_bytes(),
         }
         parts["header"] = container_size(FILE_KIND, meta, arrays) - sum(parts.values())
@@ -323,7 +337,9 @@ class OverloadedIndex:
         if self.generation:
             meta["generation"] = self.generation
         arrays = {f"codec.{k}": np.asarray(v) for k, v in self.codec.state().items()}
-        arrays.update({"offsets": self.offsets, "ids": self.ids, "rest": self.rest})
+        arrays.update(
+            {"offsets": self.offsets, "occupied": self.occupied, "ids": self.ids, "rest": self.rest}
+        )
         return meta, arrays
 
     def save(self, path: str | Path) -> int:
@@ -355,6 +371,12 @@ class OverloadedIndex:
             index._n_built
         ):
             raise PlaceprintError(f"{path} is not a valid placeprint index (bucket table)")
+        # files of the first format have no bitmap: derive it (what a rebuild would store)
+        index.occupied = arrays.get("occupied")
+        if index.occupied is None:
+            index.occupied = occupied_bitmap(index.offsets)
+        if index.occupied.shape != (_bitmap_bytes(index.key_bits),):
+            raise PlaceprintError(f"{path} is not a valid placeprint index (bucket bitmap)")
         return index
 
     @classmethod

@@ -6,11 +6,13 @@ Every kernel returns the work it did, counted as ``guide/BENCHMARKS.md`` and
 - ``W_KEYS``: one op per key and per key-bit reliability computed;
 - ``W_PROBES``: one op per bit ranked by reliability, per probe pushed on or popped off
   the probe heap;
-- ``W_OFFSETS``: one op per bucket-offset read (two per probed bucket);
+- ``W_OFFSETS``: one op per bucket-offset read (two per probed bucket that is not empty);
 - ``W_ENTRIES``: one op per bucket entry read;
 - ``W_VOTES``: one op per hit entered in the diagonal vote table;
 - ``W_SORT``: one op per element sorted, selected or de-duplicated;
-- ``W_COMPARE``: one op per comparison of two codes (Hamming distance of <= 8 bytes).
+- ``W_COMPARE``: one op per comparison of two codes (Hamming distance of <= 8 bytes);
+- ``W_BITMAP``: one op per test of a probed bucket's bit in the bitmap of non-empty buckets
+  (an empty bucket costs this one op: its offsets are not read).
 """
 
 from __future__ import annotations
@@ -20,8 +22,17 @@ import numpy as np
 
 from placeprint.index.bitpack import read_field
 
-W_KEYS, W_PROBES, W_OFFSETS, W_ENTRIES, W_VOTES, W_SORT, W_COMPARE = range(7)
-WORK_NAMES = ("keys", "probes", "bucket_offsets", "entries", "votes", "sort", "compare")
+W_KEYS, W_PROBES, W_OFFSETS, W_ENTRIES, W_VOTES, W_SORT, W_COMPARE, W_BITMAP = range(8)
+WORK_NAMES = (
+    "keys",
+    "probes",
+    "bucket_offsets",
+    "entries",
+    "votes",
+    "sort",
+    "compare",
+    "bucket_bitmap",
+)
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
@@ -143,15 +154,28 @@ def frame_probes(key, costs, n_probes, flip_bits, max_flips, out_keys, out_cost,
 # ------------------------------------------------------------------------------- visits
 @numba.njit(cache=True, nogil=True)
 def visit_frames(
-    offsets, ids, id_bits, keys, costs, valid, n_probes, flip_bits, max_flips, max_entries, work
+    offsets,
+    occupied,
+    ids,
+    id_bits,
+    keys,
+    costs,
+    valid,
+    n_probes,
+    flip_bits,
+    max_flips,
+    max_entries,
+    work,
 ):
     """Probe every frame's buckets and read their entries, probes made as they are needed.
 
     ``keys (L,)`` and ``costs (L, k)`` of the query frames; frames with ``valid[t]`` false
     (no sequence key) probe nothing. A frame probes its most likely keys in order
     (:func:`frame_probes`, generated one at a time) until it has read ``max_entries``
-    entries or made ``n_probes`` probes; a bucket that would take it past its budget is
-    skipped (its offsets are read, its entries are not). Returns ``(frames, positions,
+    entries or made ``n_probes`` probes. ``occupied`` is the bitmap of non-empty buckets
+    (bit ``key & 7`` of byte ``key >> 3``): an empty bucket costs one bitmap test, its
+    offsets are not read; a bucket that would take the frame past its budget is skipped
+    (its offsets are read, its entries are not). Returns ``(frames, positions,
     ranks)`` of the hits in visiting order (frame by frame, most likely probe first).
     """
     L = keys.shape[0]
@@ -173,10 +197,14 @@ def visit_frames(
         key = keys[t]
         work[W_PROBES] += 1  # the key itself is the first probe
         while True:
-            work[W_OFFSETS] += 2
-            a = np.int64(offsets[key])
-            z = np.int64(offsets[key + 1])
-            if total + z - a <= max_entries:
+            work[W_BITMAP] += 1
+            if (occupied[key >> 3] >> (key & 7)) & 1:
+                work[W_OFFSETS] += 2
+                a = np.int64(offsets[key])
+                z = np.int64(offsets[key + 1])
+            else:
+                a = z = np.int64(0)
+            if z > a and total + z - a <= max_entries:
                 total += z - a
                 if m + z - a > cap:
                     while m + z - a > cap:

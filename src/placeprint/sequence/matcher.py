@@ -2,9 +2,11 @@
 
 1. Every query frame probes the buckets of its most likely keys (multi-probe, generated
    one at a time in order of likelihood by flipping its least reliable key bits) until
-   it has read ``entry_budget / L`` entries or made ``max_probes`` probes, skipping a
-   bucket too large for what is left: the work per query stays about constant whatever
-   the map's size and bucket sizes, and short queries search each frame deeper.
+   it has read ``entry_budget / L`` entries or made ``probe_budget / L`` probes (at most
+   ``max_probes``), skipping a bucket too large for what is left; a bitmap of non-empty
+   buckets makes an empty probe one bit test. The work per query stays about constant
+   whatever the map's size, bucket sizes and query length: short queries search each
+   frame deeper.
 2. Each bucket entry ``(frame t, place p)`` is a *hit*: a guess that query frame ``t``
    was taken at place ``p``. Hits vote for their diagonal ``p - t`` (bins of
    ``group_width`` places, each frame voting once): the true alignment collects hits
@@ -50,7 +52,8 @@ class MatcherSettings:
 
     ``entry_budget`` is the bucket entries read per query (``entry_budget / L`` a frame,
     but at most ``max_map_share`` of the map: in a small map chance hits would drown the
-    true alignment; probing at most ``max_probes`` buckets, or exactly ``probes`` if set);
+    true alignment); ``probe_budget`` the buckets probed per query (``probe_budget / L``
+    a frame, 1 to ``max_probes``; exactly ``probes`` a frame if that is set);
     ``anchors``/``local`` fix the anchors kept at each stage; left ``None`` they follow
     the per-query budgets (``*_budget / L``);
     ``flip_bits``/``max_flips`` bound the multi-probe enumeration; ``agreement`` is the
@@ -65,7 +68,8 @@ class MatcherSettings:
     probes: int | None = None
     entry_budget: int = 1000
     max_map_share: float = 0.01
-    max_probes: int = 64
+    probe_budget: int = 6400
+    max_probes: int = 1024
     flip_bits: int = 12
     max_flips: int = 4
     anchors: int | None = None
@@ -88,6 +92,7 @@ class MatcherSettings:
             raise PlaceprintError("velocities must be a non-empty list of positive numbers")
         for name in (
             "entry_budget",
+            "probe_budget",
             "max_probes",
             "local_budget",
             "anchor_budget",
@@ -154,9 +159,12 @@ class SequenceMatcher:
 
     # ------------------------------------------------------------ per frame
     def probes_per_frame(self, length: int) -> int:
-        """Most probes of each frame of a ``length``-frame query (``probes`` if set)."""
+        """Most probes of each frame of a ``length``-frame query: ``probe_budget / L``
+        (1 to ``max_probes``), or ``probes`` if set."""
         s = self.settings
-        return int(s.probes if s.probes is not None else s.max_probes)
+        if s.probes is not None:
+            return int(s.probes)
+        return int(min(s.max_probes, max(1, round(s.probe_budget / max(length, 1)))))
 
     def entries_per_frame(self, length: int) -> int:
         """Bucket entries each frame of a ``length``-frame query may read."""
@@ -220,6 +228,7 @@ class SequenceMatcher:
         ix, s = self.index, self.settings
         return kernels.visit_frames(
             ix.offsets,
+            ix.occupied,
             ix.ids,
             np.int64(ix.id_bits),
             keys.astype(np.int64),
