@@ -186,3 +186,17 @@ def test_validation_prefers_the_cheaper_of_tied_matchers_within_the_budget():
     # nothing within the budget: the best of what there is
     over = [(False, 0.5, -50_000, {"name": "x"}, {}), (False, 0.7, -60_000, {"name": "y"}, {})]
     assert choose_matcher(over)[0] == {"name": "y"}
+
+
+def test_validation_bound_penalises_a_setting_that_wins_on_one_block():
+    from placeprint.evaluate.validate import lower_bound
+
+    steady = [{"50": {"r1": 0.9}, "100": {"r1": 1.0}}] * 4  # 0.95 on every fold
+    lucky = [{"50": {"r1": r}, "100": {"r1": 1.0}} for r in (1.0, 1.0, 1.0, 0.84)]
+    b_steady, figs = lower_bound(steady)
+    b_lucky, figs_lucky = lower_bound(lucky)
+    assert figs == pytest.approx([0.95] * 4) and b_steady == pytest.approx(0.95)
+    # mean 0.98 but spread: 0.98 - std([1, 1, 1, 0.92], ddof=1) / 2 = 0.98 - 0.02
+    assert figs_lucky == pytest.approx([1.0, 1.0, 1.0, 0.92])
+    assert b_lucky == pytest.approx(0.98 - np.std([1, 1, 1, 0.92], ddof=1) / 2)
+    assert lower_bound([{"50": {"r1": 0.7}}]) == (0.7, [0.7])
