@@ -164,7 +164,7 @@ def test_build_from_parquet_manifest(lund_index, tmp_path):
     assert geo.user_meta_["describer"]["name"] == "cnn_netvlad"  # default for geotagged photos
 
 
-def test_flat_or_tiny_photos_and_uncalibrated_answers_are_said(lund_index, tmp_path):
+def test_flat_or_tiny_photos_and_calibration_are_said(lund_index, tmp_path):
     root, _ = lund_index
     Image.new("RGB", (640, 480), (0, 200, 0)).save(tmp_path / "green.png")
     Image.new("RGB", (1, 1), (10, 20, 30)).save(tmp_path / "dot.png")
@@ -180,7 +180,9 @@ def test_flat_or_tiny_photos_and_uncalibrated_answers_are_said(lund_index, tmp_p
     assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout)
     assert "one flat colour" in data[0]["warning"] and "1 x 1 pixels" in data[1]["warning"]
-    assert "not calibrated" in proc.stderr  # 26 photos: too few to hold some out
-    assert all(entry["calibrated"] is False for entry in data)
+    # 26 photos: each located from the other 25 calibrates the probabilities
+    assert "not calibrated" not in proc.stderr
+    assert all(e["calibrated"] is True and e["calibration_photos"] == 26 for e in data)
+    assert all(m["probability"] <= 27 / 28 + 1e-6 for e in data for m in e["modes"])
     ok = run("locate", root / "db" / "05.jpg", "--index", root / "lund.idx", "--no-map", "--json")
     assert "warning" not in json.loads(ok.stdout)

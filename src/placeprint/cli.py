@@ -670,12 +670,13 @@ def locate_cmd(
             err=True,
         )
     results = locator.locate(photos, progress=not quiet, album=album)
+    from placeprint.geo.geolocator import MIN_CALIBRATION_ROWS
     from placeprint.locate import photo_detail_problem
 
     if not locator.geo.calibrated:
         typer.echo(
-            "note: the probabilities are not calibrated (this collection has too few photos "
-            "to hold some out); read them as scores",
+            "note: the probabilities are not calibrated (this collection has fewer than "
+            f"{MIN_CALIBRATION_ROWS} photos to test them on); read them as scores",
             err=True,
         )
     folder = out or Path("locate")
@@ -691,6 +692,7 @@ def locate_cmd(
         report.append(entry)
         problem = photo_detail_problem(r.photo)
         entry["calibrated"] = bool(locator.geo.calibrated)
+        entry["calibration_photos"] = locator.geo.calibration_count
         if problem:
             entry["warning"] = f"this photo cannot show where it was taken: {problem}"
             typer.echo(f"warning: {r.photo}: {entry['warning']}", err=True)

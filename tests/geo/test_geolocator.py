@@ -178,3 +178,50 @@ def test_cells_classifier_and_album(world):
     assert haversine_km(smoothed[2].best.lat, smoothed[2].best.lon, *CITIES["lund"]) < 50
     assert smoothed[2].cell_probs is not None
     np.testing.assert_allclose(smoothed[2].cell_probs.sum(), 1.0)
+
+
+def street_world(n: int, seed: int, noise: float = 0.6, dim: int = 32):
+    """Photos along a 3 km walk; descriptors a smooth function of the position plus noise
+    (the function is the same for every seed: one world, different photos)."""
+    rng = np.random.default_rng(seed)
+    t = rng.uniform(0, 3.0, n)  # km along the walk
+    lat = 55.70 + t / 111.0
+    lon = 13.19 + 0.002 * np.sin(t * 3)
+    freq = np.random.default_rng(99).normal(0, 4.0, dim)
+    phase = np.random.default_rng(98).uniform(0, 2 * np.pi, dim)
+    X = np.cos(t[:, None] * freq[None] + phase[None]) + noise * rng.normal(size=(n, dim))
+    return lat, lon, X.astype(np.float32)
+
+
+def test_a_mode_states_the_mass_inside_its_disc():
+    """Uncalibrated, a mode's probability is the density's mass inside its stated disc."""
+    lat, lon, X = street_world(8, 0)
+    geo = Geolocator(k=5, holdout=0.25).fit(X, lat, lon)
+    assert not geo.calibrated  # 8 photos: too few to calibrate, and it says so
+    _, _, Q = street_world(5, 3)
+    for pred in geo.predict_proba(Q):
+        s_lat, s_lon = pred.density.sample(20000, np.random.default_rng(7))  # independent draw
+        for m in pred.modes:
+            inside = haversine_km(s_lat, s_lon, m.lat, m.lon) <= m.radius_km
+            assert m.probability == pytest.approx(min(inside.mean(), 0.99), abs=0.03)
+            assert m.probability <= 0.99  # never certain
+
+
+def test_small_collection_is_calibrated_by_leave_one_out_and_holds_on_new_photos():
+    lat, lon, X = street_world(30, 0)
+    geo = Geolocator(k=10, holdout=0.25).fit(X, lat, lon)
+    assert geo.calibrated and geo.calibration_count_ == 30  # every photo, each held out
+    ql, qo, Q = street_world(300, 1)
+    preds = geo.predict_proba(Q)
+    stated = np.array([p.best.probability for p in preds])
+    hit = np.array(
+        [
+            haversine_km(p.best.lat, p.best.lon, a, b) <= p.best.radius_km
+            for p, a, b in zip(preds, ql, qo, strict=True)
+        ]
+    )
+    assert stated.max() <= 31 / 32  # (n + 1) / (n + 2): 30 hits are not certainty
+    assert abs(stated.mean() - hit.mean()) <= 0.08
+    levels = np.array([p.credible_level(a, b) for p, a, b in zip(preds, ql, qo, strict=True)])
+    assert abs((levels <= 0.5).mean() - 0.5) <= 0.1
+    assert abs((levels <= 0.9).mean() - 0.9) <= 0.08

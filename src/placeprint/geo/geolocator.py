@@ -17,14 +17,20 @@ are learned by maximising the likelihood of held-out database photos' true posit
 Modes: mean-shift over the neighbours' positions (clusters with fewer than
 ``min_matches`` neighbours are dropped, the IM2GPS rule) plus the classifier's
 likely cells, completed by mean-shift over the density's samples when 5 % or more of
-its mass lies far from all of those. A mode's probability is the share of the
-density's samples nearest to it and within ``2 * mode_km`` of it (the chance the photo
-was taken that close), recalibrated on held-out photos; its radius is the distance
-holding half of that share.
+its mass lies far from all of those. A mode states a region, the disc of ``radius_km``
+around it (the distance holding 90 % of the samples that belong to the mode: nearest to
+it and within ``2 * mode_km``), and a probability, the density's mass inside that disc.
+Held-out photos recalibrate both the credible levels and the mode probabilities (the
+truth inside the stated disc); a collection of at least ``MIN_CALIBRATION_ROWS`` photos
+is calibrated by leave-one-out over up to ``calibration_rows`` of them, a smaller one
+says it is not. No probability is 1: a calibrated one is at most ``(n + 1) / (n + 2)``
+for ``n`` calibration photos (Laplace), an uncalibrated one at most
+``UNCALIBRATED_MAX``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -39,6 +45,9 @@ DEFAULT_SCALES_KM = (0.05, 0.5, 5.0, 50.0, 500.0, 2500.0)
 RANK_THRESHOLDS_KM = (1.0, 25.0, 200.0, 750.0, 2500.0)
 TEMPERATURES = (0.003, 0.01, 0.03, 0.1, 0.3, 1.0, np.inf)
 FILE_KIND = "geolocator"
+MODE_REGION_SHARE = 0.9  # a mode's disc holds this share of the samples that belong to it
+MIN_CALIBRATION_ROWS = 10  # fewer held-out photos cannot calibrate: say so instead
+UNCALIBRATED_MAX = 0.99  # an uncalibrated probability never claims certainty
 
 
 def kappa_of_km(scale_km: np.ndarray | float) -> np.ndarray:
@@ -185,7 +194,7 @@ class Geolocator:
         if self.uses_cells:
             self._fit_cells(train)
         self._learn_weights(held)
-        self._calibrate(held[: self.calibration_rows])
+        self._calibrate(self._calibration_rows(held, rng))
         if self.uses_cells and self.classifier:
             self._fit_classifier(np.arange(len(X)))  # final head sees every photo
         return self
@@ -261,7 +270,7 @@ class Geolocator:
         cols = []
         if self.knn:
             dist, rows = self._neighbours(X, exclude)
-            logw = np.log(neighbour_weights(dist, temperature))
+            logw = np.log(np.maximum(neighbour_weights(dist, temperature), 1e-300))
             dots = np.einsum("mkd,md->mk", self.xyz_[rows], truth_xyz)
             for s in self.scales_km:
                 cols.append(logsumexp(logw + log_vmf(dots, kappa_of_km(s)), axis=1))
@@ -302,13 +311,28 @@ class Geolocator:
         self.heldout_log_lik_, self.temperature_, self.weights_ = best
         self.heldout_rows_ = held
 
+    def _calibration_rows(self, held: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Photos the calibration predicts, each from all the others (leave-one-out).
+
+        The held-out rows when there are ``calibration_rows`` of them; a smaller
+        collection uses every photo (up to ``calibration_rows``), so that it is
+        calibrated from ``MIN_CALIBRATION_ROWS`` photos on.
+        """
+        n = len(self.descriptors_)
+        if len(held) >= self.calibration_rows or n <= len(held):
+            return held[: self.calibration_rows]
+        if n <= self.calibration_rows:
+            return np.arange(n)
+        return np.sort(rng.choice(n, self.calibration_rows, replace=False))
+
     def _calibrate(self, rows: np.ndarray) -> None:
-        """Recalibration on held-out photos (Kuleshov et al. 2018).
+        """Recalibration on held-out photos (Kuleshov et al. 2018), each predicted from the
+        others (its own match excluded).
 
         Credible levels: the held-out truths' raw levels, sorted; a raw level ``l`` maps
         to the share of held-out levels ``<= l`` (so reported regions hold their stated
         share of truths). Mode probabilities: isotonic regression of "the truth lies
-        within ``2 * mode_km`` of the mode" on the raw probability.
+        inside the mode's stated disc" on the raw probability (its mass in the disc).
         """
         from sklearn.isotonic import IsotonicRegression
 
@@ -316,7 +340,8 @@ class Geolocator:
 
         self.level_table_ = np.zeros(0)
         self.mode_x_ = self.mode_y_ = np.zeros(0)
-        if len(rows) < 10:
+        self.calibration_count_ = 0
+        if len(rows) < MIN_CALIBRATION_ROWS:
             return
         dist = nb = probs = None
         if self.knn:
@@ -333,9 +358,8 @@ class Geolocator:
             levels.append(pred.density.credible_level([self.lat_[r]], [self.lon_[r]])[0])
             for m in pred.modes:
                 raw.append(m.probability)
-                hit.append(
-                    haversine_km(m.lat, m.lon, self.lat_[r], self.lon_[r]) <= 2 * self.mode_km
-                )
+                hit.append(haversine_km(m.lat, m.lon, self.lat_[r], self.lon_[r]) <= m.radius_km)
+        self.calibration_count_ = len(rows)
         self.level_table_ = np.sort(np.asarray(levels, float))
         iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip")
         iso.fit(np.asarray(raw, float), np.asarray(hit, float))
@@ -362,11 +386,26 @@ class Geolocator:
             return float(p)
         return float(np.quantile(table, p))
 
+    @property
+    def calibration_count(self) -> int:
+        """Photos the probabilities were calibrated on (0: not calibrated)."""
+        if not self.calibrated:
+            return 0
+        return int(getattr(self, "calibration_count_", 0) or len(self.level_table_))
+
+    @property
+    def probability_cap(self) -> float:
+        """Highest probability a mode may state: ``(n + 1) / (n + 2)`` for ``n`` calibration
+        photos (every one of them a hit is not certainty), ``UNCALIBRATED_MAX`` without."""
+        n = self.calibration_count
+        return (n + 1.0) / (n + 2.0) if n else UNCALIBRATED_MAX
+
     def _calibrated_modes(self, guesses: list[GeoGuess]) -> list[GeoGuess]:
+        cap = self.probability_cap
         if len(getattr(self, "mode_x_", ())) == 0:
-            return guesses
+            return [dataclasses.replace(g, probability=min(g.probability, cap)) for g in guesses]
         p = np.interp([g.probability for g in guesses], self.mode_x_, self.mode_y_)
-        p = p / max(1.0, float(p.sum()))
+        p = np.minimum(p / max(1.0, float(p.sum())), cap)
         out = [
             GeoGuess(g.lat, g.lon, float(q), g.radius_km, g.matches, g.name, g.score)
             for g, q in zip(guesses, p, strict=True)
@@ -508,16 +547,18 @@ class Geolocator:
         guesses = []
         for j in range(len(cand_lat)):
             mine = (nearest == j) & reach
-            share = float(mine.mean())
-            if share < 0.01:
+            if mine.mean() < 0.01:
                 continue
             lat_j, lon_j = self._peak(density, cand_lat[j], cand_lon[j], rows)
-            radius = float(np.median(haversine_km(s_lat[mine], s_lon[mine], lat_j, lon_j)))
+            near = haversine_km(s_lat, s_lon, lat_j, lon_j)
+            # the stated region: the disc holding most of the mode's own samples; the
+            # stated probability: the density's mass inside it
+            radius = float(np.quantile(near[mine], MODE_REGION_SHARE))
+            share = float((near <= radius).mean())
             matches = 0
             if rows is not None:
                 dn = haversine_km(self.lat_[rows], self.lon_[rows], lat_j, lon_j)
                 matches = int((dn <= max(self.mode_km, radius)).sum())
-            near = haversine_km(s_lat, s_lon, lat_j, lon_j)
             score = float(np.mean([(near <= t).mean() for t in RANK_THRESHOLDS_KM]))
             guesses.append(GeoGuess(lat_j, lon_j, share, radius, matches, score=score))
         if not guesses:  # nothing holds 1 %: the candidate with most samples nearest
@@ -634,6 +675,7 @@ class Geolocator:
             "level_table": self.level_table_,
             "mode_x": self.mode_x_,
             "mode_y": self.mode_y_,
+            "calibration_count": np.array(int(getattr(self, "calibration_count_", 0))),
         }
         info = {
             "params": self.params(),
@@ -671,6 +713,8 @@ class Geolocator:
             geo.level_table_ = np.asarray(arrays["level_table"], float)
             geo.mode_x_ = np.asarray(arrays["mode_x"], float)
             geo.mode_y_ = np.asarray(arrays["mode_y"], float)
+            count = arrays.get("calibration_count")  # absent in files of the first format
+            geo.calibration_count_ = int(count) if count is not None else len(geo.level_table_)
             t = meta["temperature"]
             geo.temperature_ = np.inf if t is None else float(t)
             geo.heldout_log_lik_ = float(meta["heldout_log_lik"])

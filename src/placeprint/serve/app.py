@@ -296,10 +296,11 @@ class _Service:
         t4 = time.perf_counter()
         return {
             "modes": [m.to_dict() for m in pred.modes[:top]],
-            "confidence": float(pred.best.probability) if pred.modes else None,
-            # whether held-out database photos recalibrated the probabilities (small
-            # collections have too few photos to hold any out)
+            "confidence": round(float(pred.best.probability), 6) if pred.modes else None,
+            # whether database photos, each held out in turn, recalibrated the
+            # probabilities (fewer than 10 photos cannot), and how many
             "calibrated": self.locator.geo.calibrated,
+            "calibration_photos": self.locator.geo.calibration_count,
             "matches": self.matches(pred, top),
             "heatmap": heat,
             "timing_ms": {

@@ -49,14 +49,14 @@ async function locate(file) {
 
 function render(answer) {
   const modes = answer.modes || [];
-  renderConfidence(answer.confidence, answer.calibrated);
+  renderConfidence(answer.confidence, answer.calibrated, answer.calibration_photos);
   renderModes(modes);
   renderMatches(answer.matches || [], modes[0]);
   renderTiming(answer.timing_ms || {});
   if (map) renderMap(answer, modes);
 }
 
-function renderConfidence(p, calibrated) {
+function renderConfidence(p, calibrated, photos) {
   if (typeof p !== "number") {
     ui.meter.value = 0;
     ui.confidence.dataset.value = "";
@@ -67,9 +67,9 @@ function renderConfidence(p, calibrated) {
   ui.confidence.dataset.value = String(p);
   ui.confidenceText.textContent = calibrated
     ? `${fmtPct(p)} — guesses this sure were right about ${fmtPct(p)} of the time ` +
-      "in held-out tests."
-    : `${fmtPct(p)} — not calibrated: this collection has too few photos to hold ` +
-      "any out for testing.";
+      `when each of ${photos} photos of this collection was located from the others.`
+    : `${fmtPct(p)} — not calibrated: this collection has too few photos (under 10) ` +
+      "to test its answers on.";
 }
 
 function renderModes(modes) {
