@@ -186,3 +186,21 @@ def test_flat_or_tiny_photos_and_calibration_are_said(lund_index, tmp_path):
     assert all(m["probability"] <= 27 / 28 + 1e-6 for e in data for m in e["modes"])
     ok = run("locate", root / "db" / "05.jpg", "--index", root / "lund.idx", "--no-map", "--json")
     assert "warning" not in json.loads(ok.stdout)
+
+
+def test_answers_are_verified_against_the_matched_photos(lund_index):
+    """A held-out Lund photo shares a facade with its neighbours: verification pins it."""
+    root, lund = lund_index
+    photo = lund / "23.jpg"  # retrieval alone puts it ~110 m off (tiny describer)
+    truth = read_gps(photo)
+    args = ("locate", photo, "--index", root / "lund.idx", "--no-map", "--json")
+    checked = json.loads(run(*args).stdout)
+    plain = json.loads(run(*args, "--no-verify").stdout)
+    best, base = checked["modes"][0], plain["modes"][0]
+    assert best["verified"] and best["inliers"] >= 15
+    assert checked["verification"]["verified"] and checked["verification"]["checked"] >= 2
+    assert "verification" not in plain and not base["verified"]
+    err = haversine_km(best["lat"], best["lon"], truth.lat, truth.lon)
+    err_plain = haversine_km(base["lat"], base["lon"], truth.lat, truth.lon)
+    assert err < 0.03 and err < err_plain  # within 30 m, closer than without
+    assert err <= best["radius_km"] or best["probability"] < 0.95

@@ -651,6 +651,14 @@ def locate_cmd(
     ] = None,
     no_map: Annotated[bool, typer.Option("--no-map", help="Do not write maps or GeoJSON.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    no_verify: Annotated[
+        bool,
+        typer.Option(
+            "--no-verify",
+            help="Do not check the answers against the matched database photos (geometric "
+            "verification of local features).",
+        ),
+    ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
 ) -> None:
     """Where was this photo taken? Top guesses with names, probability and radius, and a map."""
@@ -662,7 +670,7 @@ def locate_cmd(
     if out is not None and out.exists() and not out.is_dir():
         raise PlaceprintError(f"--out must be a folder, and {out} is a file")
     index = _index_or_env(index, "from geotagged photos")
-    locator = PhotoLocator(index)
+    locator = PhotoLocator(index, verify=not no_verify)
     if album and not locator.geo.uses_cells:
         typer.echo(
             "warning: --album needs an index with cells (2,000+ geotagged photos or "
@@ -704,7 +712,7 @@ def locate_cmd(
             radius = format_km(m.radius_km)
             typer.echo(
                 f"  {i}  {m.lat:11.6f}  {m.lon:12.6f}  {m.probability:11.3f}  {radius:>10}  "
-                f"{m.name or ''}"
+                f"{m.name or ''}{f'  (verified, {m.inliers} inliers)' if m.verified else ''}"
             )
         for kind, path in files.items():
             typer.echo(f"  {kind}: {path}")
@@ -736,6 +744,12 @@ def serve_cmd(
         float,
         typer.Option(help="Seconds of work a request may take (then 504, and its work stops)."),
     ] = 30.0,
+    no_verify: Annotated[
+        bool,
+        typer.Option(
+            "--no-verify", help="Do not check /locate answers against the matched photos."
+        ),
+    ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only warnings and errors.")] = False,
 ) -> None:
     """Serve an index over HTTP: the API (OpenAPI at /docs) and the web page."""
@@ -756,6 +770,7 @@ def serve_cmd(
         token=token,
         max_upload_bytes=int(max_upload_mb * 2**20),
         request_timeout_s=timeout,
+        verify=not no_verify,
     )
     try:  # a clear one-line error when the address is taken or not ours
         family = socket.AF_INET6 if ":" in host else socket.AF_INET

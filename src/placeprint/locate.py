@@ -134,9 +134,12 @@ class PhotoLocator:
     The command line and the web service both go through it.
     """
 
-    def __init__(self, index_path: str | Path) -> None:
+    def __init__(self, index_path: str | Path, verify: bool = True) -> None:
         from placeprint.indexfiles import check_generation, side_path, split_side_path
         from placeprint.sources import make_describer
+
+        self.verify = bool(verify)  # geometric verification of answers given images
+        self._verifier = None
 
         self.geo, self.path = load_geolocator(index_path)
         # INDEX.<generation>.geo: the file must hold that build's geolocator
@@ -159,13 +162,39 @@ class PhotoLocator:
         ]
         return names
 
-    def predict(self, X: np.ndarray, album: bool = False, timestamps=None) -> list:
-        """Named :class:`~placeprint.geo.prediction.GeoPrediction` per descriptor row."""
+    @property
+    def verifier(self):
+        """The :class:`~placeprint.geo.verified.AnswerVerifier` over the index's photos."""
+        if self._verifier is None:
+            from placeprint.geo.verified import AnswerVerifier
+
+            paths = list(self.geo.user_meta_.get("paths") or [])
+            folder = self.path.parent  # relative photo paths are relative to the index
+
+            def image_of_row(row: int) -> Path | None:
+                if not 0 <= row < len(paths):
+                    return None
+                p = Path(paths[row])
+                return p if p.is_absolute() else folder / p
+
+            self._verifier = AnswerVerifier(self.geo, image_of_row)
+        return self._verifier
+
+    def predict(self, X: np.ndarray, album: bool = False, timestamps=None, images=None) -> list:
+        """Named :class:`~placeprint.geo.prediction.GeoPrediction` per descriptor row.
+
+        ``images`` (paths or pixel arrays, one per row): each answer is geometrically
+        verified against the database photos it matched (unless ``verify`` is off).
+        """
         if album and len(X) > 1 and self.geo.uses_cells:
             ok = timestamps is not None and np.isfinite(np.asarray(timestamps, float)).all()
             preds = self.geo.predict_album(X, np.asarray(timestamps, float) if ok else None)
         else:
             preds = self.geo.predict_proba(X)
+        if images is not None and self.verify:
+            for i, image in enumerate(images):
+                preds[i], evidence = self.verifier.apply(image, preds[i])
+                preds[i].verification = evidence
         for pred in preds:
             self.name_modes(pred)
         return preds
@@ -192,7 +221,7 @@ class PhotoLocator:
             from placeprint.geo.collection import photo_timestamps
 
             stamps = photo_timestamps([files[i] for i in kept])
-        preds = self.predict(X, album=album, timestamps=stamps)
+        preds = self.predict(X, album=album, timestamps=stamps, images=[files[i] for i in kept])
         return [
             Located(str(files[i]), pred, [m.name for m in pred.modes])
             for i, pred in zip(kept, preds, strict=True)
@@ -200,10 +229,14 @@ class PhotoLocator:
 
 
 def locate(
-    photos: list[Path], index_path: str | Path, progress: bool = False, album: bool = False
+    photos: list[Path],
+    index_path: str | Path,
+    progress: bool = False,
+    album: bool = False,
+    verify: bool = True,
 ) -> list[Located]:
     """Guesses for each photo against the geolocator of ``index_path``."""
-    return PhotoLocator(index_path).locate(photos, progress=progress, album=album)
+    return PhotoLocator(index_path, verify=verify).locate(photos, progress=progress, album=album)
 
 
 def route_positions(index_path: str | Path) -> dict[int, tuple[float, float]] | None:

@@ -225,3 +225,38 @@ def test_small_collection_is_calibrated_by_leave_one_out_and_holds_on_new_photos
     levels = np.array([p.credible_level(a, b) for p, a, b in zip(preds, ql, qo, strict=True)])
     assert abs((levels <= 0.5).mean() - 0.5) <= 0.1
     assert abs((levels <= 0.9).mean() - 0.9) <= 0.08
+
+
+def test_verified_probability_by_hand():
+    from placeprint.geo.verified import verified_probability
+
+    assert verified_probability(14) == 0.0  # below min_inliers: no verification
+    assert verified_probability(15) == pytest.approx(0.8)
+    assert verified_probability(25) == pytest.approx(0.9)
+    assert verified_probability(35) == pytest.approx(0.95)
+    assert verified_probability(10_000) == 0.999  # never certainty
+
+
+def test_a_verified_position_takes_its_mass_and_leads_the_answer():
+    from placeprint.geo.verified import Evidence
+
+    lat, lon, X = street_world(30, 0)
+    geo = Geolocator(k=10, holdout=0.25).fit(X, lat, lon)
+    _, _, Q = street_world(1, 5)
+    pred = geo.predict_proba(Q)[0]
+    # verification found the photo 1.5 km from where retrieval put it
+    far = pred.best.lat + 1.5 / 111.0
+    ev = Evidence(True, 60, far, pred.best.lon, 0.015, 0.97, [0, 1], 10, 0.1)
+    out = geo.with_verified_kernel(pred, ev)
+    best = out.best
+    assert best.verified and best.inliers == 60
+    assert haversine_km(best.lat, best.lon, far, pred.best.lon) < 0.02
+    # what it states is the mass inside its disc (independent draw), and about the verified mass
+    s_lat, s_lon = out.density.sample(40000, np.random.default_rng(3))
+    inside = haversine_km(s_lat, s_lon, best.lat, best.lon) <= best.radius_km
+    assert best.probability == pytest.approx(inside.mean(), abs=0.02)
+    # the disc holds 90 % of the mode's own mass, nearly all of it the verified kernel's
+    assert 0.9 * 0.97 - 0.03 <= best.probability <= 0.999
+    assert sum(m.probability for m in out.modes) <= 1.0 + 1e-9
+    assert out.components["verified"] == 0.97
+    assert not any(m.verified for m in out.modes[1:])

@@ -135,6 +135,9 @@ def test_locate_held_out_photo(lund, name):
     assert 0 < out["confidence"] <= 1 and out["confidence"] == best["probability"]
     # 26 photos, each located from the others, calibrate the probabilities
     assert out["calibrated"] is True and out["calibration_photos"] == 26
+    # checked against the matched database photos: the held-out photos share facades
+    assert out["verification"]["verified"] and best["verified"] and best["inliers"] >= 15
+    assert haversine_km(best["lat"], best["lon"], truth.lat, truth.lon) < 0.05
     assert 1 <= len(out["modes"]) <= 3 and 1 <= len(out["matches"]) <= 3
     assert set(out["timing_ms"]) >= {"decode", "describe", "locate", "total"}
     weights = [m["weight"] for m in out["matches"]]

@@ -132,6 +132,7 @@ def test_photo_page_locates_held_out_photo(server, playwright_api, tmp_path):
         lat, lon = float(first.get_attribute("data-lat")), float(first.get_attribute("data-lon"))
         assert haversine_km(lat, lon, truth.lat, truth.lon) < 1.0, (lat, lon, truth)
         assert "Lund" in first.inner_text()
+        assert "verified:" in first.inner_text()  # checked against the matched photos
 
         page.wait_for_function(
             "() => [...document.querySelectorAll('#matches img.match')]"

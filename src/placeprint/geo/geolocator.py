@@ -404,13 +404,62 @@ class Geolocator:
         cap = self.probability_cap
         if len(getattr(self, "mode_x_", ())) == 0:
             return [dataclasses.replace(g, probability=min(g.probability, cap)) for g in guesses]
-        p = np.interp([g.probability for g in guesses], self.mode_x_, self.mode_y_)
+        # below the smallest probability seen in calibration, interpolate towards (0, 0):
+        # a 5 % side mode does not inherit the hit rate of the 90 % modes calibrated on
+        x, y = self.mode_x_, self.mode_y_
+        if x[0] > 0:
+            x, y = np.concatenate([[0.0], x]), np.concatenate([[0.0], y])
+        p = np.interp([g.probability for g in guesses], x, y)
         p = np.minimum(p / max(1.0, float(p.sum())), cap)
         out = [
-            GeoGuess(g.lat, g.lon, float(q), g.radius_km, g.matches, g.name, g.score)
-            for g, q in zip(guesses, p, strict=True)
+            dataclasses.replace(g, probability=float(q)) for g, q in zip(guesses, p, strict=True)
         ]
         return self._ranked(out)
+
+    def with_verified_kernel(self, pred: GeoPrediction, evidence) -> GeoPrediction:
+        """``pred`` with a verified position folded in (:mod:`placeprint.geo.verified`).
+
+        A kernel of per-axis spread ``evidence.spread_km`` at the verified position takes
+        ``evidence.mass`` of the density (the rest scaled by ``1 - mass``); the modes are
+        found again with that position as a candidate, and the mode holding it is marked
+        verified. Every mode states its mass in its disc (the verified one uncapped by the
+        calibration of unverified answers).
+        """
+        from placeprint.geo.distance import haversine_km
+        from placeprint.geo.sphere import VmfMixture
+
+        old = pred.density
+        lat = np.concatenate([old.lat_, [evidence.lat]])
+        lon = np.concatenate([old.lon_, [evidence.lon]])
+        kap = np.concatenate([old.kappa_, [kappa_of_km(evidence.spread_km)]])
+        w = np.concatenate([old.weights_ * (1.0 - evidence.mass), [evidence.mass]])
+        density = VmfMixture(kap).fit(lat, lon, w)
+        rows = pred.neighbours if len(pred.neighbours) else None
+        nw = pred.neighbour_weights if len(pred.neighbours) else None
+        modes = self._modes(density, rows, nw, None, pinned=(evidence.lat, evidence.lon))
+        near = [haversine_km(m.lat, m.lon, evidence.lat, evidence.lon) for m in modes]
+        j = int(np.argmin(near))
+        mine = dataclasses.replace(modes[j], verified=True, inliers=int(evidence.inliers))
+        # the other modes keep their mass in their discs (the density already gave the
+        # verified kernel its share; the calibration of unverified answers does not apply)
+        cap = self.probability_cap
+        others = [
+            dataclasses.replace(m, probability=min(m.probability, cap))
+            for i, m in enumerate(modes)
+            if i != j
+        ]
+        out = GeoPrediction(
+            density=density,
+            modes=[mine, *others],  # the verified place first
+            level_map=self.calibrated_level,
+            neighbours=pred.neighbours,
+            neighbour_weights=pred.neighbour_weights,
+            cells=pred.cells,
+            components={**pred.components, "verified": float(evidence.mass)},
+        )
+        if self.uses_cells:
+            out.cell_probs = self._cell_mass(lat, lon, w)
+        return out
 
     # -- prediction -------------------------------------------------------------------
     def _check_fitted(self) -> None:
@@ -508,11 +557,14 @@ class Geolocator:
         mass = np.bincount(cell[inside], weights=w[inside], minlength=self.cells.n_cells)
         return mass / max(mass.sum(), 1e-300)
 
-    def _modes(self, density, rows, nw, cell_probs) -> list[GeoGuess]:
+    def _modes(self, density, rows, nw, cell_probs, pinned=None) -> list[GeoGuess]:
         from placeprint.geo.distance import haversine_km
         from placeprint.geo.sphere import mean_shift_modes
 
         cand_lat, cand_lon = [], []
+        if pinned is not None:  # a verified position: a mode candidate of its own
+            cand_lat.append(float(pinned[0]))
+            cand_lon.append(float(pinned[1]))
         if rows is not None:
             for m in mean_shift_modes(
                 self.lat_[rows],
@@ -544,16 +596,30 @@ class Geolocator:
             d = haversine_km(s_lat[:, None], s_lon[:, None], cand_lat[None], cand_lon[None])
         nearest = d.argmin(axis=1)
         reach = d[np.arange(len(d)), nearest] <= 2 * self.mode_km
-        guesses = []
+        kept, peaks = [], []
         for j in range(len(cand_lat)):
             mine = (nearest == j) & reach
             if mine.mean() < 0.01:
                 continue
-            lat_j, lon_j = self._peak(density, cand_lat[j], cand_lon[j], rows)
+            peak = self._peak(density, cand_lat[j], cand_lon[j], rows, pinned)
+            same = [i for i, q in enumerate(peaks) if haversine_km(*q, *peak) < 1e-3]
+            if same:  # two candidates climbed to one peak: one mode
+                kept[same[0]] = kept[same[0]] | mine
+            else:
+                kept.append(mine)
+                peaks.append(peak)
+        guesses = []
+        for mine, (lat_j, lon_j) in zip(kept, peaks, strict=True):
             near = haversine_km(s_lat, s_lon, lat_j, lon_j)
-            # the stated region: the disc holding most of the mode's own samples; the
-            # stated probability: the density's mass inside it
+            # the stated region: the disc holding most of the mode's own samples, but no
+            # more than half-way to the next mode (discs never overlap); the stated
+            # probability: the density's mass inside it
             radius = float(np.quantile(near[mine], MODE_REGION_SHARE))
+            others = [
+                haversine_km(a, b, lat_j, lon_j) for a, b in peaks if (a, b) != (lat_j, lon_j)
+            ]
+            if others:
+                radius = min(radius, 0.5 * float(min(others)))
             share = float((near <= radius).mean())
             matches = 0
             if rows is not None:
@@ -570,7 +636,7 @@ class Geolocator:
         key = (lambda g: -g.score) if self.rank == "accuracy" else (lambda g: -g.probability)
         return sorted(guesses, key=key)
 
-    def _peak(self, density, lat: float, lon: float, rows) -> tuple[float, float]:
+    def _peak(self, density, lat: float, lon: float, rows, pinned=None) -> tuple[float, float]:
         """The densest point near a mode: the mode itself or a neighbour within ``mode_km``.
 
         Mean-shift at ``mode_km`` finds *which* place; the finer kernels of the density
@@ -583,6 +649,9 @@ class Geolocator:
             near = haversine_km(self.lat_[rows], self.lon_[rows], lat, lon) <= self.mode_km
             pts_lat = np.concatenate([pts_lat, self.lat_[rows][near]])
             pts_lon = np.concatenate([pts_lon, self.lon_[rows][near]])
+        if pinned is not None and haversine_km(pinned[0], pinned[1], lat, lon) <= self.mode_km:
+            pts_lat = np.concatenate([pts_lat, [pinned[0]]])
+            pts_lon = np.concatenate([pts_lon, [pinned[1]]])
         best = int(np.argmax(density.log_pdf(pts_lat, pts_lon)))
         return float(pts_lat[best]), float(pts_lon[best])
 

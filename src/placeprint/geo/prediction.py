@@ -19,7 +19,9 @@ from placeprint.geo.sphere import VmfMixture
 
 @dataclass(frozen=True)
 class GeoGuess:
-    """One mode of the density: position (degrees), probability mass, radius (km), name."""
+    """One mode of the density: position (degrees), probability mass inside the disc of
+    ``radius_km`` around it, matching neighbours, name, accuracy score, and whether
+    geometric verification pinned it (with how many inliers)."""
 
     lat: float
     lon: float
@@ -28,6 +30,8 @@ class GeoGuess:
     matches: int = 0
     name: str | None = None
     score: float = 0.0
+    verified: bool = False  # geometric verification pinned it (placeprint.geo.verified)
+    inliers: int = 0
 
     @property
     def mass(self) -> float:
@@ -44,17 +48,19 @@ class GeoGuess:
             "matches": int(self.matches),
             "name": self.name,
             "score": round(float(self.score), 6),
+            "verified": bool(self.verified),
+            "inliers": int(self.inliers),
         }
 
 
 @dataclass
 class GeoPrediction:
-    """A calibrated guess of where one photo was taken.
+    """A guess of where one photo was taken (calibrated when its geolocator is).
 
     ``density`` is the full mixture (``log_pdf``, ``sample``, ``credible_level``);
-    ``modes`` its best guesses sorted by probability; ``cell_probs`` the mass per cell
-    of ``cells`` (when the geolocator has cells); ``neighbours`` the database rows that
-    voted and their weights.
+    ``modes`` its best guesses (the geolocator's ranking: expected accuracy by default);
+    ``cell_probs`` the mass per cell of ``cells`` (when the geolocator has cells);
+    ``neighbours`` the database rows that voted and their weights.
     """
 
     density: VmfMixture
@@ -65,6 +71,7 @@ class GeoPrediction:
     cells: object | None = None
     components: dict = field(default_factory=dict)
     level_map: Callable[[np.ndarray], np.ndarray] | None = None
+    verification: object | None = None  # placeprint.geo.verified.Evidence, when checked
 
     @property
     def best(self) -> GeoGuess:
@@ -115,6 +122,8 @@ class GeoPrediction:
     def to_dict(self) -> dict:
         """Modes and summary as JSON-ready values."""
         out = {"modes": [m.to_dict() for m in self.modes], "components": self.components}
+        if self.verification is not None:
+            out["verification"] = self.verification.to_dict()
         if len(self.neighbours):
             out["neighbours"] = [
                 {"row": int(i), "weight": round(float(w), 6)}

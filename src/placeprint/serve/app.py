@@ -190,7 +190,11 @@ class _Service:
             self.index = OverloadedIndex.load(index_path)
             self.index_bytes = index_path.stat().st_size
             self.matcher = SequenceMatcher(self.index)
-        self.locator = PhotoLocator(index_path) if geo_file.is_file() else None
+        self.locator = (
+            PhotoLocator(index_path, verify=limits.get("verify", True))
+            if geo_file.is_file()
+            else None
+        )
         self.route_rows = None
         self.geo_paths: list[str] = []
         if self.locator is not None:
@@ -289,7 +293,7 @@ class _Service:
         X = self.locator.describer([pixels])
         t2 = time.perf_counter()
         job.check()
-        pred = self.locator.predict(X)[0]
+        pred = self.locator.predict(X, images=[pixels])[0]
         t3 = time.perf_counter()
         job.check()
         heat = heatmap_overlay(pred)
@@ -301,6 +305,8 @@ class _Service:
             # probabilities (fewer than 10 photos cannot), and how many
             "calibrated": self.locator.geo.calibrated,
             "calibration_photos": self.locator.geo.calibration_count,
+            # geometric verification against the matched database photos (None: turned off)
+            "verification": pred.verification.to_dict() if pred.verification else None,
             "matches": self.matches(pred, top),
             "heatmap": heat,
             "timing_ms": {
@@ -433,6 +439,7 @@ def create_app(
     workers: int | None = None,
     max_request_pixels: float = 100e6,
     decode_budget_pixels: float = 100e6,
+    verify: bool = True,
 ):
     """The FastAPI app serving the index at ``index_path`` (loaded once, read-only).
 
@@ -443,7 +450,8 @@ def create_app(
     its next frame or stage, ``max_frames`` and ``max_sequence_bytes`` (default 16 x the
     upload limit) per ``/sequence``; ``workers`` threads do heavy work at once (default: CPU
     count, at most 4). With ``token``, every
-    route but ``/health``, the pages, their assets and the API docs needs it.
+    route but ``/health``, the pages, their assets and the API docs needs it. ``verify``:
+    geometric verification of ``/locate`` answers against the matched database photos.
     """
     from placeprint import __version__
 
@@ -468,6 +476,7 @@ def create_app(
         "max_sequence_bytes": max_sequence_bytes,
         "max_request_pixels": float(max_request_pixels),
         "decode_budget_pixels": float(decode_budget_pixels),
+        "verify": bool(verify),
     }
     svc = _Service(Path(index_path), limits)
     install_log_redaction()

@@ -85,7 +85,10 @@ function renderModes(modes) {
       el("span", { class: "mode-rank" }, `${i + 1}.`),
       el("span", { class: "mode-name" }, m.name || "Unnamed place"),
       el("span", { class: "mode-prob" }, fmtPct(m.probability)),
-      el("span", { class: "mode-pos" }, `${fmtDeg(m.lat, m.lon)} · within ${fmtKm(m.radius_km)}`)
+      el("span", { class: "mode-pos" }, `${fmtDeg(m.lat, m.lon)} · within ${fmtKm(m.radius_km)}`),
+      m.verified
+        ? el("span", { class: "mode-verified" }, `verified: ${m.inliers} matching features`)
+        : ""
     );
     const show = () => {
       if (!map) return;

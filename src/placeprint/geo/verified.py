@@ -1,0 +1,188 @@
+"""A photo's answer checked against the database photos it matched: geometric verification.
+
+IM2GPS's rule: a photo of a place that shares enough geometrically consistent local
+features with database photos is pinned to their position; a generic scene keeps the
+spread-out density of its retrieval. :class:`AnswerVerifier` re-ranks the best-weighted
+distinct neighbours of an answer by verified inliers (RootSIFT, sequential homographies:
+:class:`~placeprint.verify.GeometricReranker`) and, when the best has at least
+``min_inliers``, adds a kernel at the verified photos' position to the answer's density:
+
+- centre: the inlier-weighted mean position of the verified photos within
+  ``cluster_km`` of the best one;
+- spread (per axis): ``sqrt(s^2 + gps_km^2)``, ``s`` the inlier-weighted RMS distance of
+  those photos from the centre, ``gps_km`` the GPS noise of a geotag;
+- mass: ``verified_probability(inliers)``, the chance that a verification with that many
+  inliers is right (``1 - 0.2 * 2^(-(n - min_inliers) / 10)``: 0.8 at 15 inliers, 0.9 at
+  25, 0.98 at 48), the rest of the density scaled by ``1 - mass``.
+
+The verified mode is marked (``GeoGuess.verified``, ``inliers``); only it may state a
+probability above the calibrated cap.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from placeprint.errors import PlaceprintError
+
+GPS_KM = 0.01  # a phone geotag's typical error, 10 m
+FALSE_AT_MIN = 0.2  # chance a verification at exactly min_inliers is wrong
+HALVING_INLIERS = 10.0  # ... halved by every this many more inliers
+VERIFIED_MAX = 0.999  # however many inliers, a verification is not certainty
+
+
+def verified_probability(inliers: int, min_inliers: int = 15) -> float:
+    """Chance that a verification with ``inliers`` inliers found the right place."""
+    if inliers < min_inliers:
+        return 0.0
+    wrong = FALSE_AT_MIN * 2.0 ** (-(inliers - min_inliers) / HALVING_INLIERS)
+    return float(min(1.0 - wrong, VERIFIED_MAX))
+
+
+@dataclass
+class Evidence:
+    """What verification found for one answer (``verified`` when a kernel was added)."""
+
+    verified: bool
+    inliers: int = 0
+    lat: float = float("nan")
+    lon: float = float("nan")
+    spread_km: float = 0.0
+    mass: float = 0.0
+    rows: list[int] = field(default_factory=list)  # database rows that verified
+    checked: int = 0
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict:
+        out = {
+            "verified": self.verified,
+            "inliers": int(self.inliers),
+            "checked": int(self.checked),
+            "seconds": round(self.seconds, 4),
+        }
+        if self.verified:
+            out.update(
+                lat=round(self.lat, 7),
+                lon=round(self.lon, 7),
+                spread_km=round(self.spread_km, 5),
+                mass=round(self.mass, 6),
+                rows=[int(r) for r in self.rows],
+            )
+        return out
+
+
+class AnswerVerifier:
+    """Verify answers of a :class:`~placeprint.geo.geolocator.Geolocator` against its photos.
+
+    ``image_of_row(row)`` gives the database photo of a geolocator row (a path; ``None``
+    when it is missing, and that candidate is skipped). Database features are extracted
+    once and kept (up to ``cache_items`` photos, about 1 MB each); one verifier may serve
+    several threads.
+    """
+
+    def __init__(
+        self,
+        geo,
+        image_of_row: Callable[[int], str | Path | None],
+        top: int = 10,
+        min_inliers: int = 15,
+        cluster_km: float = 0.2,
+        gps_km: float = GPS_KM,
+        cache_items: int = 64,
+    ) -> None:
+        from placeprint.verify import GeometricReranker
+
+        if top < 1 or min_inliers < 4 or not cluster_km > 0 or not gps_km > 0:
+            raise PlaceprintError("need top >= 1, min_inliers >= 4, cluster_km > 0 and gps_km > 0")
+        self.geo = geo
+        self.top = int(top)
+        self.min_inliers = int(min_inliers)
+        self.cluster_km = float(cluster_km)
+        self.gps_km = float(gps_km)
+        self.reranker = GeometricReranker(
+            top_k=self.top, min_inliers=self.min_inliers, confident_inliers=self.min_inliers
+        )
+        self.image_of_row = image_of_row
+        self.cache = self.reranker.cache(self._fetch, max_items=cache_items)
+        self._lock = threading.Lock()
+
+    def _fetch(self, row: int):
+        from placeprint.verify.features import LocalFeatures
+
+        path = self.image_of_row(int(row))
+        if path is None or not Path(path).is_file():
+            return LocalFeatures(np.zeros((0, 4)), np.zeros((0, 128)), (1, 1), 1.0)
+        try:
+            return self.reranker.features(path)
+        except PlaceprintError:  # an unreadable database photo verifies nothing
+            return LocalFeatures(np.zeros((0, 4)), np.zeros((0, 128)), (1, 1), 1.0)
+
+    def candidates(self, pred) -> list[int]:
+        """The answer's ``top`` distinct neighbour rows, heaviest first."""
+        rows = np.asarray(pred.neighbours, np.int64)
+        if rows.size == 0:
+            return []
+        order = np.argsort(-np.asarray(pred.neighbour_weights, float), kind="stable")
+        out: list[int] = []
+        for r in rows[order]:
+            if int(r) not in out:
+                out.append(int(r))
+            if len(out) == self.top:
+                break
+        return out
+
+    def check(self, image, pred) -> Evidence:
+        """Verify the answer ``pred`` of the photo ``image`` (path or pixel array)."""
+        from placeprint.geo.distance import haversine_km
+
+        t0 = time.perf_counter()
+        rows = self.candidates(pred)
+        if not rows:
+            return Evidence(False)
+        try:
+            query = self.reranker.features(image)
+        except PlaceprintError:
+            return Evidence(False, seconds=time.perf_counter() - t0)
+        inliers = np.zeros(len(rows), np.int64)
+        for i, row in enumerate(rows):
+            with self._lock:  # the cache is shared by the service's threads
+                db = self.cache(row)
+            v = self.reranker.verify(query, db)
+            inliers[i] = v.inliers if v.inliers >= self.min_inliers else 0
+        seconds = time.perf_counter() - t0
+        if inliers.max() < self.min_inliers:
+            return Evidence(False, int(inliers.max()), checked=len(rows), seconds=seconds)
+        lat, lon = self.geo.lat_[rows], self.geo.lon_[rows]
+        best = int(np.argmax(inliers))
+        near = (inliers > 0) & (haversine_km(lat, lon, lat[best], lon[best]) <= self.cluster_km)
+        w = inliers[near].astype(float)
+        c_lat, c_lon = (
+            float(np.average(lat[near], weights=w)),
+            float(np.average(lon[near], weights=w)),
+        )
+        d = haversine_km(lat[near], lon[near], c_lat, c_lon)
+        spread = float(np.sqrt(np.average(d**2, weights=w) + self.gps_km**2))
+        return Evidence(
+            True,
+            int(inliers[best]),
+            c_lat,
+            c_lon,
+            spread,
+            verified_probability(int(inliers[best]), self.min_inliers),
+            [int(r) for r in np.asarray(rows)[near]],
+            len(rows),
+            seconds,
+        )
+
+    def apply(self, image, pred):
+        """The answer with verification folded in, and the :class:`Evidence`."""
+        evidence = self.check(image, pred)
+        if not evidence.verified:
+            return pred, evidence
+        return self.geo.with_verified_kernel(pred, evidence), evidence
