@@ -128,13 +128,15 @@ def test_operation_count_on_a_hand_checked_case():
         "entries": 3,
         "votes": 3,  # one vote-table entry per hit; one frame: no multi-vote bin
         # anchors picked 3, local scores sorted 3, (end, v) de-duplicated 3, coarse
-        # sorted 3, answers sorted 3 and examined for distinctness 3
-        "sort": 3 + 3 + 3 + 3 + 3 + 3,
+        # sorted 3, refinement's band sorted 1 (one velocity, reach 0), answers sorted 3
+        # and examined for distinctness 3
+        "sort": 3 + 3 + 3 + 3 + 1 + 3 + 3,
         # local window of a 1-frame query is the anchor alone (3), sub-sampled (3) and
-        # full (3) trajectories of one frame
-        "compare": 3 + 3 + 3,
+        # full (3) trajectories of one frame; refinement: its band's one end sub-sampled
+        # (1) and in full (1)
+        "compare": 3 + 3 + 3 + 1 + 1,
     }
-    assert r.ops == sum(r.work.values()) == 42
+    assert r.ops == sum(r.work.values()) == 45
 
 
 def test_probes_come_in_order_of_likelihood_with_counted_work():
@@ -288,3 +290,52 @@ def test_anchor_cut_keeps_the_single_hits_that_agree_with_their_frame():
         ranks, multi, np.int64(10), rest, np.int64(rest_bits), q, frames, positions, work
     )
     assert sorted(every.tolist()) == list(range(6)) and work[kernels.W_COMPARE] == 0
+
+
+def test_refinement_finds_the_true_end_next_to_a_proposed_one():
+    """Brute force over the band: refine_end returns its best full-trajectory distance."""
+    from placeprint.index.bitpack import pack_fields, read_field
+    from placeprint.sequence import kernels
+
+    rng = np.random.default_rng(3)
+    bits, n, L = 36, 400, 40
+    values = rng.integers(0, 1 << bits, n, dtype=np.uint64)
+    rest = pack_fields(values, bits)
+    truth_end = 250
+    flips = rng.random((L, bits)) < 0.2  # the query: places 211..250, 20 % of bits changed
+    noise = (flips * (np.uint64(1) << np.arange(bits, dtype=np.uint64))).sum(axis=1)
+    q = values[truth_end - L + 1 : truth_end + 1] ^ noise.astype(np.uint64)
+    velocities = np.array([0.9, 1.0, 1.1])
+    proposed, reach = truth_end + 6, 8  # an anchor on a neighbouring diagonal
+    work = np.zeros(len(kernels.WORK_NAMES), np.int64)
+    end, v, d = kernels.refine_end(
+        rest,
+        np.int64(bits),
+        np.int64(n),
+        q,
+        np.int64(proposed),
+        velocities,
+        np.int64(reach),
+        np.int64(4),
+        np.int64(3),
+        work,
+    )
+    assert end == truth_end and velocities[v] == 1.0
+
+    def full(e, vel):  # independent: the trajectory by hand
+        ds = [
+            bin(
+                int(read_field(rest, e - int(np.floor(vel * (L - 1 - t) + 0.5)), bits) ^ q[t])
+            ).count("1")
+            for t in range(L)
+        ]
+        return sum(ds) / L
+
+    best = min(
+        full(e, vel) for e in range(proposed - reach, proposed + reach + 1) for vel in velocities
+    )
+    assert d == pytest.approx(best) == pytest.approx(full(truth_end, 1.0))
+    # every (end, velocity) of the band on every 4th frame, then 3 in full
+    band = (2 * reach + 1) * len(velocities)
+    assert work[kernels.W_COMPARE] == band * len(range(0, L, 4)) + 3 * L
+    assert work[kernels.W_SORT] == band

@@ -486,3 +486,48 @@ def verify(
         out_v[i] = vidx[j]
         out_s[i] = s / c if c > 0 else np.inf
     return out_e, out_v, out_s
+
+
+@numba.njit(cache=True, nogil=True)
+def refine_end(rest, rest_bits, n_places, rest_query, end, velocities, reach, step, keep, work):
+    """Search the ends ``end - reach .. end + reach`` at every velocity around an alignment.
+
+    An alignment proposed by an anchor on a neighbouring diagonal (a place a few steps
+    along the same stretch) ends up to ``reach`` places from the true end; the true
+    alignment is then never verified. Every ``(end + d, velocity)`` is compared on every
+    ``step``-th frame, the best ``keep`` along the whole trajectory. Returns
+    ``(end, velocity_index, mean_distance)`` of the best (``inf`` when none fits).
+    """
+    L = rest_query.shape[0]
+    V = velocities.shape[0]
+    n = (2 * reach + 1) * V
+    coarse = np.full(n, np.inf)
+    cand_e = np.empty(n, np.int64)
+    cand_v = np.empty(n, np.int64)
+    for i in range(2 * reach + 1):
+        e = end - reach + i
+        for v in range(V):
+            j = i * V + v
+            cand_e[j] = e
+            cand_v[j] = v
+            start = e - np.int64(np.floor(velocities[v] * (L - 1) + 0.5))
+            if start < 0 or e >= n_places:
+                continue
+            s, c = trajectory_distance(
+                rest, rest_bits, n_places, rest_query, e, velocities[v], 0, step
+            )
+            work[W_COMPARE] += c
+            coarse[j] = s / c
+    order = np.argsort(coarse, kind="mergesort")[:keep]
+    work[W_SORT] += n
+    best_e, best_v, best_d = end, np.int64(-1), np.inf
+    for j in order:
+        if not np.isfinite(coarse[j]):
+            break
+        s, c = trajectory_distance(
+            rest, rest_bits, n_places, rest_query, cand_e[j], velocities[cand_v[j]], 0, 1
+        )
+        work[W_COMPARE] += c
+        if c > 0 and s / c < best_d:
+            best_e, best_v, best_d = cand_e[j], cand_v[j], s / c
+    return best_e, best_v, best_d

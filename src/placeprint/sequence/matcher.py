@@ -17,7 +17,9 @@
    frame local check (the same places at every velocity in 0.8-1.2); the best
    ``local_budget / L`` propose alignments ``(end, velocity)`` for every velocity,
    checked on every ``step``-th frame, and the best ``shortlist`` are verified with the
-   codes along the whole trajectory.
+   codes along the whole trajectory. The best is then refined: every end within what
+   the velocity range allows over ``L`` frames (``refine_reach``), at every velocity,
+   so that an anchor on a neighbouring diagonal still leads to the true alignment.
 4. Distinct answers are returned best first, with a confidence: how far the best
    stands out from the best alignment outside a window around it.
 
@@ -85,6 +87,7 @@ class MatcherSettings:
     min_separation: int = 5
     confidence_window: int = 10
     min_length: int = 1
+    refine: bool = True
 
     def check(self) -> None:
         v = np.asarray(self.velocities, float)
@@ -185,6 +188,12 @@ class SequenceMatcher:
         if s.anchors is not None:
             return int(s.anchors)
         return int(min(4096, max(32, round(s.anchor_budget / max(length, 1)))))
+
+    def refine_reach(self, length: int) -> int:
+        """Places either side of the best alignment's end that refinement searches:
+        how far the end moves over ``L`` frames between the extreme velocities, halved."""
+        v = self.velocities
+        return int(round((float(v.max()) - float(v.min())) / 2 * (max(length, 1) - 1)))
 
     def local_keep(self, length: int) -> int:
         """Anchors kept after the local check, ``local_budget / L`` (8..512) unless ``local``.
@@ -288,7 +297,26 @@ class SequenceMatcher:
             work,
         )
         valid = np.isfinite(dist) & (ends >= 0) & (ends < ix.ntotal)
-        ends, dist = ends[valid], dist[valid] / max(ix.rest_bits, 1)
+        ends, dist = ends[valid], dist[valid]
+        if ends.size and s.refine:
+            # the best alignment may sit on a neighbouring diagonal of the true one: search
+            # the ends its velocity uncertainty allows, at every velocity
+            best = int(np.argmin(dist))
+            end, _, d = kernels.refine_end(
+                ix.rest,
+                np.int64(ix.rest_bits),
+                np.int64(ix.ntotal),
+                rest_q.astype(np.uint64),
+                np.int64(ends[best]),
+                self.velocities,
+                np.int64(self.refine_reach(L)),
+                np.int64(s.step),
+                np.int64(3),
+                work,
+            )
+            if d < dist[best]:
+                ends, dist = np.append(ends, end), np.append(dist, d)
+        dist = dist / max(ix.rest_bits, 1)
         if ends.size == 0:
             return SequenceResult.empty(k, int(work.sum()), _work_dict(work))
         order = np.argsort(dist, kind="stable")
