@@ -204,3 +204,11 @@ def test_answers_are_verified_against_the_matched_photos(lund_index):
     err_plain = haversine_km(base["lat"], base["lon"], truth.lat, truth.lon)
     assert err < 0.03 and err < err_plain  # within 30 m, closer than without
     assert err <= best["radius_km"] or best["probability"] < 0.95
+    # index build calibrated verified answers on its own photos, each against the others
+    from placeprint.geo.geolocator import Geolocator
+    from placeprint.locate import geo_path_for
+
+    geo = Geolocator.load(geo_path_for(root / "lund.idx"))
+    assert geo.verified_calibrated and len(geo.verified_level_table_) >= 10
+    n = len(geo.verified_level_table_)
+    assert best["probability"] <= (n + 1) / (n + 2) + 1e-6

@@ -60,6 +60,7 @@ def build_geolocator(
     cells: str = "auto",
     route_rows: list[int] | None = None,
     generation: str | None = None,
+    verify: bool = True,
 ) -> tuple[object, int]:
     """Fit a geolocator on ``X`` at ``(lat, lon)`` and save it; returns it and the file size.
 
@@ -67,6 +68,8 @@ def build_geolocator(
     (the partition of the real photo locations shipped in the data folder).
     ``route_rows`` are the photos' positions in the route index built alongside, so
     that a sequence match can be given a place on Earth (:func:`route_positions`).
+    ``verify``: calibrate verified answers on up to 100 of the photos, each located from
+    the others and checked against its matches (:meth:`Geolocator.calibrate_verified`).
     """
     from placeprint.geo.geolocator import Geolocator
 
@@ -82,6 +85,16 @@ def build_geolocator(
     else:
         raise PlaceprintError(f"cells must be auto, none or world, got {cells!r}")
     geo = Geolocator(cells=c).fit(X, lat, lon)
+    if verify:
+        from placeprint.geo.verified import AnswerVerifier
+
+        folder = Path(output).parent  # relative photo paths are relative to the index
+
+        def image_of_row(row: int) -> Path:
+            p = Path(paths[row])
+            return p if p.is_absolute() else folder / p
+
+        geo.calibrate_verified(AnswerVerifier(geo, image_of_row, cache_items=128))
     meta = {"describer": describer, "paths": list(paths)}
     if generation:
         meta["generation"] = generation

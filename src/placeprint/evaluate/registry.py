@@ -20,6 +20,7 @@ RUNNERS: dict[str, str] = {
     "nordland": "placeprint.evaluate.bench:nordland_main",
     "synthetic": "placeprint.evaluate.bench:synthetic_main",
     "geolocation": "placeprint.evaluate.geolocation_bench:geolocation_main",
+    "photos": "placeprint.evaluate.photos_bench:photos_main",
     "serve": "placeprint.evaluate.serve_bench:main",
 }
 

@@ -386,6 +386,64 @@ class Geolocator:
             return float(p)
         return float(np.quantile(table, p))
 
+    def calibrate_verified(self, verifier, max_rows: int = 100, seed: int | None = None) -> int:
+        """Calibrate verified answers: database photos, each located from the others and
+        checked by ``verifier`` (:class:`~placeprint.geo.verified.AnswerVerifier` over this
+        geolocator's photos), as :meth:`_calibrate` does for unverified answers.
+
+        Learns the credible-level table and the verified mode's probability (isotonic on
+        "the truth lies in its disc") from the photos that verified (at least
+        ``MIN_CALIBRATION_ROWS``; otherwise verified answers keep their raw levels and say
+        so). Returns how many verified.
+        """
+        from sklearn.isotonic import IsotonicRegression
+
+        from placeprint.geo.distance import haversine_km
+
+        self._check_fitted()
+        self.verified_level_table_ = np.zeros(0)
+        self.verified_x_ = self.verified_y_ = np.zeros(0)
+        n = len(self.descriptors_)
+        rng = np.random.default_rng(self.seed if seed is None else seed)
+        rows = np.sort(rng.choice(n, min(n, max_rows), replace=False))
+        dist = nb = probs = None
+        if self.knn:
+            dist, nb = self._neighbours(self.descriptors_[rows], rows)
+        if self.uses_cells and self.classifier:
+            probs = self.classifier_.predict_proba(self.descriptors_[rows])
+        levels, stated, hit = [], [], []
+        for i, r in enumerate(rows):
+            pred = self._predict_one(
+                None if dist is None else dist[i],
+                None if nb is None else nb[i],
+                None if probs is None else probs[i],
+            )
+            evidence = verifier.check(verifier.image_of_row(int(r)), pred)
+            if not evidence.verified:
+                continue
+            out = self.with_verified_kernel(pred, evidence)
+            levels.append(out.density.credible_level([self.lat_[r]], [self.lon_[r]])[0])
+            best = out.best
+            stated.append(best.probability)
+            d_km = haversine_km(best.lat, best.lon, self.lat_[r], self.lon_[r])
+            hit.append(d_km <= best.radius_km)
+        if len(levels) >= MIN_CALIBRATION_ROWS:
+            self.verified_level_table_ = np.sort(np.asarray(levels, float))
+            iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip")
+            iso.fit(np.asarray(stated, float), np.asarray(hit, float))
+            self.verified_x_ = np.asarray(iso.X_thresholds_, float)
+            self.verified_y_ = np.asarray(iso.y_thresholds_, float)
+        return len(levels)
+
+    @property
+    def verified_calibrated(self) -> bool:
+        """Whether verified answers were calibrated (:meth:`calibrate_verified`)."""
+        return len(getattr(self, "verified_level_table_", ())) > 0
+
+    def _verified_level(self, raw: np.ndarray | float) -> np.ndarray:
+        table = self.verified_level_table_
+        return np.searchsorted(table, np.asarray(raw, float), side="right") / len(table)
+
     @property
     def calibration_count(self) -> int:
         """Photos the probabilities were calibrated on (0: not calibrated)."""
@@ -439,7 +497,13 @@ class Geolocator:
         modes = self._modes(density, rows, nw, None, pinned=(evidence.lat, evidence.lon))
         near = [haversine_km(m.lat, m.lon, evidence.lat, evidence.lon) for m in modes]
         j = int(np.argmin(near))
-        mine = dataclasses.replace(modes[j], verified=True, inliers=int(evidence.inliers))
+        p = modes[j].probability
+        if self.verified_calibrated:  # hit rate of verified answers with this stated mass
+            n = len(self.verified_level_table_)
+            p = min(float(np.interp(p, self.verified_x_, self.verified_y_)), (n + 1.0) / (n + 2.0))
+        mine = dataclasses.replace(
+            modes[j], probability=p, verified=True, inliers=int(evidence.inliers)
+        )
         # the other modes keep their mass in their discs (the density already gave the
         # verified kernel its share; the calibration of unverified answers does not apply)
         cap = self.probability_cap
@@ -451,7 +515,9 @@ class Geolocator:
         out = GeoPrediction(
             density=density,
             modes=[mine, *others],  # the verified place first
-            level_map=self.calibrated_level,
+            # verified answers have their own level table (calibrate_verified); without
+            # one, the density's raw levels
+            level_map=self._verified_level if self.verified_calibrated else None,
             neighbours=pred.neighbours,
             neighbour_weights=pred.neighbour_weights,
             cells=pred.cells,
@@ -745,6 +811,9 @@ class Geolocator:
             "mode_x": self.mode_x_,
             "mode_y": self.mode_y_,
             "calibration_count": np.array(int(getattr(self, "calibration_count_", 0))),
+            "verified_level_table": getattr(self, "verified_level_table_", np.zeros(0)),
+            "verified_x": getattr(self, "verified_x_", np.zeros(0)),
+            "verified_y": getattr(self, "verified_y_", np.zeros(0)),
         }
         info = {
             "params": self.params(),
@@ -784,6 +853,8 @@ class Geolocator:
             geo.mode_y_ = np.asarray(arrays["mode_y"], float)
             count = arrays.get("calibration_count")  # absent in files of the first format
             geo.calibration_count_ = int(count) if count is not None else len(geo.level_table_)
+            for name in ("verified_level_table", "verified_x", "verified_y"):
+                setattr(geo, name + "_", np.asarray(arrays.get(name, np.zeros(0)), float))
             t = meta["temperature"]
             geo.temperature_ = np.inf if t is None else float(t)
             geo.heldout_log_lik_ = float(meta["heldout_log_lik"])

@@ -9,8 +9,9 @@ distinct neighbours of an answer by verified inliers (RootSIFT, sequential homog
 
 - centre: the inlier-weighted mean position of the verified photos within
   ``cluster_km`` of the best one;
-- spread (per axis): ``sqrt(s^2 + gps_km^2)``, ``s`` the inlier-weighted RMS distance of
-  those photos from the centre, ``gps_km`` the GPS noise of a geotag;
+- spread (per axis): ``sqrt(s^2 + gps_km^2 + view_km^2)``, ``s`` the inlier-weighted RMS
+  distance of those photos from the centre, ``gps_km`` the GPS noise of a geotag,
+  ``view_km`` how far apart two cameras that see the same facade typically stand;
 - mass: ``verified_probability(inliers)``, the chance that a verification with that many
   inliers is right (``1 - 0.2 * 2^(-(n - min_inliers) / 10)``: 0.8 at 15 inliers, 0.9 at
   25, 0.98 at 48), the rest of the density scaled by ``1 - mass``.
@@ -32,6 +33,10 @@ import numpy as np
 from placeprint.errors import PlaceprintError
 
 GPS_KM = 0.01  # a phone geotag's typical error, 10 m
+#: per-axis spread of the camera offset between two photos that verify: they see the same
+#: facade, not from the same spot (Lund + Berlin, 88 pairs with 15+ inliers: median 12.7 m,
+#: 90 % within 24.9 m apart, i.e. about 11-12 m a axis; ``benchmarks/photos.py`` reports it)
+VIEW_KM = 0.012
 FALSE_AT_MIN = 0.2  # chance a verification at exactly min_inliers is wrong
 HALVING_INLIERS = 10.0  # ... halved by every this many more inliers
 VERIFIED_MAX = 0.999  # however many inliers, a verification is not certainty
@@ -82,7 +87,8 @@ class AnswerVerifier:
 
     ``image_of_row(row)`` gives the database photo of a geolocator row (a path; ``None``
     when it is missing, and that candidate is skipped). Database features are extracted
-    once and kept (up to ``cache_items`` photos, about 1 MB each); one verifier may serve
+    once and kept (up to ``cache_items`` photos, about 1 MB each; ``cache``: a
+    :class:`~placeprint.verify.FeatureCache` by path to share); one verifier may serve
     several threads.
     """
 
@@ -94,29 +100,38 @@ class AnswerVerifier:
         min_inliers: int = 15,
         cluster_km: float = 0.2,
         gps_km: float = GPS_KM,
+        view_km: float = VIEW_KM,
         cache_items: int = 64,
+        cache=None,
+        memo: dict | None = None,
     ) -> None:
         from placeprint.verify import GeometricReranker
 
-        if top < 1 or min_inliers < 4 or not cluster_km > 0 or not gps_km > 0:
-            raise PlaceprintError("need top >= 1, min_inliers >= 4, cluster_km > 0 and gps_km > 0")
+        if top < 1 or min_inliers < 4 or not cluster_km > 0 or not gps_km > 0 or view_km < 0:
+            raise PlaceprintError(
+                "need top >= 1, min_inliers >= 4, cluster_km > 0, gps_km > 0 and view_km >= 0"
+            )
         self.geo = geo
         self.top = int(top)
         self.min_inliers = int(min_inliers)
         self.cluster_km = float(cluster_km)
         self.gps_km = float(gps_km)
+        self.view_km = float(view_km)
         self.reranker = GeometricReranker(
             top_k=self.top, min_inliers=self.min_inliers, confident_inliers=self.min_inliers
         )
         self.image_of_row = image_of_row
-        self.cache = self.reranker.cache(self._fetch, max_items=cache_items)
+        # keyed by photo path: verifiers of several geolocators over one collection share it
+        self.cache = cache if cache is not None else self.reranker.cache(self._fetch, cache_items)
         self._lock = threading.Lock()
+        # inliers by (query photo path, database photo path): a benchmark that verifies the
+        # same pairs for many geolocators of one collection checks each pair once
+        self.memo = memo
 
-    def _fetch(self, row: int):
+    def _fetch(self, path: str):
         from placeprint.verify.features import LocalFeatures
 
-        path = self.image_of_row(int(row))
-        if path is None or not Path(path).is_file():
+        if not path or not Path(path).is_file():
             return LocalFeatures(np.zeros((0, 4)), np.zeros((0, 128)), (1, 1), 1.0)
         try:
             return self.reranker.features(path)
@@ -145,16 +160,26 @@ class AnswerVerifier:
         rows = self.candidates(pred)
         if not rows:
             return Evidence(False)
-        try:
-            query = self.reranker.features(image)
-        except PlaceprintError:
-            return Evidence(False, seconds=time.perf_counter() - t0)
+        query = None
+        q_key = str(image) if isinstance(image, str | Path) else None
         inliers = np.zeros(len(rows), np.int64)
         for i, row in enumerate(rows):
+            path = self.image_of_row(int(row))
+            key = (q_key, "" if path is None else str(path))
+            if self.memo is not None and q_key is not None and key in self.memo:
+                inliers[i] = self.memo[key]
+                continue
+            if query is None:
+                try:
+                    query = self.reranker.features(image)
+                except PlaceprintError:
+                    return Evidence(False, seconds=time.perf_counter() - t0)
             with self._lock:  # the cache is shared by the service's threads
-                db = self.cache(row)
+                db = self.cache(key[1])
             v = self.reranker.verify(query, db)
             inliers[i] = v.inliers if v.inliers >= self.min_inliers else 0
+            if self.memo is not None and q_key is not None:
+                self.memo[key] = int(inliers[i])
         seconds = time.perf_counter() - t0
         if inliers.max() < self.min_inliers:
             return Evidence(False, int(inliers.max()), checked=len(rows), seconds=seconds)
@@ -167,7 +192,7 @@ class AnswerVerifier:
             float(np.average(lon[near], weights=w)),
         )
         d = haversine_km(lat[near], lon[near], c_lat, c_lon)
-        spread = float(np.sqrt(np.average(d**2, weights=w) + self.gps_km**2))
+        spread = float(np.sqrt(np.average(d**2, weights=w) + self.gps_km**2 + self.view_km**2))
         return Evidence(
             True,
             int(inliers[best]),

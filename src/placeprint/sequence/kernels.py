@@ -495,7 +495,8 @@ def refine_end(rest, rest_bits, n_places, rest_query, end, velocities, reach, st
     An alignment proposed by an anchor on a neighbouring diagonal (a place a few steps
     along the same stretch) ends up to ``reach`` places from the true end; the true
     alignment is then never verified. Every ``(end + d, velocity)`` is compared on every
-    ``step``-th frame, the best ``keep`` along the whole trajectory. Returns
+    ``step``-th frame (a shortlist: callers pass twice the cascade's step), the best
+    ``keep`` along the whole trajectory. Returns
     ``(end, velocity_index, mean_distance)`` of the best (``inf`` when none fits).
     """
     L = rest_query.shape[0]

@@ -310,7 +310,7 @@ class SequenceMatcher:
                 np.int64(ends[best]),
                 self.velocities,
                 np.int64(self.refine_reach(L)),
-                np.int64(s.step),
+                np.int64(2 * s.step),  # a coarse shortlist: the 3 best are verified in full
                 np.int64(3),
                 work,
             )
