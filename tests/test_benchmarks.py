@@ -8,6 +8,7 @@ import pytest
 from conftest import require_real_data
 
 from placeprint.demo import run as run_demo
+from placeprint.errors import PlaceprintError
 from placeprint.evaluate.bench import headline_main, validate_main
 
 REQUIRED = (
@@ -201,3 +202,56 @@ def test_demo_locates_held_out_street_photos(tmp_path):
     for stem in ("13", "02"):
         for suffix in (".png", "_overview.png", ".geojson"):
             assert (tmp_path / f"{stem}{suffix}").stat().st_size > 500
+
+
+def test_photos_benchmark_on_a_manifest(tmp_path):
+    """Every 4th Lund photo located against the rest, scored against an independent count."""
+    lund = require_real_data("geotagged", "lund")
+    from placeprint.evaluate.photos_bench import photos_main
+    from placeprint.geo.distance import haversine_km
+    from placeprint.geo.exif import read_gps
+
+    files = sorted(f.resolve() for f in lund.glob("*.jpg"))
+    fixes = [read_gps(f) for f in files]
+    manifest = tmp_path / "lund.csv"
+    rows = [f"{f},{g.lat!r},{g.lon!r}" for f, g in zip(files, fixes, strict=True)]
+    manifest.write_text("path,lat,lon\n" + "\n".join(rows) + "\n")
+    with pytest.raises(PlaceprintError, match="nothing to measure"):
+        photos_main(["--no-lund-berlin"])
+    with pytest.raises(PlaceprintError, match="not found"):
+        photos_main(["--no-lund-berlin", "--photos", str(tmp_path / "missing")])
+    out = photos_main(
+        [
+            "--no-lund-berlin",
+            "--photos",
+            str(manifest),
+            "--describer",
+            "tiny",
+            "--json",
+            str(tmp_path / "p.json"),
+            "--plots",
+            str(tmp_path),
+        ]
+    )
+    (block,) = json.loads((tmp_path / "p.json").read_text())["blocks"]
+    queries = files[::4]
+    assert (
+        block["queries"]
+        == len(queries)
+        == len(out["blocks"][0]["estimators"]["placeprint"]["errors_m"])
+    )
+    centre = block["estimators"]["collection_centre"]
+    db = [g for i, g in enumerate(fixes) if i % 4]
+    c_lat = np.mean([g.lat for g in db])  # a 180 m walk: the sphere's centre is the plain mean
+    c_lon = np.mean([g.lon for g in db])
+    expected = [1000 * haversine_km(c_lat, c_lon, g.lat, g.lon) for g in fixes[::4]]
+    np.testing.assert_allclose(centre["errors_m"], expected, atol=0.5)
+    for r in block["estimators"].values():
+        shares = [r[f"within_{m}m"] for m in (25, 100, 250, 1000)]
+        assert shares == sorted(shares) and r["median_m"] == pytest.approx(np.median(r["errors_m"]))
+    p = block["estimators"]["placeprint"]
+    assert 0 <= p["in_50_region"] <= p["in_90_region"] <= 1 and 0 < p["stated_probability"] < 1
+    assert p["median_m"] < 100  # a street walk: every query has neighbours metres away
+    assert (tmp_path / "photos_error_cdf.png").stat().st_size > 1000
+    command = json.loads((tmp_path / "p.json").read_text())["command"]
+    assert "--json <outside>/p.json" in command and str(tmp_path) not in command
