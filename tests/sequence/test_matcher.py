@@ -225,15 +225,15 @@ def test_bad_queries(route):
 def test_probe_budgets(route):
     db, index, rng = route
     m = SequenceMatcher(index)
-    # 1,000 entries a query (the validated default) over L frames
-    assert m.probes_per_frame(100) == 64 and m.entries_per_frame(100) == 10
-    # 6,400 probes a query: short queries probe deeper, up to max_probes
-    assert m.probes_per_frame(50) == 128 and m.probes_per_frame(1) == 1024
+    # 2,000 entries a query (the validated default) over L frames
+    assert m.probes_per_frame(100) == 32 and m.entries_per_frame(100) == 20
+    # 3,200 probes a query: short queries probe deeper, up to max_probes
+    assert m.probes_per_frame(50) == 64 and m.probes_per_frame(1) == 1024
     assert SequenceMatcher(index, max_probes=100).probes_per_frame(25) == 100
-    assert m.entries_per_frame(25) == 40  # short queries search each frame deeper
+    assert m.entries_per_frame(25) == 80  # short queries search each frame deeper
     assert m.entries_per_frame(1) == 200  # but at most 1 % of the 20,000 places a frame
     wide = SequenceMatcher(index, max_map_share=1.0)
-    assert wide.entries_per_frame(1) == 1000
+    assert wide.entries_per_frame(1) == 2000
     assert SequenceMatcher(index, probes=3).probes_per_frame(100) == 3
     assert m.local_keep(100) == 32 and m.local_keep(10) == 320 and m.local_keep(1) == 512
     assert m.anchors_keep(100) == 512 and m.anchors_keep(50) == 1024  # 51,200 / L

@@ -68,9 +68,9 @@ class MatcherSettings:
 
     velocities: tuple[float, ...] = DEFAULT_VELOCITIES
     probes: int | None = None
-    entry_budget: int = 1000
+    entry_budget: int = 2000
     max_map_share: float = 0.01
-    probe_budget: int = 6400
+    probe_budget: int = 3200
     max_probes: int = 1024
     flip_bits: int = 12
     max_flips: int = 4
