@@ -28,7 +28,7 @@ def load_gray(image: str | Path | np.ndarray, size: tuple[int, int] | None = Non
 
     ``image`` is a path or an array (``(h, w)`` or ``(h, w, 3)``, any numeric dtype).
     """
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
 
     if isinstance(image, np.ndarray):
         arr = np.asarray(image)
@@ -40,19 +40,42 @@ def load_gray(image: str | Path | np.ndarray, size: tuple[int, int] | None = Non
             raise PlaceprintError("image array contains NaN or inf")
         pil = Image.fromarray(arr.astype(np.float32), mode="F")
     else:
-        path = Path(image)
-        try:
-            with Image.open(path) as im:
-                pil = im.convert("L")
-                pil.load()
-        except FileNotFoundError:
-            raise PlaceprintError(f"image not found: {path}") from None
-        except (UnidentifiedImageError, OSError, SyntaxError) as exc:
-            raise PlaceprintError(f"cannot read image {path}: {exc}") from None
-        pil = pil.convert("F")
+        pil = open_photo(image).convert("L").convert("F")
     if size is not None and pil.size != tuple(size):
         pil = pil.resize(tuple(size), Image.Resampling.BILINEAR)
     return np.asarray(pil, dtype=np.float32)
+
+
+def as_8bit_rgb(im):
+    """A PIL image as 8-bit RGB: 16- and 32-bit grey scaled down (not clipped at 255),
+    floats clipped to [0, 255], palette, alpha, grey and CMYK converted."""
+    from PIL import Image
+
+    if im.mode.startswith("I"):  # I;16, I;16B, I (16-bit PNGs open as one of these)
+        a = np.asarray(im, dtype=np.float64)
+        if a.size and a.max() > 255:
+            a = a / 257.0  # 65535 -> 255
+        im = Image.fromarray(np.clip(a, 0, 255).round().astype(np.uint8), mode="L")
+    elif im.mode == "F":
+        im = Image.fromarray(np.clip(np.asarray(im), 0, 255).round().astype(np.uint8), mode="L")
+    return im if im.mode == "RGB" else im.convert("RGB")
+
+
+def open_photo(path: str | Path):
+    """A photo file as an upright (EXIF orientation applied) 8-bit RGB PIL image."""
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    path = Path(path)
+    try:
+        with Image.open(path) as im:
+            im.load()
+            return as_8bit_rgb(ImageOps.exif_transpose(im))
+    except FileNotFoundError:
+        raise PlaceprintError(f"image not found: {path}") from None
+    except IsADirectoryError:
+        raise PlaceprintError(f"{path} is a folder, not an image") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise PlaceprintError(f"cannot read image {path}: {exc}") from None
 
 
 def load_gray_batch(images: Sequence[str | Path | np.ndarray], size: tuple[int, int]) -> np.ndarray:
@@ -76,7 +99,7 @@ def load_rgb(
     side is at most ``max_side`` pixels, keeping the aspect ratio. Unreadable files
     raise :class:`PlaceprintError` naming the file.
     """
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
 
     if isinstance(image, np.ndarray):
         arr = np.asarray(image)
@@ -95,15 +118,7 @@ def load_rgb(
             return np.ascontiguousarray(rgb)
         pil = Image.fromarray(rgb.round().astype(np.uint8), mode="RGB")
     else:
-        path = Path(image)
-        try:
-            with Image.open(path) as im:
-                pil = im.convert("RGB")
-                pil.load()
-        except FileNotFoundError:
-            raise PlaceprintError(f"image not found: {path}") from None
-        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-            raise PlaceprintError(f"cannot read image {path}: {exc}") from None
+        pil = open_photo(image)
     if size is not None:
         if pil.size != tuple(size):
             pil = pil.resize(tuple(size), Image.Resampling.BILINEAR)

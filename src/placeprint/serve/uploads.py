@@ -15,6 +15,8 @@ import re
 import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
+from placeprint.describe.images import as_8bit_rgb
+
 #: Pillow formats accepted (MPO is the multi-picture JPEG some cameras write)
 ACCEPTED = {
     "JPEG": "JPEG",
@@ -145,7 +147,7 @@ def decode_image(
         im = ImageOps.exif_transpose(im)
         if max(im.size) > max_side:
             im.thumbnail((max_side, max_side), Image.Resampling.BILINEAR, reducing_gap=2.0)
-        rgb = im.convert("RGB")
+        rgb = as_8bit_rgb(im)  # 16-bit grey scaled, not clipped; CMYK, palette, alpha
     except Image.DecompressionBombError:
         raise UploadError(413, f"{name} has too many pixels (a decompression bomb?)") from None
     except (OSError, SyntaxError, ValueError, EOFError) as err:
