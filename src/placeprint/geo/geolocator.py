@@ -311,6 +311,24 @@ class Geolocator:
         self.heldout_log_lik_, self.temperature_, self.weights_ = best
         self.heldout_rows_ = held
 
+    def _held_out_predictions(self, rows: np.ndarray):
+        """``(row, prediction)`` of each database photo in ``rows`` located from the others
+        (its own match excluded)."""
+        dist = nb = probs = None
+        if self.knn:
+            dist, nb = self._neighbours(self.descriptors_[rows], rows)
+        if self.uses_cells and self.classifier:
+            probs = self.classifier_.predict_proba(self.descriptors_[rows])
+        for i, r in enumerate(rows):
+            yield (
+                r,
+                self._predict_one(
+                    None if dist is None else dist[i],
+                    None if nb is None else nb[i],
+                    None if probs is None else probs[i],
+                ),
+            )
+
     def _calibration_rows(self, held: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Photos the calibration predicts, each from all the others (leave-one-out).
 
@@ -343,18 +361,8 @@ class Geolocator:
         self.calibration_count_ = 0
         if len(rows) < MIN_CALIBRATION_ROWS:
             return
-        dist = nb = probs = None
-        if self.knn:
-            dist, nb = self._neighbours(self.descriptors_[rows], rows)
-        if self.uses_cells and self.classifier:
-            probs = self.classifier_.predict_proba(self.descriptors_[rows])
         levels, raw, hit = [], [], []
-        for i, r in enumerate(rows):
-            pred = self._predict_one(
-                None if dist is None else dist[i],
-                None if nb is None else nb[i],
-                None if probs is None else probs[i],
-            )
+        for r, pred in self._held_out_predictions(rows):
             levels.append(pred.density.credible_level([self.lat_[r]], [self.lon_[r]])[0])
             for m in pred.modes:
                 raw.append(m.probability)
@@ -406,18 +414,8 @@ class Geolocator:
         n = len(self.descriptors_)
         rng = np.random.default_rng(self.seed if seed is None else seed)
         rows = np.sort(rng.choice(n, min(n, max_rows), replace=False))
-        dist = nb = probs = None
-        if self.knn:
-            dist, nb = self._neighbours(self.descriptors_[rows], rows)
-        if self.uses_cells and self.classifier:
-            probs = self.classifier_.predict_proba(self.descriptors_[rows])
         levels, stated, hit = [], [], []
-        for i, r in enumerate(rows):
-            pred = self._predict_one(
-                None if dist is None else dist[i],
-                None if nb is None else nb[i],
-                None if probs is None else probs[i],
-            )
+        for r, pred in self._held_out_predictions(rows):
             evidence = verifier.check(verifier.image_of_row(int(r)), pred)
             if not evidence.verified:
                 continue
