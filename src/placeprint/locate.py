@@ -206,8 +206,7 @@ class PhotoLocator:
             preds = self.geo.predict_proba(X)
         if images is not None and self.verify:
             for i, image in enumerate(images):
-                preds[i], evidence = self.verifier.apply(image, preds[i])
-                preds[i].verification = evidence
+                preds[i] = self.verifier.apply(image, preds[i])
         for pred in preds:
             self.name_modes(pred)
         return preds

@@ -59,6 +59,27 @@ def load_route(quiet: bool, describer: str = "seqslam", options: dict | None = N
     return load_nordland_route(quiet, describer, **(options or {}))
 
 
+def lund_berlin_photos():
+    """The 32 real street photos of ``PLACEPRINT_DATA/geotagged``: ``(files, lat, lon)``
+    from their EXIF GPS."""
+    import numpy as np
+
+    from placeprint.config import data_available, data_path
+    from placeprint.describe.images import list_images
+    from placeprint.geo.exif import read_gps
+
+    if not data_available("geotagged"):
+        raise PlaceprintError(
+            "real data not found: set PLACEPRINT_DATA to the folder holding geotagged/ "
+            "(default ../shared/data)"
+        )
+    files = list_images(data_path("geotagged", "lund")) + list_images(
+        data_path("geotagged", "berlin")
+    )
+    fixes = [read_gps(f) for f in files]
+    return files, np.array([f.lat for f in fixes]), np.array([f.lon for f in fixes])
+
+
 def finish(out: dict, json_path: Path | None) -> dict:
     """Write the JSON (when asked) and say where every output went."""
     if json_path:

@@ -79,29 +79,14 @@ def _density_mode(db_lat, db_lon, bandwidth_km: float) -> tuple[float, float]:
 # ---------------------------------------------------------------- real photos
 def real_photos(describer: str):
     """Lund + Berlin photos: descriptors, EXIF positions, seconds spent describing."""
-    from placeprint.config import data_available, data_path
-    from placeprint.describe.images import list_images
+    from placeprint.evaluate.benchargs import lund_berlin_photos
     from placeprint.evaluate.describers_bench import fit_describer
-    from placeprint.geo.exif import read_gps
 
-    if not data_available("geotagged"):
-        raise PlaceprintError(
-            "real data not found: set PLACEPRINT_DATA to the folder holding geotagged/ "
-            "(default ../shared/data)"
-        )
-    files = list_images(data_path("geotagged", "lund")) + list_images(
-        data_path("geotagged", "berlin")
-    )
-    fixes = [read_gps(f) for f in files]
+    files, lat, lon = lund_berlin_photos()
     t0 = time.perf_counter()
     d = fit_describer(describer, files)  # unsupervised learners see every photo (no labels)
     X = d(files)
-    return (
-        X,
-        np.array([f.lat for f in fixes]),
-        np.array([f.lon for f in fixes]),
-        (time.perf_counter() - t0),
-    )
+    return X, lat, lon, (time.perf_counter() - t0)
 
 
 def real_experiment(X, lat, lon, exclude_m: float = 0.0) -> dict:

@@ -68,25 +68,9 @@ def read_photo_set(source: str | Path) -> PhotoSet:
 
 def lund_berlin() -> PhotoSet:
     """The 32 real street photos of ``PLACEPRINT_DATA/geotagged`` with their EXIF GPS."""
-    from placeprint.config import data_available, data_path
-    from placeprint.describe.images import list_images
-    from placeprint.geo.exif import read_gps
+    from placeprint.evaluate.benchargs import lund_berlin_photos
 
-    if not data_available("geotagged"):
-        raise PlaceprintError(
-            "real data not found: set PLACEPRINT_DATA to the folder holding geotagged/ "
-            "(default ../shared/data)"
-        )
-    files = list_images(data_path("geotagged", "lund")) + list_images(
-        data_path("geotagged", "berlin")
-    )
-    fixes = [read_gps(f) for f in files]
-    return PhotoSet(
-        "Lund+Berlin",
-        files,
-        np.array([f.lat for f in fixes]),
-        np.array([f.lon for f in fixes]),
-    )
+    return PhotoSet("Lund+Berlin", *lund_berlin_photos())
 
 
 def view_offsets(ps: PhotoSet, min_inliers: int = 15) -> dict:
@@ -116,11 +100,11 @@ def view_offsets(ps: PhotoSet, min_inliers: int = 15) -> dict:
     }
 
 
-def _describe(describer: str, fit_paths, paths) -> tuple[np.ndarray, float]:
-    """Descriptors of ``paths`` (describer fitted on ``fit_paths``) and seconds a photo."""
+def _describe(describer: str, paths) -> tuple[np.ndarray, float]:
+    """Descriptors of ``paths`` (describer fitted on them, no labels) and seconds a photo."""
     from placeprint.evaluate.describers_bench import fit_describer
 
-    d = fit_describer(describer, list(fit_paths))
+    d = fit_describer(describer, list(paths))
     t0 = time.perf_counter()
     X = d(list(paths))
     return np.asarray(X, np.float32), (time.perf_counter() - t0) / max(len(paths), 1)
@@ -138,25 +122,22 @@ class Answers:
 
 
 def _fit_geolocator(X, lat, lon, db_paths, cache, memo, verify_top: int):
-    """The geolocator ``index build`` makes, verified answers calibrated the same way."""
+    """The geolocator ``index build`` makes, verified answers calibrated the same way,
+    and its verifier."""
     from placeprint.geo.geolocator import Geolocator
     from placeprint.geo.verified import AnswerVerifier
 
     geo = Geolocator(k=min(25, len(X)), holdout=0.25).fit(X, lat, lon)
     verifier = AnswerVerifier(geo, lambda r: db_paths[r], top=verify_top, cache=cache, memo=memo)
     geo.calibrate_verified(verifier)
-    return geo
+    return geo, verifier
 
 
-def _answer(geo, X_q, image, db_paths, cache, verify_top: int):
+def _answer(geo, verifier, X_q, image):
     """Retrieval and verified answers of one query photo, and the seconds they took."""
-    from placeprint.geo.verified import AnswerVerifier
-
     t0 = time.perf_counter()
     plain = geo.predict_proba(X_q)[0]
-    verifier = AnswerVerifier(geo, lambda r: db_paths[r], top=verify_top, cache=cache)
-    checked, evidence = verifier.apply(image, plain)
-    checked.verification = evidence
+    checked = verifier.apply(image, plain)
     return plain, checked, time.perf_counter() - t0
 
 
@@ -177,10 +158,10 @@ def leave_one_out(ps: PhotoSet, X, describe_s, exclude_m, verify_top, cache, mem
             continue
         rows.append(i)
         db_paths = [str(ps.paths[j]) for j in others]
-        geo = _fit_geolocator(
+        geo, verifier = _fit_geolocator(
             X[others], ps.lat[others], ps.lon[others], db_paths, cache, memo, verify_top
         )
-        plain, checked, s = _answer(geo, X[i : i + 1], ps.paths[i], db_paths, cache, verify_top)
+        plain, checked, s = _answer(geo, verifier, X[i : i + 1], ps.paths[i])
         _record(out, plain, checked, s + describe_s, X[i], X[others], ps, others)
     return out, np.array(rows)
 
@@ -194,13 +175,13 @@ def split(ps: PhotoSet, describer: str, verify_top: int, cache, memo) -> tuple:
     d = fit_describer(describer, [ps.paths[j] for j in db])  # learns from the database only
     X_db = np.asarray(d([ps.paths[j] for j in db]), np.float32)
     db_paths = [str(ps.paths[j]) for j in db]
-    geo = _fit_geolocator(X_db, ps.lat[db], ps.lon[db], db_paths, cache, memo, verify_top)
+    geo, verifier = _fit_geolocator(X_db, ps.lat[db], ps.lon[db], db_paths, cache, memo, verify_top)
     out = _new_answers()
     for i in q:
         t0 = time.perf_counter()
         X_q = np.asarray(d([ps.paths[i]]), np.float32)
         describe_s = time.perf_counter() - t0
-        plain, checked, s = _answer(geo, X_q, ps.paths[i], db_paths, cache, verify_top)
+        plain, checked, s = _answer(geo, verifier, X_q, ps.paths[i])
         _record(out, plain, checked, s + describe_s, X_q[0], X_db, ps, db)
     return out, q
 
@@ -326,7 +307,7 @@ def photos_main(argv: list[str], prog: str = "benchmarks/photos.py") -> dict:
     if not a.no_lund_berlin:
         ps = lund_berlin()
         out["view_offsets"] = view_offsets(ps)
-        X, describe_s = _describe(a.describer, ps.paths, ps.paths)
+        X, describe_s = _describe(a.describer, ps.paths)
         for exclude in (0.0, EXCLUDE_M):
             answers, rows = leave_one_out(ps, X, describe_s, exclude, a.verify_top, cache, memo)
             label = "Lund+Berlin, leave-one-out" + (

@@ -129,14 +129,16 @@ class AnswerVerifier:
         self.memo = memo
 
     def _fetch(self, path: str):
+        """Features of a database photo; none when it is missing or unreadable (that
+        candidate then verifies nothing)."""
         from placeprint.verify.features import LocalFeatures
 
-        if not path or not Path(path).is_file():
-            return LocalFeatures(np.zeros((0, 4)), np.zeros((0, 128)), (1, 1), 1.0)
         try:
-            return self.reranker.features(path)
-        except PlaceprintError:  # an unreadable database photo verifies nothing
-            return LocalFeatures(np.zeros((0, 4)), np.zeros((0, 128)), (1, 1), 1.0)
+            if path and Path(path).is_file():
+                return self.reranker.features(path)
+        except PlaceprintError:
+            pass
+        return LocalFeatures(np.zeros((0, 4)), np.zeros((0, 128)), (1, 1), 1.0)
 
     def candidates(self, pred) -> list[int]:
         """The answer's ``top`` distinct neighbour rows, heaviest first."""
@@ -206,8 +208,10 @@ class AnswerVerifier:
         )
 
     def apply(self, image, pred):
-        """The answer with verification folded in, and the :class:`Evidence`."""
+        """The answer with verification folded in; its ``verification`` holds the
+        :class:`Evidence` (the input answer is left as it was)."""
+        import dataclasses
+
         evidence = self.check(image, pred)
-        if not evidence.verified:
-            return pred, evidence
-        return self.geo.with_verified_kernel(pred, evidence), evidence
+        out = self.geo.with_verified_kernel(pred, evidence) if evidence.verified else pred
+        return dataclasses.replace(out, verification=evidence)
