@@ -212,3 +212,36 @@ def test_answers_are_verified_against_the_matched_photos(lund_index):
     assert geo.verified_calibrated and len(geo.verified_level_table_) >= 10
     n = len(geo.verified_level_table_)
     assert best["probability"] <= (n + 1) / (n + 2) + 1e-6
+
+
+def test_build_from_manifest_with_bad_rows_and_duplicates(lund_index, tmp_path):
+    """Rows with a missing or out-of-range position and copies of a photo get one warning
+    each; the rest of the collection is indexed and geolocated."""
+    root, lund = lund_index
+    files = sorted(lund.glob("*.jpg"))[:20]
+    fixes = [read_gps(f) for f in files]
+    copy = tmp_path / "copy_of_01.jpg"
+    shutil.copy(files[0], copy)
+    rows = ["path,lat,lon"]
+    rows += [f"{f},{x.lat:.8f},{x.lon:.8f}" for f, x in zip(files, fixes, strict=True)]
+    rows[3] = f"{files[2]},,{fixes[2].lon:.8f}"  # latitude missing
+    rows[5] = f"{files[4]},{fixes[4].lat:.8f},999"  # longitude out of range
+    rows.append(f"{copy},{fixes[0].lat:.8f},{fixes[0].lon:.8f}")  # the same bytes again
+    rows.append(f"{files[6]},{fixes[6].lat:.8f},{fixes[6].lon:.8f}")  # the same file again
+    manifest = tmp_path / "m.csv"
+    manifest.write_text("\n".join(rows) + "\n")
+    proc = run("index", "build", manifest, "-o", tmp_path / "m.idx", "--describer", "tiny", "-q")
+    assert proc.returncode == 0, proc.stderr
+    warnings = [line for line in proc.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 4, proc.stderr
+    assert any(files[2].name in w and "missing latitude" in w for w in warnings)
+    assert any(files[4].name in w and "out of range" in w for w in warnings)
+    assert any("copy_of_01.jpg is a copy of" in w and files[0].name in w for w in warnings)
+    assert sum(files[6].name in w and "is a copy of" in w for w in warnings) == 1
+    assert "Traceback" not in proc.stderr
+    from placeprint.geo.geolocator import Geolocator
+
+    geo = Geolocator.load(geo_path_for(tmp_path / "m.idx"))
+    kept = [f for i, f in enumerate(files) if i not in (2, 4)]
+    assert [Path(p).name for p in geo.user_meta_["paths"]] == [f.name for f in kept]
+    np.testing.assert_allclose(geo.lat_, [read_gps(f).lat for f in kept], atol=1e-7)

@@ -98,7 +98,7 @@ def index_build(
     from placeprint.index import OverloadedIndex
     from placeprint.index.overloaded import code_size_for_budget
     from placeprint.indexfiles import building
-    from placeprint.sources import describe_source, source_positions
+    from placeprint.sources import describe_source, manifest_warnings, source_positions
 
     # every option is checked before any work
     if cells not in CELL_CHOICES:
@@ -152,6 +152,8 @@ def index_build(
             )
             P = P[: len(X)]
         positions = None if source.suffix == ".npy" else source_positions(source, items)
+        for line in manifest_warnings(source):
+            typer.echo(f"warning: {line}", err=True)
         if source.suffix != ".npy":
             _write_places(source, items, positions, output, build, quiet)
         if positions is not None:
@@ -216,9 +218,9 @@ def _write_places(
         lat, lon, _ = positions
     timestamp, heading, group = np.full(n, np.nan), np.full(n, np.nan), [None] * n
     if is_manifest(source):
-        from placeprint.geo.collection import read_manifest
+        from placeprint.geo.collection import read_manifest_rows
 
-        c = read_manifest(source)
+        c = read_manifest_rows(source).collection
         row = {str(Path(p)): i for i, p in enumerate(c.paths)}
         for k, f in enumerate(items):
             i = row.get(str(Path(f)))
@@ -263,6 +265,19 @@ def _build_geolocator(
             f"{int((~have).sum())} image(s) without a position are left out of the geolocator"
         )
     rows = [i for i in range(len(items)) if have[i]]
+    from placeprint.duplicates import duplicate_of
+
+    twins = duplicate_of([items[i] for i in rows])
+    for j, first in twins.items():
+        typer.echo(
+            f"warning: {items[rows[j]]} is a copy of {items[rows[first]]}: "
+            "left out of the geolocator (the route index keeps both)",
+            err=True,
+        )
+    rows = [r for j, r in enumerate(rows) if j not in twins]
+    if len(rows) < 3:
+        typer.echo(f"only {len(rows)} distinct image(s) have positions: no geolocator", err=True)
+        return
     base = output.parent.resolve()
     paths = []
     for i in rows:

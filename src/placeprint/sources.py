@@ -36,12 +36,12 @@ def source_files(source: str | Path) -> list[Path]:
     if source.is_dir():
         return list_images(source)
     if is_manifest(source):
-        from placeprint.geo.collection import read_manifest
+        from placeprint.geo.collection import read_manifest_rows
 
-        collection = read_manifest(source)
-        if not any(collection.paths):
+        paths = read_manifest_rows(source).paths  # rows without a position too
+        if not any(paths):
             raise PlaceprintError(f"{source} has no path column: it names no images")
-        return [Path(p) for p in collection.paths]
+        return [Path(p) for p in paths if p]
     raise PlaceprintError(f"{source}: give a folder of images, a manifest (.csv) or a .npy")
 
 
@@ -49,7 +49,9 @@ def source_positions(source: str | Path, files: list[str]):
     """``(lat, lon, have)`` of ``files`` (as returned by :func:`describe_source`), or None.
 
     Positions come from the manifest, or from each image's EXIF GPS for a folder;
-    ``have`` marks the files with a usable position. None when no file has one.
+    ``have`` marks the files with a usable position (a manifest row with a missing or
+    broken one leaves its image without: :func:`manifest_warnings`). None when no file
+    has one.
     """
     import numpy as np
 
@@ -57,9 +59,9 @@ def source_positions(source: str | Path, files: list[str]):
     lat = np.full(len(files), np.nan)
     lon = np.full(len(files), np.nan)
     if is_manifest(source):
-        from placeprint.geo.collection import read_manifest
+        from placeprint.geo.collection import read_manifest_rows
 
-        c = read_manifest(source)
+        c = read_manifest_rows(source).collection  # rows with a usable position
         where = {str(Path(p)): i for i, p in enumerate(c.paths)}
         rows = [where.get(str(Path(f)), -1) for f in files]
         for i, r in enumerate(rows):
@@ -212,3 +214,13 @@ def describe_files(
     for name, reason in result.failed:
         print(f"warning: skipped {name}: {reason}", file=sys.stderr)
     return result.descriptors, result.kept
+
+
+def manifest_warnings(source: str | Path) -> list[str]:
+    """One line per manifest row whose position, time or heading cannot be used (the
+    image is still indexed; a row without a position stays out of the geolocator)."""
+    if not is_manifest(source):
+        return []
+    from placeprint.geo.collection import read_manifest_rows
+
+    return [f"{label}: {reason}" for label, reason in read_manifest_rows(source).skipped]

@@ -2,6 +2,7 @@
 
 import math
 from datetime import UTC, datetime
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -186,3 +187,30 @@ def test_collect_reports_files_without_gps(tmp_path):
     assert list(reasons) == [str(tmp_path / "c.jpg"), str(tmp_path / "d.jpg")]
     assert "no GPS" in reasons[str(tmp_path / "c.jpg")]
     assert "cannot read" in reasons[str(tmp_path / "d.jpg")]
+
+
+def test_manifest_rows_report_bad_rows_and_keep_the_rest(tmp_path):
+    from placeprint.geo.collection import read_manifest_rows
+
+    f = tmp_path / "m.csv"
+    f.write_text(
+        "path,lat,lon,timestamp\n"
+        "a.jpg,55.7,13.2,2020-01-01T00:00:00Z\n"
+        "b.jpg,,13.2,\n"  # missing latitude
+        "c.jpg,95,13.2,\n"  # out of range
+        "d.jpg,55.8,abc,\n"  # not a number
+        "e.jpg,55.9,13.4,yesterday\n"  # broken time: kept, time ignored
+        ",56.0,13.5,\n"  # no image named, broken nothing
+    )
+    rows = read_manifest_rows(f)
+    assert [Path(p).name for p in rows.paths] == ["a.jpg", "b.jpg", "c.jpg", "d.jpg", "e.jpg", ""]
+    c = rows.collection
+    assert [Path(p).name for p in c.paths] == ["a.jpg", "e.jpg", ""]
+    np.testing.assert_allclose(c.lat, [55.7, 55.9, 56.0])
+    assert c.timestamp[0] == 1577836800.0 and np.isnan(c.timestamp[1])
+    reasons = {Path(label).name: reason for label, reason in rows.skipped}
+    assert set(reasons) == {"b.jpg", "c.jpg", "d.jpg", "e.jpg"}
+    assert "missing latitude" in reasons["b.jpg"] and "out of range" in reasons["c.jpg"]
+    assert "not a number" in reasons["d.jpg"] and "time ignored" in reasons["e.jpg"]
+    with pytest.raises(PlaceprintError, match="missing latitude"):
+        read_manifest(f)  # the strict reader still stops at the first bad row

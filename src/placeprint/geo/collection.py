@@ -140,6 +140,29 @@ def read_manifest(path: str | Path) -> Collection:
     epoch seconds; ISO times without a zone are taken as UTC), ``group``/``sequence``/
     ``album``. Relative paths are resolved against the manifest's folder.
     """
+    return _parse_rows(*_read_table(path)).collection
+
+
+@dataclass
+class ManifestRows:
+    """A manifest read row by row: ``collection`` holds the rows with a usable position,
+    ``paths`` every row's image in manifest order (those without a position too), and
+    ``skipped`` ``(image or "row N", reason)`` for every row whose position (or time or
+    heading, then ignored) could not be used."""
+
+    collection: Collection
+    paths: list[str]
+    skipped: list[tuple[str, str]]
+
+
+def read_manifest_rows(path: str | Path) -> ManifestRows:
+    """Like :func:`read_manifest`, but a row with a missing, broken or out-of-range
+    position is reported in ``skipped`` instead of stopping the read (its image is kept
+    in ``paths``, without a position); a broken time or heading is ignored and reported."""
+    return _parse_rows(*_read_table(path), lenient=True)
+
+
+def _read_table(path: str | Path) -> tuple[Path, list[str], list[tuple[str, list]]]:
     path = Path(path)
     if not path.is_file():
         raise PlaceprintError(f"manifest not found: {path}")
@@ -147,7 +170,7 @@ def read_manifest(path: str | Path) -> Collection:
         header, rows = _read_parquet(path)
     else:
         header, rows = _read_csv(path)
-    return _parse_rows(path, header, rows)
+    return path, header, rows
 
 
 def _read_csv(path: Path) -> tuple[list[str], list[tuple[str, list]]]:
@@ -194,7 +217,9 @@ def _find_column(header: list[str], names: tuple[str, ...]) -> int | None:
     return None
 
 
-def _parse_rows(path: Path, header: list[str], rows: list[tuple[str, list]]) -> Collection:
+def _parse_rows(
+    path: Path, header: list[str], rows: list[tuple[str, list]], lenient: bool = False
+) -> ManifestRows:
     cols = {
         key: _find_column(header, names)
         for key, names in [
@@ -212,38 +237,74 @@ def _parse_rows(path: Path, header: list[str], rows: list[tuple[str, list]]) -> 
             f"one of {'/'.join(LON_NAMES)}; header is {', '.join(map(str, header))})"
         )
     n = len(rows)
-    lat, lon = np.empty(n), np.empty(n)
+    lat, lon = np.full(n, np.nan), np.full(n, np.nan)
     heading = np.full(n, np.nan) if cols["heading"] is not None else None
     stamps = np.full(n, np.nan) if cols["timestamp"] is not None else None
     group: list[str] | None = [] if cols["group"] is not None else None
     paths: list[str] = []
+    placed = np.zeros(n, bool)
+    skipped: list[tuple[str, str]] = []
     base = path.parent
 
     def cell(row: list, key: str):
         j = cols[key]
         return row[j] if j is not None and j < len(row) else None
 
+    def attempt(label: str, what: str | None, read, *args):
+        """``read(*args)``; in a lenient read a failure is reported, not raised."""
+        try:
+            return read(*args), True
+        except PlaceprintError as exc:
+            if not lenient:
+                raise
+            reason = str(exc).replace(f"{path}, ", "", 1)
+            skipped.append((label, reason + (f" ({what} ignored)" if what else "")))
+            return None, False
+
     for i, (where, row) in enumerate(rows):
-        lat[i] = _number(cell(row, "lat"), "latitude", path, where, required=True)
-        lon[i] = _number(cell(row, "lon"), "longitude", path, where, required=True)
-        if heading is not None:
-            heading[i] = _number(cell(row, "heading"), "heading", path, where)
-        if stamps is not None:
-            stamps[i] = _timestamp(cell(row, "timestamp"), path, where)
-        if group is not None:
-            g = cell(row, "group")
-            group.append("" if g is None else str(g).strip())
         p = cell(row, "path")
         p = "" if p is None else str(p).strip()
         if p and not os.path.isabs(p):
             p = str(base / p)
         paths.append(p)
-        if not (abs(lat[i]) <= 90 and abs(lon[i]) <= 180):
-            raise PlaceprintError(
-                f"{path}, {where}: position ({lat[i]}, {lon[i]}) out of range "
-                "(need |lat| <= 90, |lon| <= 180 degrees)"
+        label = p or f"{path}, {where}"
+        if heading is not None:
+            value, _ = attempt(
+                label, "heading", _number, cell(row, "heading"), "heading", path, where
             )
-    return Collection(paths, lat, lon, heading=heading, timestamp=stamps, group=group)
+            heading[i] = np.nan if value is None else value
+        if stamps is not None:
+            value, _ = attempt(label, "time", _timestamp, cell(row, "timestamp"), path, where)
+            stamps[i] = np.nan if value is None else value
+        if group is not None:
+            g = cell(row, "group")
+            group.append("" if g is None else str(g).strip())
+        position, placed[i] = attempt(
+            label, None, _position, cell(row, "lat"), cell(row, "lon"), path, where
+        )
+        if placed[i]:
+            lat[i], lon[i] = position
+    keep = np.flatnonzero(placed)
+    collection = Collection(
+        [paths[i] for i in keep],
+        lat[keep],
+        lon[keep],
+        heading=None if heading is None else heading[keep],
+        timestamp=None if stamps is None else stamps[keep],
+        group=None if group is None else [group[i] for i in keep],
+    )
+    return ManifestRows(collection, paths, skipped)
+
+
+def _position(lat_cell, lon_cell, path: Path, where: str) -> tuple[float, float]:
+    lat = _number(lat_cell, "latitude", path, where, required=True)
+    lon = _number(lon_cell, "longitude", path, where, required=True)
+    if not (abs(lat) <= 90 and abs(lon) <= 180):
+        raise PlaceprintError(
+            f"{path}, {where}: position ({lat}, {lon}) out of range "
+            "(need |lat| <= 90, |lon| <= 180 degrees)"
+        )
+    return lat, lon
 
 
 def _number(value, what: str, path: Path, where: str, required: bool = False) -> float:
