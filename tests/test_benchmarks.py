@@ -255,3 +255,14 @@ def test_photos_benchmark_on_a_manifest(tmp_path):
     assert (tmp_path / "photos_error_cdf.png").stat().st_size > 1000
     command = json.loads((tmp_path / "p.json").read_text())["command"]
     assert "--json <outside>/p.json" in command and str(tmp_path) not in command
+
+
+def test_retrieval_benchmark_options_fail_before_work():
+    from placeprint.evaluate.retrieval_bench import retrieval_main
+
+    with pytest.raises(PlaceprintError, match="nothing to measure"):
+        retrieval_main(["--no-nordland", "--no-lund-berlin"])
+    with pytest.raises(PlaceprintError, match="unknown describer"):
+        retrieval_main(["--second", "bogus"])
+    with pytest.raises(PlaceprintError, match="--radius"):
+        retrieval_main(["--radius", "0"])

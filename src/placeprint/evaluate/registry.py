@@ -21,6 +21,7 @@ RUNNERS: dict[str, str] = {
     "synthetic": "placeprint.evaluate.bench:synthetic_main",
     "geolocation": "placeprint.evaluate.geolocation_bench:geolocation_main",
     "photos": "placeprint.evaluate.photos_bench:photos_main",
+    "retrieval": "placeprint.evaluate.retrieval_bench:retrieval_main",
     "serve": "placeprint.evaluate.serve_bench:main",
 }
 
