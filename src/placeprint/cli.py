@@ -26,6 +26,15 @@ index_app = typer.Typer(help="Build compact place indexes.", no_args_is_help=Tru
 app.add_typer(index_app, name="index")
 
 
+def _add_crossview() -> None:
+    from placeprint.crossview.cli import crossview_app
+
+    app.add_typer(crossview_app, name="crossview")
+
+
+_add_crossview()
+
+
 def _version(value: bool) -> None:
     if value:
         typer.echo(f"placeprint {__version__}")

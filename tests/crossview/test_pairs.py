@@ -1,0 +1,71 @@
+"""Pair sets: deterministic, disjoint areas, saved and loaded whole; the `crossview world`
+command."""
+
+import numpy as np
+import pytest
+from conftest import assert_one_line_error
+from conftest import run_cli as run
+
+from placeprint.crossview.pairs import PairSet, PairSettings, area_seed, make_pairs
+from placeprint.crossview.world import WorldConfig
+from placeprint.errors import PlaceprintError
+
+CONFIG = WorldConfig(size_m=128.0)
+SETTINGS = PairSettings(tile_px=64, tile_res_m=0.5, pano_width=64)
+
+
+@pytest.fixture(scope="module")
+def pairs():
+    return make_pairs(6, "train", 0, CONFIG, SETTINGS)
+
+
+def test_pairs_are_deterministic_and_areas_differ(pairs):
+    again = make_pairs(6, "train", 0, CONFIG, SETTINGS)
+    np.testing.assert_array_equal(pairs.aerial, again.aerial)
+    np.testing.assert_array_equal(pairs.ground, again.ground)
+    test = make_pairs(6, "test", 0, CONFIG, SETTINGS)
+    assert pairs.meta["city_seed"] != test.meta["city_seed"]
+    assert not np.array_equal(pairs.aerial, test.aerial)
+    assert len({area_seed(0, a) for a in ("train", "val", "test")}) == 3
+    assert pairs.aerial.shape == (6, 64, 64, 3) and pairs.ground.shape == (6, 32, 64, 3)
+    with pytest.raises(PlaceprintError, match="area"):
+        area_seed(0, "elsewhere")
+
+
+def test_save_load_round_trip_and_foreign_files(pairs, tmp_path):
+    path = pairs.save(tmp_path / "p.npz")
+    back = PairSet.load(path)
+    np.testing.assert_array_equal(back.ground, pairs.ground)
+    np.testing.assert_allclose(back.xy, pairs.xy)
+    assert back.meta["settings"]["pano_width"] == 64 and list(back.seasons) == list(pairs.seasons)
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+    foreign = tmp_path / "foreign.npz"
+    np.savez(foreign, x=np.zeros(3))
+    cut = tmp_path / "cut.npz"
+    cut.write_bytes(path.read_bytes()[:1000])
+    for bad in (foreign, cut, tmp_path / "missing.npz"):
+        with pytest.raises(PlaceprintError):
+            PairSet.load(bad)
+
+
+def test_a_tile_larger_than_the_city_is_refused():
+    with pytest.raises(PlaceprintError, match="does not fit"):
+        make_pairs(1, "train", 0, WorldConfig(size_m=64.0), PairSettings(tile_px=128))
+
+
+def test_crossview_world_command(tmp_path):
+    out, sheet = tmp_path / "p.npz", tmp_path / "s.png"
+    args = ["--size-m", "128", "--tile-px", "64", "--pano-width", "64", "--count", "3"]
+    proc = run("crossview", "world", "-o", out, *args, "--samples", sheet, "--area", "val")
+    assert proc.returncode == 0, proc.stderr
+    assert len(PairSet.load(out)) == 3 and sheet.stat().st_size > 1000
+    assert PairSet.load(out).meta["area"] == "val"
+    assert_one_line_error(run("crossview", "world", "-o", out, "--area", "moon"), "--area")
+    assert_one_line_error(run("crossview", "world", "-o", tmp_path / "p.csv"), ".npz")
+    assert_one_line_error(
+        run("crossview", "world", "-o", tmp_path / "q.npz", "--size-m", "-5"), "size_m"
+    )
+    assert_one_line_error(
+        run("crossview", "world", "-o", tmp_path / "r.npz", "--pano-width", "33"), "pano_width"
+    )
+    assert not (tmp_path / "q.npz").exists() and not (tmp_path / "r.npz").exists()
