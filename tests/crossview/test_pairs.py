@@ -24,7 +24,7 @@ def test_pairs_are_deterministic_and_areas_differ(pairs):
     np.testing.assert_array_equal(pairs.aerial, again.aerial)
     np.testing.assert_array_equal(pairs.ground, again.ground)
     test = make_pairs(6, "test", 0, CONFIG, SETTINGS)
-    assert pairs.meta["city_seed"] != test.meta["city_seed"]
+    assert not set(pairs.meta["city_seeds"]) & set(test.meta["city_seeds"])
     assert not np.array_equal(pairs.aerial, test.aerial)
     assert len({area_seed(0, a) for a in ("train", "val", "test")}) == 3
     assert pairs.aerial.shape == (6, 64, 64, 3) and pairs.ground.shape == (6, 32, 64, 3)
@@ -46,6 +46,16 @@ def test_save_load_round_trip_and_foreign_files(pairs, tmp_path):
     for bad in (foreign, cut, tmp_path / "missing.npz"):
         with pytest.raises(PlaceprintError):
             PairSet.load(bad)
+
+
+def test_pairs_are_spaced_and_span_cities():
+    settings = PairSettings(tile_px=64, pano_width=64, spacing_m=10.0, per_city=5)
+    p = make_pairs(12, "val", 1, CONFIG, settings)
+    assert p.meta["cities"] == [0] * 5 + [1] * 5 + [2] * 2 and len(p.meta["city_seeds"]) == 3
+    for c in range(3):
+        pts = p.xy[np.array(p.meta["cities"]) == c]
+        d = np.sqrt(((pts[:, None] - pts[None]) ** 2).sum(-1)) + np.eye(len(pts)) * 99
+        assert d.min() >= 10.0 - 0.75  # a cell's jitter either way
 
 
 def test_a_tile_larger_than_the_city_is_refused():

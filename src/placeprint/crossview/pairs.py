@@ -28,19 +28,25 @@ VERSION = 1
 @dataclass(frozen=True)
 class PairSettings:
     """How pairs are drawn: tile size and ground resolution, panorama width, margin
-    kept from the city's edge so that every tile and view lies inside it."""
+    kept from the city's edge so that every tile and view lies inside it; points at
+    least ``spacing_m`` apart (no two tiles nearly the same), at most ``per_city`` from
+    one city (an area of more pairs spans several cities)."""
 
     tile_px: int = 128
     tile_res_m: float = 0.5
     pano_width: int = 256
     eye_m: float = 1.7
     max_range_m: float = 150.0
+    spacing_m: float = 12.0
+    per_city: int = 300
 
     def check(self, config: WorldConfig) -> None:
         if self.tile_px < 8 or self.tile_res_m <= 0:
             raise PlaceprintError("tile_px must be >= 8 and tile_res_m > 0")
         if self.pano_width < 8 or self.pano_width % 2:
             raise PlaceprintError("pano_width must be an even number >= 8")
+        if self.spacing_m < 0 or self.per_city < 1:
+            raise PlaceprintError("spacing_m must be >= 0 and per_city >= 1")
         if self.margin_m() * 2 >= config.size_m:
             raise PlaceprintError(
                 f"a {self.tile_px * self.tile_res_m:g} m tile does not fit a "
@@ -128,7 +134,7 @@ def make_pairs(
     settings: PairSettings | None = None,
     progress=None,
 ) -> PairSet:
-    """``count`` pairs in the city of ``area``; the same arguments give the same bytes.
+    """``count`` pairs in the cities of ``area``; the same arguments give the same bytes.
 
     ``progress(done, total)`` is called now and then.
     """
@@ -140,41 +146,53 @@ def make_pairs(
     settings = settings or PairSettings()
     config.check()
     settings.check(config)
-    city = area_seed(seed, area)
-    world = World.generate(city, config)
-    rng = np.random.default_rng([city, 1])
-    xy = world.street_points(count, rng, settings.margin_m())
+    first = area_seed(seed, area)
+    rng = np.random.default_rng([first, 1])
+    S, W = settings.tile_px, settings.pano_width
+    aerial = np.empty((count, S, S, 3), np.uint8)
+    ground = np.empty((count, W // 2, W, 3), np.uint8)
+    xy = np.empty((count, 2))
+    city = np.empty(count, np.int64)
     seasons = rng.choice(np.array(SEASONS), size=count)
     hours = np.round(rng.uniform(7.0, 18.5, size=count), 2)
     aerial_seasons = rng.choice(np.array(["summer", "autumn"]), size=count)
     aerial_hours = rng.integers(10, 15, size=count).astype(float)  # a few lightings, cached
-    S, W = settings.tile_px, settings.pano_width
-    aerial = np.empty((count, S, S, 3), np.uint8)
-    ground = np.empty((count, W // 2, W, 3), np.uint8)
-    for i, (x, y) in enumerate(xy):
-        aerial[i] = aerial_tile(
-            world,
-            x,
-            y,
-            Condition(str(aerial_seasons[i]), float(aerial_hours[i])),
-            S,
-            settings.tile_res_m,
-        )
-        ground[i], _ = panorama(
-            world,
-            x,
-            y,
-            Condition(str(seasons[i]), float(hours[i])),
-            W,
-            settings.eye_m,
-            settings.max_range_m,
-        )
-        if progress is not None and (i + 1 == count or (i + 1) % 100 == 0):
-            progress(i + 1, count)
+    done, k = 0, 0
+    while done < count:  # one city at a time: only one is held in memory
+        if k > 10 * (count // settings.per_city + 1):
+            raise PlaceprintError("the cities' roads cannot hold that many pairs so far apart")
+        world = World.generate(first + k, config)
+        want = min(settings.per_city, count - done)
+        pts = world.street_points(want, rng, settings.margin_m(), settings.spacing_m)
+        for x, y in pts:
+            i = done
+            xy[i], city[i] = (x, y), k
+            aerial[i] = aerial_tile(
+                world,
+                x,
+                y,
+                Condition(str(aerial_seasons[i]), float(aerial_hours[i])),
+                S,
+                settings.tile_res_m,
+            )
+            ground[i], _ = panorama(
+                world,
+                x,
+                y,
+                Condition(str(seasons[i]), float(hours[i])),
+                W,
+                settings.eye_m,
+                settings.max_range_m,
+            )
+            done += 1
+            if progress is not None and (done == count or done % 100 == 0):
+                progress(done, count)
+        k += 1
     meta = {
         "area": area,
         "seed": seed,
-        "city_seed": city,
+        "city_seeds": [first + j for j in range(k)],
+        "cities": city.tolist(),
         "world": asdict(config),
         "settings": asdict(settings),
     }

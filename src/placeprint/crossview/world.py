@@ -216,8 +216,11 @@ class World:
         inside = (row >= 0) & (row < n) & (col >= 0) & (col < n)
         return np.clip(row, 0, n - 1), np.clip(col, 0, n - 1), inside
 
-    def street_points(self, count: int, rng: np.random.Generator, margin_m: float) -> np.ndarray:
-        """``(count, 2)`` random ``(x, y)`` on roads at least ``margin_m`` from the map's edge."""
+    def street_points(
+        self, count: int, rng: np.random.Generator, margin_m: float, spacing_m: float = 0.0
+    ) -> np.ndarray:
+        """``(count, 2)`` random ``(x, y)`` on roads at least ``margin_m`` from the map's edge
+        and ``spacing_m`` from each other (fewer rows if the roads hold no more)."""
         size = self.config.size_m
         if not 0 <= margin_m < size / 2:
             raise PlaceprintError(f"margin_m must lie in [0, {size / 2}), got {margin_m}")
@@ -226,9 +229,22 @@ class World:
         cand = np.argwhere(sub)
         if len(cand) == 0:
             raise PlaceprintError("no road inside the margin: the map is too small")
-        pick = cand[rng.integers(0, len(cand), size=count)]
         r = self.config.res_m
-        jitter = rng.uniform(-0.5, 0.5, size=(count, 2)) * r
+        if spacing_m <= 0:
+            pick = cand[rng.integers(0, len(cand), size=count)]
+        else:  # greedy dart throwing over the road cells in random order
+            kept: list[np.ndarray] = []
+            pts = np.empty((0, 2))
+            for i in rng.permutation(len(cand)):
+                p = cand[i] * r
+                if len(pts) and np.min(np.sum((pts - p) ** 2, axis=1)) < spacing_m**2:
+                    continue
+                kept.append(cand[i])
+                pts = np.vstack([pts, p])
+                if len(kept) == count:
+                    break
+            pick = np.array(kept).reshape(-1, 2)
+        jitter = rng.uniform(-0.5, 0.5, size=(len(pick), 2)) * r
         x = (pick[:, 1] + cols.start + 0.5) * r + jitter[:, 0]
         y = size - (pick[:, 0] + rows.start + 0.5) * r + jitter[:, 1]
         return np.stack([x, y], axis=1)
