@@ -22,6 +22,7 @@ RUNNERS: dict[str, str] = {
     "geolocation": "placeprint.evaluate.geolocation_bench:geolocation_main",
     "photos": "placeprint.evaluate.photos_bench:photos_main",
     "retrieval": "placeprint.evaluate.retrieval_bench:retrieval_main",
+    "crossview": "placeprint.evaluate.crossview_bench:crossview_main",
     "serve": "placeprint.evaluate.serve_bench:main",
 }
 
