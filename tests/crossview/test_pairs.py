@@ -79,3 +79,38 @@ def test_crossview_world_command(tmp_path):
         run("crossview", "world", "-o", tmp_path / "r.npz", "--pano-width", "33"), "pano_width"
     )
     assert not (tmp_path / "q.npz").exists() and not (tmp_path / "r.npz").exists()
+
+
+def test_crossview_train_and_eval_commands(tmp_path):
+    pytest.importorskip("torch", reason="torch not installed (make installs it)")
+    common = ["--size-m", "128", "--tile-px", "32", "--pano-width", "64", "-q"]
+    for area, n in (("train", "8"), ("val", "6")):
+        proc = run(
+            "crossview",
+            "world",
+            "-o",
+            tmp_path / f"{area}.npz",
+            "--area",
+            area,
+            "--count",
+            n,
+            *common,
+        )
+        assert proc.returncode == 0, proc.stderr
+    model, curves = tmp_path / "m.pt", tmp_path / "c.png"
+    args = [tmp_path / "train.npz", tmp_path / "val.npz", "-o", model]
+    proc = run("crossview", "train", *args, "--epochs", "2", "--batch", "4", "--curves", curves)
+    assert proc.returncode == 0, proc.stderr
+    assert "epoch 2/2" in proc.stderr and model.exists() and curves.stat().st_size > 1000
+    proc = run("crossview", "eval", model, tmp_path / "val.npz", "--json")
+    assert proc.returncode == 0, proc.stderr
+    import json
+
+    out = json.loads(proc.stdout)
+    assert out["tiles"] == 6 and 0 <= out["r1"] <= out["r5"] <= 1
+    assert_one_line_error(run("crossview", "train", *args, "--loss", "hinge"), "loss")
+    assert_one_line_error(run("crossview", "train", *args[:2], "-o", tmp_path / "m.txt"), ".pt")
+    assert_one_line_error(
+        run("crossview", "eval", tmp_path / "val.npz", tmp_path / "val.npz"), "checkpoint"
+    )
+    assert_one_line_error(run("crossview", "eval", model, tmp_path / "none.npz"), "not found")

@@ -56,3 +56,105 @@ def world_cmd(
         sample_sheet(pairs, samples)
     if not quiet:
         typer.echo(f"wrote {output}: {len(pairs)} pairs of the {area} city (seed {seed})")
+
+
+@crossview_app.command("train")
+def train_cmd(
+    train_set: Annotated[Path, typer.Argument(help="Training pairs (.npz from `world`).")],
+    val_set: Annotated[Path, typer.Argument(help="Validation pairs (another area).")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Checkpoint to write (.pt).")],
+    aggregation: Annotated[
+        str, typer.Option(help="safa, netvlad, netvlad_shared or dsm.")
+    ] = "safa",
+    polar: Annotated[bool, typer.Option(help="Polar-transform the aerial tiles.")] = True,
+    loss: Annotated[str, typer.Option(help="Loss (see placeprint.crossview.losses).")] = (
+        "weighted_soft_margin"
+    ),
+    epochs: Annotated[int, typer.Option(help="Epochs.")] = 15,
+    batch: Annotated[int, typer.Option(help="Pairs a batch.")] = 32,
+    fov: Annotated[float, typer.Option(help="Ground field of view (degrees).")] = 360.0,
+    random_heading: Annotated[bool, typer.Option(help="Turn ground views at random.")] = False,
+    uv: Annotated[bool, typer.Option(help="U-V coordinate input channels.")] = False,
+    fcam: Annotated[bool, typer.Option(help="FCAM attention.")] = False,
+    orientation: Annotated[bool, typer.Option(help="Orientation regression head.")] = False,
+    resume: Annotated[bool, typer.Option(help="Go on from the checkpoint.")] = False,
+    curves: Annotated[Path | None, typer.Option(help="Loss/recall curves (PNG).")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+) -> None:
+    """Train a cross-view model on a 2-core CPU (resumable, checkpoint written atomically)."""
+    from placeprint.crossview.pairs import PairSet
+    from placeprint.errors import PlaceprintError
+
+    try:
+        from placeprint.crossview.models import ModelConfig
+        from placeprint.crossview.train import TrainSettings, train
+    except ImportError:
+        raise PlaceprintError("cross-view training needs torch (make installs it)") from None
+    size = {} if polar else {"aerial_size": (128, 128)}
+    config = ModelConfig(
+        aggregation=aggregation, polar=polar, uv=uv, fcam=fcam, orientation=orientation, **size
+    )
+    settings = TrainSettings(
+        epochs=epochs, batch=batch, loss=loss, fov_deg=fov, random_heading=random_heading
+    )
+    config.check()
+    settings.check()
+    if output.suffix != ".pt":
+        raise PlaceprintError(f"a checkpoint is written as .pt; give -o NAME.pt, not {output}")
+    pairs, val = PairSet.load(train_set), PairSet.load(val_set)
+    say = None if quiet else (lambda m: print(m, file=sys.stderr, flush=True))
+    _, history = train(pairs, val, config, settings, output, resume=resume, progress=say)
+    if curves is not None:
+        from placeprint.crossview.figures import training_curves
+
+        training_curves(history, curves)
+    if not quiet:
+        typer.echo(
+            f"wrote {output}: val R@1 {history.val_r1[-1]:.3f}, "
+            f"{sum(history.seconds):.0f} s of training"
+        )
+
+
+@crossview_app.command("eval")
+def eval_cmd(
+    model_file: Annotated[Path, typer.Argument(help="Checkpoint (.pt from `train`).")],
+    test_set: Annotated[Path, typer.Argument(help="Test pairs (.npz).")],
+    fov: Annotated[float, typer.Option(help="Ground field of view (degrees).")] = 360.0,
+    random_heading: Annotated[bool, typer.Option(help="Turn ground views at random.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Score a model CVUSA-style: every ground view against all tiles of a test set."""
+    import json
+
+    import numpy as np
+
+    from placeprint.crossview.pairs import PairSet
+    from placeprint.errors import PlaceprintError
+
+    try:
+        import torch
+
+        from placeprint.crossview.data import pair_inputs
+        from placeprint.crossview.evaluate import encode, heading_summary, recall, retrieve
+        from placeprint.crossview.train import load_model
+    except ImportError:
+        raise PlaceprintError("cross-view evaluation needs torch (make installs it)") from None
+    if not 0 < fov <= 360:
+        raise PlaceprintError(f"--fov must lie in (0, 360], got {fov}")
+    model = load_model(model_file)
+    pairs = PairSet.load(test_set)
+    G, A = pair_inputs(pairs, model.config)
+    shift = (
+        torch.from_numpy(np.random.default_rng(2024).integers(0, G.shape[-1], size=len(G)))
+        if random_heading
+        else None
+    )
+    r = retrieve(model, G, encode(model, A, ground=False), fov, shift)
+    out = {"tiles": len(pairs), **recall(r.scores), **heading_summary(r.heading_deg)}
+    out["query_ms"] = r.query_ms
+    if as_json:
+        typer.echo(json.dumps(out, indent=2))
+    else:
+        typer.echo(
+            " ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in out.items())
+        )
