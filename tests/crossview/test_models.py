@@ -125,3 +125,20 @@ def test_training_checkpoints_resumes_and_reloads(tmp_path):
     junk.write_bytes(b"not a checkpoint")
     with pytest.raises(PlaceprintError, match="not a placeprint"):
         load_model(junk)
+
+
+def test_dsm_heading_is_refined_between_columns():
+    from placeprint.crossview.models import dsm_heading, refine_shift
+
+    # a parabola's vertex from three samples
+    assert refine_shift(torch.tensor(0.5), torch.tensor(1.0), torch.tensor(0.7)).item() == (
+        pytest.approx(0.5 * (0.5 - 0.7) / (0.5 - 2 + 0.7))
+    )
+    # a smooth periodic aerial map; the ground is it shifted by 5.3 columns (resampled)
+    wa, h = 32, 2
+    cols = torch.arange(wa, dtype=torch.float64)
+    freqs = torch.tensor([1.0, 2.0, 3.0])[:, None, None]
+    aerial = torch.cos(2 * torch.pi * freqs * (cols / wa) + torch.arange(h)[None, :, None])
+    ground = torch.cos(2 * torch.pi * freqs * ((cols + 5.3) / wa) + torch.arange(h)[None, :, None])
+    est = dsm_heading(ground[None].float(), aerial[None].float())
+    assert abs(est.item() - 5.3) < 0.2

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from placeprint.crossview.data import as_float, view_at
-from placeprint.crossview.models import CrossViewModel, dsm_scores
+from placeprint.crossview.models import CrossViewModel, dsm_heading, dsm_scores
 
 
 @dataclass
@@ -57,9 +57,10 @@ def retrieve(
             sc, sh = dsm_scores(g[s], aerial_desc)
             scores.append(sc)
             shifts.append(sh)
-        S, SH = torch.cat(scores).numpy(), torch.cat(shifts).numpy()
+        S = torch.cat(scores).numpy()
         W = aerial_desc.shape[-1]
-        est = SH[np.arange(n), np.arange(n)] / W * 360.0
+        # the heading against the true tile, refined between feature columns
+        est = dsm_heading(g, aerial_desc[:n]).numpy() / W * 360.0
         heading = (est - shift.numpy() / ground.shape[-1] * 360.0 + 180.0) % 360.0 - 180.0
     else:
         S = (g @ aerial_desc.T).numpy()

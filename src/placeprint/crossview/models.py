@@ -269,6 +269,29 @@ def dsm_scores(ground: torch.Tensor, aerial: torch.Tensor) -> tuple[torch.Tensor
     return scores, shifts
 
 
+def refine_shift(corr_left, corr_peak, corr_right) -> torch.Tensor:
+    """Sub-column offset of a correlation peak from its two neighbours (a parabola through
+    the three), in [-0.5, 0.5]."""
+    denom = corr_left - 2 * corr_peak + corr_right
+    offset = 0.5 * (corr_left - corr_right) / torch.where(denom.abs() > 1e-12, denom, -1e-12)
+    return offset.clamp(-0.5, 0.5)
+
+
+def dsm_heading(ground: torch.Tensor, aerial: torch.Tensor) -> torch.Tensor:
+    """Where ground view ``i``'s first column lies on aerial ``i``'s azimuths, in aerial
+    columns (fractional: the correlation peak refined by :func:`refine_shift`), ``(B,)``."""
+    B, c, h, wg = ground.shape
+    wa = aerial.shape[-1]
+    g = nnf.normalize(ground.reshape(B, -1), dim=1)
+    idx = (torch.arange(wa)[:, None] + torch.arange(wg)[None, :]) % wa
+    windows = aerial[:, :, :, idx].permute(0, 3, 1, 2, 4).reshape(B, wa, -1)
+    corr = torch.einsum("bd,bsd->bs", g, nnf.normalize(windows, dim=2))  # (B, wa)
+    peak = corr.argmax(dim=1)
+    rows = torch.arange(B)
+    left, right = corr[rows, (peak - 1) % wa], corr[rows, (peak + 1) % wa]
+    return (peak.float() + refine_shift(left, corr[rows, peak], right)) % wa
+
+
 def count_parameters(model: nn.Module) -> int:
     return sum(
         p.numel()
