@@ -1,5 +1,7 @@
-"""Pair sets: deterministic, disjoint areas, saved and loaded whole; the `crossview world`
-command."""
+"""Pair sets: deterministic, disjoint areas, saved and loaded whole; the `crossview`
+commands."""
+
+import json
 
 import numpy as np
 import pytest
@@ -84,7 +86,7 @@ def test_crossview_world_command(tmp_path):
 def test_crossview_train_and_eval_commands(tmp_path):
     pytest.importorskip("torch", reason="torch not installed (make installs it)")
     common = ["--size-m", "128", "--tile-px", "32", "--pano-width", "64", "-q"]
-    for area, n in (("train", "8"), ("val", "6")):
+    for area, n in (("train", "8"), ("val", "30")):
         proc = run(
             "crossview",
             "world",
@@ -104,13 +106,86 @@ def test_crossview_train_and_eval_commands(tmp_path):
     assert "epoch 2/2" in proc.stderr and model.exists() and curves.stat().st_size > 1000
     proc = run("crossview", "eval", model, tmp_path / "val.npz", "--json")
     assert proc.returncode == 0, proc.stderr
-    import json
-
     out = json.loads(proc.stdout)
-    assert out["tiles"] == 6 and 0 <= out["r1"] <= out["r5"] <= 1
+    assert out["tiles"] == 30 and 0 <= out["r1"] <= out["r5"] <= 1
     assert_one_line_error(run("crossview", "train", *args, "--loss", "hinge"), "loss")
     assert_one_line_error(run("crossview", "train", *args[:2], "-o", tmp_path / "m.txt"), ".pt")
     assert_one_line_error(
         run("crossview", "eval", tmp_path / "val.npz", tmp_path / "val.npz"), "checkpoint"
     )
     assert_one_line_error(run("crossview", "eval", model, tmp_path / "none.npz"), "not found")
+    # locate two panoramas of the validation area among its tiles, then through an index
+    from PIL import Image
+
+    val = PairSet.load(tmp_path / "val.npz")
+    views = []
+    for i in (0, 3):
+        views.append(tmp_path / f"view{i}.png")
+        Image.fromarray(val.ground[i]).save(views[-1])
+    proc = run(
+        "crossview",
+        "locate",
+        *views,
+        "--model",
+        model,
+        "--aerial",
+        tmp_path / "val.npz",
+        "--top",
+        "6",
+        "--json",
+    )
+    assert proc.returncode == 0, proc.stderr
+    found = json.loads(proc.stdout)
+    assert len(found) == 2 and all(len(e["tiles"]) == 6 for e in found)
+    # distinct tiles, scores best first, positions those of the pair set
+    tiles = found[0]["tiles"]
+    assert len({t["tile"] for t in tiles}) == 6
+    assert [t["score"] for t in tiles] == sorted((t["score"] for t in tiles), reverse=True)
+    t0 = tiles[0]
+    assert [t0["x_m"], t0["y_m"]] == pytest.approx(val.xy[int(t0["tile"])].tolist())
+    npy = tmp_path / "aerial.npy"
+    proc = run("crossview", "describe", model, tmp_path / "val.npz", "-o", npy)
+    assert proc.returncode == 0, proc.stderr
+    assert np.load(npy).shape[0] == 30
+    proc = run("index", "build", npy, "-o", tmp_path / "tiles.ppidx", "-q")
+    assert proc.returncode == 0, proc.stderr
+    proc = run(
+        "crossview",
+        "locate",
+        views[0],
+        "--model",
+        model,
+        "--aerial",
+        tmp_path / "tiles.ppidx",
+        "--json",
+    )
+    assert proc.returncode == 0, proc.stderr
+    e = json.loads(proc.stdout)[0]
+    assert e["ops"] > 0 and e["bytes_per_place"] > 0 and len(e["tiles"]) >= 1
+    assert_one_line_error(
+        run(
+            "crossview",
+            "locate",
+            views[0],
+            "--model",
+            model,
+            "--aerial",
+            tmp_path / "val.npz",
+            "--fov",
+            "90",
+        ),
+        "DSM",
+    )
+    Image.fromarray(val.ground[0][:, :40]).save(tmp_path / "narrow.png")
+    assert_one_line_error(
+        run(
+            "crossview",
+            "locate",
+            tmp_path / "narrow.png",
+            "--model",
+            model,
+            "--aerial",
+            tmp_path / "val.npz",
+        ),
+        "2:1",
+    )

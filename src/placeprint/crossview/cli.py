@@ -158,3 +158,127 @@ def eval_cmd(
         typer.echo(
             " ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in out.items())
         )
+
+
+def _require_torch(what: str) -> None:
+    from placeprint.errors import PlaceprintError
+
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        raise PlaceprintError(f"{what} needs torch (make installs it)") from None
+
+
+@crossview_app.command("describe")
+def describe_cmd(
+    model_file: Annotated[Path, typer.Argument(help="Checkpoint (.pt from `train`).")],
+    tiles: Annotated[Path, typer.Argument(help="Pair set (.npz) or folder of square tiles.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Descriptors to write (.npy).")],
+) -> None:
+    """Aerial tiles -> descriptors (.npy), e.g. for `placeprint index build`."""
+    import io
+
+    import numpy as np
+
+    from placeprint.atomic import atomic_write_bytes
+    from placeprint.errors import PlaceprintError
+
+    _require_torch("describing tiles")
+    from placeprint.crossview.locate import encode_tiles, load_tiles
+    from placeprint.crossview.train import load_model
+
+    if output.suffix != ".npy":
+        raise PlaceprintError(f"descriptors are written as .npy; give -o NAME.npy, not {output}")
+    model = load_model(model_file)
+    if model.config.aggregation == "dsm":
+        raise PlaceprintError("a DSM model compares feature maps, not descriptors: no index")
+    X = encode_tiles(model, load_tiles(tiles)).numpy().astype(np.float32)
+    buf = io.BytesIO()
+    np.save(buf, X)
+    atomic_write_bytes(output, buf.getvalue())
+    typer.echo(f"wrote {output}: {X.shape[0]} tiles x {X.shape[1]} dimensions")
+
+
+@crossview_app.command("locate")
+def locate_cmd(
+    views: Annotated[list[Path], typer.Argument(help="Ground panoramas (2:1) or photos.")],
+    model_file: Annotated[Path, typer.Option("--model", help="Checkpoint (.pt).")],
+    aerial: Annotated[
+        Path,
+        typer.Option(help="Tiles: a pair set (.npz), a folder of square tiles, or an index."),
+    ],
+    fov: Annotated[float, typer.Option(help="Field of view of the views (degrees).")] = 360.0,
+    top: Annotated[int, typer.Option(help="Tiles to list per view.")] = 5,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Which aerial tiles show where each ground view was taken (and its heading, DSM)."""
+    import json
+
+    import numpy as np
+
+    from placeprint.errors import PlaceprintError
+
+    _require_torch("cross-view locating")
+    from placeprint.crossview.locate import encode_tiles, load_tiles, load_view, rank_tiles
+    from placeprint.crossview.train import load_model
+
+    if top < 1:
+        raise PlaceprintError("--top must be >= 1")
+    model = load_model(model_file)
+    index = None
+    if aerial.is_file() and aerial.suffix != ".npz":
+        from placeprint.index import OverloadedIndex
+        from placeprint.sequence.matcher import SequenceMatcher
+
+        if model.config.aggregation == "dsm":
+            raise PlaceprintError("a DSM model cannot search an index: give the tiles")
+        index = OverloadedIndex.load(aerial)
+        matcher = SequenceMatcher(index)
+        tiles = None
+    else:
+        tiles = load_tiles(aerial)
+        encoded = encode_tiles(model, tiles)
+    report = []
+    for v in views:
+        x = load_view(v, fov, model.config)
+        entry: dict = {"view": str(v)}
+        if index is not None:
+            import time
+
+            import torch
+
+            t0 = time.perf_counter()
+            with torch.no_grad():
+                from placeprint.crossview.data import as_float
+
+                g = model.encode_ground(as_float(x)).numpy().astype(np.float32)
+            r = matcher.match(g, k=top)
+            entry["ms"] = 1000.0 * (time.perf_counter() - t0)
+            entry["ops"] = int(r.ops)
+            entry["bytes_per_place"] = float(index.bytes_per_place())
+            entry["tiles"] = [{"tile": int(p)} for p in r.positions if p >= 0]
+        else:
+            ranked = rank_tiles(model, x, encoded, min(top, len(tiles.ids)))
+            entry["ms"] = ranked.ms
+            entry["tiles"] = []
+            for row, score, heading in zip(
+                ranked.rows, ranked.scores, ranked.headings, strict=True
+            ):
+                t = {"tile": tiles.ids[row], "score": float(score)}
+                if tiles.xy is not None:
+                    t["x_m"], t["y_m"] = (float(c) for c in tiles.xy[row])
+                if np.isfinite(heading):
+                    t["heading_deg"] = float(heading)
+                entry["tiles"].append(t)
+        report.append(entry)
+    if as_json:
+        typer.echo(json.dumps(report, indent=2))
+        return
+    for entry in report:
+        typer.echo(f"{entry['view']} ({entry['ms']:.1f} ms):")
+        for rank, t in enumerate(entry["tiles"], 1):
+            extra = "".join(
+                f" {k}={v:.1f}" for k, v in t.items() if k in ("x_m", "y_m", "heading_deg")
+            )
+            score = f" score={t['score']:.3f}" if "score" in t else ""
+            typer.echo(f"  {rank}. tile {t['tile']}{score}{extra}")
