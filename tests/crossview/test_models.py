@@ -142,3 +142,15 @@ def test_dsm_heading_is_refined_between_columns():
     ground = torch.cos(2 * torch.pi * freqs * ((cols + 5.3) / wa) + torch.arange(h)[None, :, None])
     est = dsm_heading(ground[None].float(), aerial[None].float())
     assert abs(est.item() - 5.3) < 0.2
+
+
+def test_bad_training_settings():
+    from placeprint.crossview.train import TrainSettings
+
+    for bad, message in (
+        ({"loss": "hinge"}, "loss"),
+        ({"batch": 2}, "batch"),
+        ({"fov_deg": 0.0}, "fov_deg"),
+    ):
+        with pytest.raises(PlaceprintError, match=message):
+            TrainSettings(**bad).check()
