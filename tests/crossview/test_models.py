@@ -154,3 +154,33 @@ def test_bad_training_settings():
     ):
         with pytest.raises(PlaceprintError, match=message):
             TrainSettings(**bad).check()
+
+
+def test_crossview_describer_matches_the_model(tmp_path):
+    from placeprint import describe
+    from placeprint.crossview.data import aerial_inputs, ground_inputs
+    from placeprint.crossview.evaluate import encode
+    from placeprint.crossview.train import History, TrainSettings, load_model, save_checkpoint
+
+    torch.manual_seed(1)
+    config = ModelConfig(**SMALL)
+    model = CrossViewModel(config)
+    ck = tmp_path / "m.pt"
+    opt = torch.optim.Adam(model.parameters())
+    save_checkpoint(ck, model, opt, config, TrainSettings(), History(), 0)
+    rng = np.random.default_rng(0)
+    tiles = rng.integers(0, 255, size=(3, 40, 40, 3), dtype=np.uint8)
+    panos = rng.integers(0, 255, size=(2, 20, 40, 3), dtype=np.uint8)
+    d = describe.get("crossview", model=str(ck), view="aerial")
+    reference = encode(load_model(ck), aerial_inputs(tiles, config), ground=False).numpy()
+    np.testing.assert_allclose(d(list(tiles)), reference, rtol=1e-5, atol=1e-6)
+    assert d.dim == reference.shape[1] and d.config()["weights"]
+    g = describe.get("crossview", model=str(ck), view="ground")
+    ref_g = encode(load_model(ck), ground_inputs(panos, config), ground=True).numpy()
+    np.testing.assert_allclose(g(list(panos)), ref_g, rtol=1e-5, atol=1e-6)
+    with pytest.raises(PlaceprintError, match="square"):
+        d(list(panos))
+    with pytest.raises(PlaceprintError, match="view"):
+        describe.get("crossview", model=str(ck), view="side")
+    with pytest.raises(PlaceprintError, match="model="):
+        describe.get("crossview")

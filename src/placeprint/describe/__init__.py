@@ -46,6 +46,9 @@ _REGISTRY: dict[str, Entry] = {
         "deep", "NetVladDescriber", "deep", "MobileNetV2 (ImageNet) + NetVLAD soft-assignment"
     ),
     "crn": Entry("crn", "CrnDescriber", "deep", "MobileNetV2 + contextual re-weighting (CRN)"),
+    "crossview": Entry(
+        "crossview", "CrossViewDescriber", "crossview", "a trained cross-view model's branch"
+    ),
 }
 
 
