@@ -35,6 +35,16 @@ ROWS: dict[str, tuple[dict, dict, tuple[float, ...]]] = {
         {},
         (360.0,),
     ),
+    "DSM, 360-degree training": (
+        {"aggregation": "dsm"},
+        {"random_heading": True},
+        (360.0, 180.0, 90.0),
+    ),
+    "DSM, 90-degree training": (
+        {"aggregation": "dsm"},
+        {"random_heading": True, "fov_deg": 90.0},
+        (90.0,),
+    ),
     "CVM-Net-I (NetVLAD each), polar": ({"aggregation": "netvlad"}, {}, (360.0,)),
     "CVM-Net-II (shared NetVLAD), polar": ({"aggregation": "netvlad_shared"}, {}, (360.0,)),
     "SAFA, triplet (margin 0.2)": (BASE, {"loss": "triplet"}, (360.0,)),
@@ -52,16 +62,6 @@ ROWS: dict[str, tuple[dict, dict, tuple[float, ...]]] = {
         {**BASE, "orientation": True},
         {"random_heading": True},
         (360.0,),
-    ),
-    "DSM, 360-degree training": (
-        {"aggregation": "dsm"},
-        {"random_heading": True},
-        (360.0, 180.0, 90.0),
-    ),
-    "DSM, 90-degree training": (
-        {"aggregation": "dsm"},
-        {"random_heading": True, "fov_deg": 90.0},
-        (90.0,),
     ),
 }
 QUICK = ("SAFA, polar, weighted soft-margin", "SAFA, no polar", "DSM, 360-degree training")
