@@ -166,8 +166,15 @@ def plot(rows: list[dict], folder: Path) -> list[Path]:
     from placeprint.evaluate.report import save_figure
 
     fig, ax = plt.subplots(figsize=(8, 5))
-    for r in rows:
-        ax.plot(np.arange(1, len(r["val_r1_by_epoch"]) + 1), r["val_r1_by_epoch"], label=r["name"])
+    colours = plt.get_cmap("tab20").colors
+    for i, r in enumerate(rows):  # a colour and a line style a row: no two lines alike
+        ax.plot(
+            np.arange(1, len(r["val_r1_by_epoch"]) + 1),
+            r["val_r1_by_epoch"],
+            label=r["name"],
+            color=colours[i % len(colours)],
+            linestyle=("-", "--", ":")[i % 3],
+        )
     ax.set_xlabel("epoch")
     ax.set_ylabel("validation R@1 (train fov)")
     ax.set_ylim(0, 1)
