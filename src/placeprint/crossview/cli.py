@@ -13,6 +13,15 @@ crossview_app = typer.Typer(
 )
 
 
+def _require_torch(what: str) -> None:
+    from placeprint.errors import PlaceprintError
+
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        raise PlaceprintError(f"{what} needs torch (make installs it)") from None
+
+
 @crossview_app.command("world")
 def world_cmd(
     output: Annotated[Path, typer.Option("-o", "--output", help="Pair set to write (.npz).")],
@@ -85,11 +94,10 @@ def train_cmd(
     from placeprint.crossview.pairs import PairSet
     from placeprint.errors import PlaceprintError
 
-    try:
-        from placeprint.crossview.models import ModelConfig
-        from placeprint.crossview.train import TrainSettings, train
-    except ImportError:
-        raise PlaceprintError("cross-view training needs torch (make installs it)") from None
+    _require_torch("cross-view training")
+    from placeprint.crossview.models import ModelConfig
+    from placeprint.crossview.train import TrainSettings, train
+
     size = {} if polar else {"aerial_size": (128, 128)}
     config = ModelConfig(
         aggregation=aggregation, polar=polar, uv=uv, fcam=fcam, orientation=orientation, **size
@@ -131,42 +139,25 @@ def eval_cmd(
     from placeprint.crossview.pairs import PairSet
     from placeprint.errors import PlaceprintError
 
-    try:
-        import torch
+    _require_torch("cross-view evaluation")
+    from placeprint.crossview.data import pair_inputs
+    from placeprint.crossview.evaluate import encode, random_shifts, score
+    from placeprint.crossview.train import load_model
 
-        from placeprint.crossview.data import pair_inputs
-        from placeprint.crossview.evaluate import encode, heading_summary, recall, retrieve
-        from placeprint.crossview.train import load_model
-    except ImportError:
-        raise PlaceprintError("cross-view evaluation needs torch (make installs it)") from None
     if not 0 < fov <= 360:
         raise PlaceprintError(f"--fov must lie in (0, 360], got {fov}")
     model = load_model(model_file)
     pairs = PairSet.load(test_set)
     G, A = pair_inputs(pairs, model.config)
-    shift = (
-        torch.from_numpy(np.random.default_rng(2024).integers(0, G.shape[-1], size=len(G)))
-        if random_heading
-        else None
-    )
-    r = retrieve(model, G, encode(model, A, ground=False), fov, shift)
-    out = {"tiles": len(pairs), **recall(r.scores), **heading_summary(r.heading_deg)}
-    out["query_ms"] = r.query_ms
+    rng = np.random.default_rng(2024)
+    shift = random_shifts(rng, len(G), G.shape[-1]) if random_heading else None
+    out = {"tiles": len(pairs), **score(model, G, encode(model, A, ground=False), fov, shift)}
     if as_json:
         typer.echo(json.dumps(out, indent=2))
     else:
         typer.echo(
             " ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in out.items())
         )
-
-
-def _require_torch(what: str) -> None:
-    from placeprint.errors import PlaceprintError
-
-    try:
-        import torch  # noqa: F401
-    except ImportError:
-        raise PlaceprintError(f"{what} needs torch (make installs it)") from None
 
 
 @crossview_app.command("describe")
@@ -219,7 +210,15 @@ def locate_cmd(
     from placeprint.errors import PlaceprintError
 
     _require_torch("cross-view locating")
-    from placeprint.crossview.locate import encode_tiles, load_tiles, load_view, rank_tiles
+    import time
+
+    from placeprint.crossview.locate import (
+        encode_tiles,
+        encode_view,
+        load_tiles,
+        load_view,
+        rank_tiles,
+    )
     from placeprint.crossview.train import load_model
 
     if top < 1:
@@ -243,16 +242,8 @@ def locate_cmd(
         x = load_view(v, fov, model.config)
         entry: dict = {"view": str(v)}
         if index is not None:
-            import time
-
-            import torch
-
             t0 = time.perf_counter()
-            with torch.no_grad():
-                from placeprint.crossview.data import as_float
-
-                g = model.encode_ground(as_float(x)).numpy().astype(np.float32)
-            r = matcher.match(g, k=top)
+            r = matcher.match(encode_view(model, x), k=top)
             entry["ms"] = 1000.0 * (time.perf_counter() - t0)
             entry["ops"] = int(r.ops)
             entry["bytes_per_place"] = float(index.bytes_per_place())

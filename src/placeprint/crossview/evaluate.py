@@ -88,3 +88,20 @@ def heading_summary(errors_deg: np.ndarray) -> dict[str, float]:
         "heading_error_median_deg": float(np.nanmedian(errors_deg)),
         "heading_within_10deg": float(np.nanmean(errors_deg <= 10.0)),
     }
+
+
+def random_shifts(rng: np.random.Generator, n: int, width: int) -> torch.Tensor:
+    """``n`` random headings as column shifts of a ``width``-column ground input."""
+    return torch.from_numpy(rng.integers(0, width, size=n))
+
+
+def score(
+    model: CrossViewModel,
+    ground: torch.Tensor,
+    aerial_desc: torch.Tensor,
+    fov_deg: float = 360.0,
+    shift: torch.Tensor | None = None,
+) -> dict[str, float]:
+    """Recall, heading error and milliseconds a query of :func:`retrieve`."""
+    r = retrieve(model, ground, aerial_desc, fov_deg, shift)
+    return {**recall(r.scores), **heading_summary(r.heading_deg), "query_ms": r.query_ms}

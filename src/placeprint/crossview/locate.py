@@ -106,6 +106,12 @@ def rank_tiles(model: CrossViewModel, view: torch.Tensor, aerial: torch.Tensor, 
     return Ranked(rows, s[rows], headings, 1000.0 * (time.perf_counter() - t0))
 
 
+@torch.no_grad()
+def encode_view(model: CrossViewModel, view: torch.Tensor) -> np.ndarray:
+    """A view input's global descriptor ``(1, d) float32`` (for the compact index)."""
+    return model.encode_ground(as_float(view)).numpy().astype(np.float32)
+
+
 def encode_tiles(model: CrossViewModel, tiles: Tiles) -> torch.Tensor:
     if tiles.images is None:
         raise PlaceprintError("these tiles have no images to describe")

@@ -23,7 +23,7 @@ import torch
 
 from placeprint.crossview import losses
 from placeprint.crossview.data import as_float, pair_inputs, view_at
-from placeprint.crossview.evaluate import encode, heading_summary, recall, retrieve
+from placeprint.crossview.evaluate import encode, random_shifts, score
 from placeprint.crossview.models import CrossViewModel, ModelConfig, dsm_scores
 from placeprint.crossview.pairs import PairSet
 from placeprint.errors import PlaceprintError
@@ -229,10 +229,6 @@ def validate(model, G: torch.Tensor, A: torch.Tensor, settings: TrainSettings) -
     """Recall (and heading error) of ground inputs ``G`` against tiles ``A``, at the
     training field of view and headings drawn from a fixed seed."""
     a = encode(model, A, ground=False)
-    shift = (
-        torch.from_numpy(np.random.default_rng(12345).integers(0, G.shape[-1], size=len(G)))
-        if settings.random_heading
-        else None
-    )
-    r = retrieve(model, G, a, settings.fov_deg, shift)
-    return {**recall(r.scores), **heading_summary(r.heading_deg), "query_ms": r.query_ms}
+    rng = np.random.default_rng(12345)
+    shift = random_shifts(rng, len(G), G.shape[-1]) if settings.random_heading else None
+    return score(model, G, a, settings.fov_deg, shift)

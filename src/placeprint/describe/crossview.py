@@ -50,13 +50,19 @@ class CrossViewDescriber(Describer):
         if self.model.config.aggregation == "dsm":
             raise PlaceprintError("a DSM model compares feature maps: it has no descriptors")
         self.fingerprint = _file_sha256(self.model_path)
-        c = self.model.config
-        self._dim = (
-            c.channels[-1] * c.safa_maps if c.aggregation == "safa" else c.channels[-1] * c.clusters
-        )
+        self._dim: int | None = None
 
     @property
     def dim(self) -> int:
+        if self._dim is None:  # what the branch gives for one blank input
+            import torch
+
+            c = self.model.config
+            aerial = self.view == "aerial"
+            size = c.aerial_size if aerial else c.ground_size
+            branch = self.model.encode_aerial if aerial else self.model.encode_ground
+            with torch.no_grad():
+                self._dim = int(branch(torch.zeros(1, 3, *size)).shape[1])
         return self._dim
 
     def params(self) -> dict:
@@ -67,24 +73,12 @@ class CrossViewDescriber(Describer):
         from placeprint.crossview.evaluate import encode
         from placeprint.describe.images import load_rgb
 
-        arrays = (
-            np.stack([np.clip(load_rgb(im), 0, 255).round().astype(np.uint8) for im in images])
-            if len({_shape(im) for im in images}) == 1
-            else None
-        )
-        if arrays is None:
+        loaded = [np.clip(load_rgb(im), 0, 255).round().astype(np.uint8) for im in images]
+        if len({a.shape for a in loaded}) > 1:
             raise PlaceprintError("crossview: every image of a batch must have the same size")
+        arrays = np.stack(loaded)
         if self.view == "aerial":
             x = aerial_inputs(arrays, self.model.config)
         else:
             x = ground_inputs(arrays, self.model.config)
         return encode(self.model, x, ground=self.view == "ground").numpy()
-
-
-def _shape(image: ImageLike) -> tuple:
-    if isinstance(image, np.ndarray):
-        return image.shape[:2]
-    from PIL import Image
-
-    with Image.open(image) as im:
-        return im.size[::-1]

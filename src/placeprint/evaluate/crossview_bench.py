@@ -98,7 +98,7 @@ def run_row(name, work, train_pairs, val_pairs, test_pairs, epochs, retrain, qui
     import torch
 
     from placeprint.crossview.data import pair_inputs
-    from placeprint.crossview.evaluate import encode, heading_summary, recall, retrieve
+    from placeprint.crossview.evaluate import encode, random_shifts, score
     from placeprint.crossview.models import ModelConfig, count_parameters
     from placeprint.crossview.train import TrainSettings, load_checkpoint, load_model, train
 
@@ -132,17 +132,8 @@ def run_row(name, work, train_pairs, val_pairs, test_pairs, epochs, retrain, qui
     rng = np.random.default_rng(2024)
     scores = {}
     for fov in fovs:
-        shift = (
-            torch.from_numpy(rng.integers(0, G.shape[-1], size=len(G)))
-            if settings.random_heading
-            else None
-        )
-        r = retrieve(model, G, aerial, fov, shift)
-        scores[f"{fov:g}"] = {
-            **recall(r.scores),
-            **heading_summary(r.heading_deg),
-            "query_ms": r.query_ms,
-        }
+        shift = random_shifts(rng, len(G), G.shape[-1]) if settings.random_heading else None
+        scores[f"{fov:g}"] = score(model, G, aerial, fov, shift)
     return {
         "name": name,
         "model": config.to_dict(),
