@@ -197,3 +197,44 @@ def test_code_size_for_budget_by_hand():
     assert code_size_for_budget(10_000_000) == 7
     assert code_size_for_budget(10_000_000, budget_bytes=9.0) == 8
     assert code_size_for_budget(10_000_000, budget_bytes=5.0) == 4  # 32 - 20 + 24 = 36 <= 40
+
+
+def test_places_in_a_bucket_are_sorted_by_their_next_code_bits(built):
+    X, codec, index = built
+    from placeprint.index.overloaded import rest_prefix
+
+    ids = unpack_fields(index.ids, index.id_bits, 0, index.ntotal).astype(np.int64)
+    rest = index.rest_of(ids)
+    p = index.prefix_bits
+    assert p == min(16, index.rest_bits)
+    # hand check of the prefix: rest bit 0 becomes the most significant of p bits
+    assert int(rest_prefix(np.array([1], np.uint64), p)[0]) == 1 << (p - 1)
+    assert int(rest_prefix(np.array([0b10], np.uint64), p)[0]) == 1 << (p - 2)
+    prefix = rest_prefix(rest, p).astype(np.int64)
+    for key in range(1 << index.key_bits):
+        a, b = int(index.offsets[key]), int(index.offsets[key + 1])
+        assert np.all(np.diff(prefix[a:b]) >= 0)
+    assert np.all(np.diff(index.lookup(int(np.argmax(np.diff(index.offsets))))) > 0)
+
+
+def test_files_of_the_first_format_keep_their_bucket_order(built, tmp_path):
+    """An index saved before buckets were sorted loads with prefix_bits 0: the matcher
+    then skips crowded buckets (never reads a wrong part); a bad value is refused."""
+    from placeprint.index.fileformat import write_container
+    from placeprint.index.overloaded import FILE_KIND
+
+    X, codec, index = built
+    meta, arrays = index._container()
+    del meta["prefix_bits"]
+    write_container(tmp_path / "old.idx", FILE_KIND, meta, arrays)
+    old = OverloadedIndex.load(tmp_path / "old.idx")
+    assert old.prefix_bits == 0
+    q = X[100:130]
+    np.testing.assert_array_equal(
+        SequenceMatcher(old).match(q).positions,
+        SequenceMatcher(index, narrow_probes=0).match(q).positions,
+    )
+    meta["prefix_bits"] = index.rest_bits + 1
+    write_container(tmp_path / "bad.idx", FILE_KIND, meta, arrays)
+    with pytest.raises(PlaceprintError, match="bucket order"):
+        OverloadedIndex.load(tmp_path / "bad.idx")

@@ -16,6 +16,7 @@ import numpy as np
 
 from placeprint.errors import PlaceprintError
 from placeprint.evaluate.harness import run_windows
+from placeprint.evaluate.key_hits import true_hit_share
 from placeprint.evaluate.pipeline import Pipeline, RealRoute, fit_pipeline
 from placeprint.evaluate.recall import window_mask
 from placeprint.evaluate.report import peak_rss_mb
@@ -190,6 +191,9 @@ def distractor_experiment(
                 summary = res.summary(truth, subsets)
                 summary.update(baseline_ratios(L, index.ntotal, summary["ops_mean"]))
                 summary["encode_multiply_adds"] = matcher.encode_ops(L)
+                summary["true_hits_test"] = true_hit_share(
+                    matcher, pipe.queries, truth, _test_ends(res, subsets), L
+                )
                 summary["wrong_answers"] = wrong_answer_landing(
                     res, truth, real_range, index.ntotal, subsets["test"]
                 )
@@ -208,6 +212,9 @@ def distractor_experiment(
                         continue
                     res = run_windows(m.match, pipe.queries, truth, L, stride)
                     row = res.summary(truth, subsets)
+                    row["true_hits_test"] = true_hit_share(
+                        m, pipe.queries, truth, _test_ends(res, subsets), L
+                    )
                     curve_rows.append({"point": name, "settings": options, **row})
         ceiling = []
         if ceiling_queries:
@@ -237,7 +244,8 @@ def distractor_experiment(
 
 
 def curve_points(matcher_options: dict) -> dict[str, dict]:
-    """Operating points of the recall-vs-work curve around the chosen settings."""
+    """Operating points of the recall-vs-work curve around the chosen settings, and the
+    chosen settings with crowded buckets skipped instead of narrowed (an ablation)."""
     from placeprint.sequence.matcher import MatcherSettings
 
     chosen = int(matcher_options.get("entry_budget", MatcherSettings.entry_budget))
@@ -245,7 +253,13 @@ def curve_points(matcher_options: dict) -> dict[str, dict]:
     for factor in (0.25, 0.5, 2.0, 4.0):
         budget = max(1, int(round(chosen * factor)))
         points[f"{budget} entries a query"] = {"entry_budget": budget}
+    points["crowded buckets skipped (narrow_probes 0)"] = {"narrow_probes": 0}
     return points
+
+
+def _test_ends(res, subsets: dict) -> np.ndarray:
+    """End rows of the windows of ``res`` that lie wholly in the test frames."""
+    return res.ends[window_mask(subsets["test"], res.ends, res.length)]
 
 
 def wrong_answer_landing(

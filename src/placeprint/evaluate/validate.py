@@ -12,8 +12,9 @@ the real database hidden in ``n_distractors`` places. Two stages:
    projection overfits its pairs when too free: on the tuning pairs themselves R@1 is
    far above held-out) x the order of its dimensions (eigenvalue, or sign agreement on
    the pairs so the key holds the most stable bits), scored with the default matcher;
-2. **matcher budgets**: entries, probes and anchors per query, under the operation
-   budget at ``L = 100``, scored on the chosen codec.
+2. **matcher budgets**: entries, probes and anchors per query, and whether a frame's
+   first probes search inside buckets too crowded for its budget (``narrow_probes``),
+   under the operation budget at ``L = 100``, scored on the chosen codec.
 
 The choice maximises a lower confidence bound of R@1 across route blocks: each fold's
 mean R@1 over the validation lengths, averaged over the folds, minus one standard error
@@ -50,6 +51,7 @@ MATCHER_GRID = {
     "entry_budget": (1000, 2000, 4000),
     "anchor_budget": (51200, 102400),
     "probe_budget": (3200, 6400, 12800),
+    "narrow_probes": (0, 4),
 }
 TIE = 0.01  # mean R@1 within this of the best counts as a tie: the cheaper option wins
 VALIDATION_LENGTHS = (25, 50, 100)

@@ -15,7 +15,10 @@ Storage, all of it needed to answer queries (``bytes_per_place`` counts every pa
 - ``rest``: the code bits after the place's own key bits, ``rest_bits`` per place,
   bit-packed in route order (used to verify alignments along a trajectory);
 - ``ids``: the place ids of each bucket, ``id_bits = ceil(log2 N)`` bits each, bucket by
-  bucket (the key of a place is implicit in which bucket holds it);
+  bucket (the key of a place is implicit in which bucket holds it). Inside a bucket the
+  places are sorted by their next ``prefix_bits`` code bits (:func:`rest_prefix`), so a
+  query can read just the part of a crowded bucket that agrees with its own next bits
+  (a binary search) instead of all or nothing; the order costs no storage;
 - ``offsets``: ``2**key_bits + 1`` uint32 bucket starts;
 - ``occupied``: one bit a bucket, set when it is not empty (a probe of an empty bucket
   then costs one bit test instead of two offset reads);
@@ -46,6 +49,20 @@ from placeprint.index.fileformat import container_size, read_container, write_co
 
 FILE_KIND = "overloaded-index"
 MAX_CODE_BYTES = 8
+PREFIX_BITS = 16  # code bits after the key that order the places inside a bucket
+
+
+def rest_prefix(rest: np.ndarray, bits: int) -> np.ndarray:
+    """The first ``bits`` rest bits of each code as a number, rest bit 0 the most significant.
+
+    Rest bit 0 is the code bit right after the key (the most reliable one left), so
+    places sharing a longer prefix agree on more of their most reliable bits.
+    """
+    rest = np.asarray(rest, np.uint64)
+    out = np.zeros(rest.shape, np.uint64)
+    for i in range(bits):
+        out |= ((rest >> np.uint64(i)) & np.uint64(1)) << np.uint64(bits - 1 - i)
+    return out
 
 
 def key_layout(key_bits: int, key_frames: int) -> list[int]:
@@ -147,6 +164,7 @@ class OverloadedIndex:
         self._pending: list[np.ndarray] = []
         self._n_built = 0
         self._key_bits = key_bits or 0
+        self.prefix_bits = 0  # 0: places in a bucket in route order (files of format 1)
 
     # ---------------------------------------------------------------- adding
     @property
@@ -212,11 +230,17 @@ class OverloadedIndex:
         layout = key_layout(k, self.key_frames)
         keys = sequence_keys(values, layout).astype(np.uint32)
         rest = values >> np.uint64(layout[0])
-        order = np.argsort(keys, kind="stable")
+        prefix_bits = min(PREFIX_BITS, self.codec.n_bits - layout[0])
+        sort_key = (keys.astype(np.uint64) << np.uint64(prefix_bits)) | rest_prefix(
+            rest, prefix_bits
+        )
+        order = np.argsort(sort_key, kind="stable")
+        del sort_key
         counts = np.bincount(keys, minlength=1 << k)
         offsets = np.zeros((1 << k) + 1, np.uint32)
         np.cumsum(counts, out=offsets[1:])
         self._n_built = n
+        self.prefix_bits = prefix_bits
         self.offsets = offsets
         self.occupied = occupied_bitmap(offsets)
         self.ids = pack_fields(order.astype(np.uint64), self.id_bits)
@@ -237,7 +261,7 @@ class OverloadedIndex:
         if not 0 <= key < (1 << self.key_bits):
             raise PlaceprintError(f"key must be in 0..{(1 << self.key_bits) - 1}")
         a, b = int(self.offsets[key]), int(self.offsets[key + 1])
-        return unpack_fields(self.ids, self.id_bits, a, b - a).astype(np.int64)
+        return np.sort(unpack_fields(self.ids, self.id_bits, a, b - a).astype(np.int64))
 
     def rest_of(self, positions: np.ndarray) -> np.ndarray:
         """Rest bits (code without key) of database ``positions`` as ``(m,) uint64``."""
@@ -333,6 +357,7 @@ class OverloadedIndex:
             "key_frames": self.key_frames,
             "bucket_size": self.bucket_size,
             "describer": self.describer,
+            "prefix_bits": self.prefix_bits,
         }
         if self.generation:
             meta["generation"] = self.generation
@@ -363,6 +388,7 @@ class OverloadedIndex:
             )
             index._key_bits = int(meta["key_bits"])
             index._n_built = int(meta["places"])
+            index.prefix_bits = int(meta.get("prefix_bits", 0))
             index.generation = meta.get("generation")
             index.offsets, index.ids, index.rest = arrays["offsets"], arrays["ids"], arrays["rest"]
         except (KeyError, ValueError, TypeError) as exc:
@@ -371,6 +397,8 @@ class OverloadedIndex:
             index._n_built
         ):
             raise PlaceprintError(f"{path} is not a valid placeprint index (bucket table)")
+        if not 0 <= index.prefix_bits <= min(PREFIX_BITS, index.rest_bits):
+            raise PlaceprintError(f"{path} is not a valid placeprint index (bucket order)")
         # files of the first format have no bitmap: derive it (what a rebuild would store)
         index.occupied = arrays.get("occupied")
         if index.occupied is None:

@@ -12,7 +12,9 @@ Every kernel returns the work it did, counted as ``guide/BENCHMARKS.md`` and
 - ``W_SORT``: one op per element sorted, selected or de-duplicated;
 - ``W_COMPARE``: one op per comparison of two codes (Hamming distance of <= 8 bytes);
 - ``W_BITMAP``: one op per test of a probed bucket's bit in the bitmap of non-empty buckets
-  (an empty bucket costs this one op: its offsets are not read).
+  (an empty bucket costs this one op: its offsets are not read);
+- ``W_SEARCH``: one op per step of a binary search inside a crowded bucket (one entry and
+  its code prefix read).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import numpy as np
 
 from placeprint.index.bitpack import read_field
 
-W_KEYS, W_PROBES, W_OFFSETS, W_ENTRIES, W_VOTES, W_SORT, W_COMPARE, W_BITMAP = range(8)
+W_KEYS, W_PROBES, W_OFFSETS, W_ENTRIES, W_VOTES, W_SORT, W_COMPARE, W_BITMAP, W_SEARCH = range(9)
 WORK_NAMES = (
     "keys",
     "probes",
@@ -32,6 +34,7 @@ WORK_NAMES = (
     "sort",
     "compare",
     "bucket_bitmap",
+    "bucket_search",
 )
 
 
@@ -152,6 +155,66 @@ def frame_probes(key, costs, n_probes, flip_bits, max_flips, out_keys, out_cost,
 
 
 # ------------------------------------------------------------------------------- visits
+@numba.njit(cache=True, nogil=True, inline="always")
+def _reverse_bits(value, bits):
+    """The low ``bits`` bits of ``value`` in reverse order (bit 0 the most significant)."""
+    out = np.uint64(0)
+    for i in range(bits):
+        out = (out << np.uint64(1)) | ((value >> np.uint64(i)) & np.uint64(1))
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _prefix_bound(ids, id_bits, rest, rest_bits, prefix_bits, a, z, target, shift, after, work):
+    """First entry of ``[a, z)`` whose prefix ``>> shift`` is ``>= target`` (``> target``
+    when ``after``): entries of a bucket are sorted by their prefix."""
+    lo, hi = a, z
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        work[W_SEARCH] += 1
+        place = read_field(ids, np.int64(mid), id_bits)
+        value = _reverse_bits(read_field(rest, np.int64(place), rest_bits), prefix_bits)
+        value = value >> np.uint64(shift)
+        if value < target or (after and value == target):
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+@numba.njit(cache=True, nogil=True)
+def narrow_bucket(ids, id_bits, rest, rest_bits, prefix_bits, a, z, query_prefix, room, work):
+    """The part ``[a', z')`` of a crowded bucket ``[a, z)`` that shares the query's first
+    ``b`` prefix bits, ``b`` the fewest that bring it within ``room`` entries (empty if
+    none does).
+
+    ``b`` starts where the expected share (size / 2**b) fits and grows one bit at a time.
+    Each try is a binary search for the part's start inside what is left of the bucket
+    and one for its end among the next ``room + 1`` entries only (a longer part does not
+    fit anyway): ``W_SEARCH`` ops.
+    """
+    size = z - a
+    b = 1
+    while b < prefix_bits and (size >> b) > room:
+        b += 1
+    lo = a
+    while True:
+        shift = prefix_bits - b
+        target = query_prefix >> np.uint64(shift)
+        lo = _prefix_bound(
+            ids, id_bits, rest, rest_bits, prefix_bits, lo, z, target, shift, False, work
+        )
+        end = min(z, lo + room + 1)
+        hi = _prefix_bound(
+            ids, id_bits, rest, rest_bits, prefix_bits, lo, end, target, shift, True, work
+        )
+        if hi - lo <= room:
+            return lo, hi
+        if b >= prefix_bits:
+            return lo, lo
+        b += 1
+
+
 @numba.njit(cache=True, nogil=True)
 def visit_frames(
     offsets,
@@ -165,6 +228,12 @@ def visit_frames(
     flip_bits,
     max_flips,
     max_entries,
+    rest,
+    rest_bits,
+    prefix_bits,
+    query_prefix,
+    narrow_probes,
+    search_per_probe,
     work,
 ):
     """Probe every frame's buckets and read their entries, probes made as they are needed.
@@ -174,9 +243,11 @@ def visit_frames(
     (:func:`frame_probes`, generated one at a time) until it has read ``max_entries``
     entries or made ``n_probes`` probes. ``occupied`` is the bitmap of non-empty buckets
     (bit ``key & 7`` of byte ``key >> 3``): an empty bucket costs one bitmap test, its
-    offsets are not read; a bucket that would take the frame past its budget is skipped
-    (its offsets are read, its entries are not). Returns ``(frames, positions,
-    ranks)`` of the hits in visiting order (frame by frame, most likely probe first).
+    offsets are not read. A bucket that would take the frame past its budget is narrowed
+    to its places that share the query frame's next code bits (``query_prefix (L,)``,
+    :func:`narrow_bucket`; ``prefix_bits`` 0: skipped, its entries not read). Returns
+    ``(frames, positions, ranks)`` of the hits in visiting order (frame by frame, most
+    likely probe first).
     """
     L = keys.shape[0]
     cap_heap = 2 * max(n_probes, 1) + 2
@@ -194,6 +265,7 @@ def visit_frames(
         n = 0
         total = 0
         j = 0
+        spent = 0
         key = keys[t]
         work[W_PROBES] += 1  # the key itself is the first probe
         while True:
@@ -204,6 +276,22 @@ def visit_frames(
                 z = np.int64(offsets[key + 1])
             else:
                 a = z = np.int64(0)
+            charge = np.int64(0)
+            if z > a and total + z - a > max_entries and prefix_bits > 0 and j < narrow_probes:
+                steps = work[W_SEARCH]
+                a, z = narrow_bucket(
+                    ids,
+                    id_bits,
+                    rest,
+                    rest_bits,
+                    prefix_bits,
+                    a,
+                    z,
+                    query_prefix[t],
+                    max_entries - total,
+                    work,
+                )
+                charge = (work[W_SEARCH] - steps) // search_per_probe
             if z > a and total + z - a <= max_entries:
                 total += z - a
                 if m + z - a > cap:
@@ -219,7 +307,8 @@ def visit_frames(
                     m += 1
                 work[W_ENTRIES] += z - a
             j += 1
-            if j >= n_probes or total >= max_entries or b == 0 or max_flips == 0:
+            spent += 1 + charge
+            if spent >= n_probes or total >= max_entries or b == 0 or max_flips == 0:
                 break
             if j == 1:  # the first flip set: the least reliable bit alone
                 n = _heap_push(c[0], np.int64(1) << order[0], 0, 1, hc, hm, hl, hs, 0)

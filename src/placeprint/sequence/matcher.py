@@ -3,10 +3,13 @@
 1. Every query frame probes the buckets of its most likely keys (multi-probe, generated
    one at a time in order of likelihood by flipping its least reliable key bits) until
    it has read ``entry_budget / L`` entries or made ``probe_budget / L`` probes (at most
-   ``max_probes``), skipping a bucket too large for what is left; a bitmap of non-empty
-   buckets makes an empty probe one bit test. The work per query stays about constant
-   whatever the map's size, bucket sizes and query length: short queries search each
-   frame deeper.
+   ``max_probes``); a bitmap of non-empty buckets makes an empty probe one bit test. A
+   bucket too crowded for what is left is narrowed to its places that share the frame's
+   next code bits (a binary search: places in a bucket are sorted by those bits), one
+   more bit until it fits: crowded keys, where real and distractor places pile up, are
+   still searched, only more selectively (``narrow_probes``). The work per query stays
+   about constant whatever the map's size, bucket sizes and query length: short queries
+   search each frame deeper.
 2. Each bucket entry ``(frame t, place p)`` is a *hit*: a guess that query frame ``t``
    was taken at place ``p``. Hits vote for their diagonal ``p - t`` (bins of
    ``group_width`` places, each frame voting once): the true alignment collects hits
@@ -39,7 +42,7 @@ import numpy as np
 from placeprint.codec.coarse import check_descriptors
 from placeprint.errors import PlaceprintError
 from placeprint.index.bitpack import codes_to_int
-from placeprint.index.overloaded import OverloadedIndex, sequence_keys
+from placeprint.index.overloaded import OverloadedIndex, rest_prefix, sequence_keys
 from placeprint.sequence import kernels
 from placeprint.sequence.result import SequenceResult
 
@@ -58,7 +61,12 @@ class MatcherSettings:
     a frame, 1 to ``max_probes``; exactly ``probes`` a frame if that is set);
     ``anchors``/``local`` fix the anchors kept at each stage; left ``None`` they follow
     the per-query budgets (``*_budget / L``);
-    ``flip_bits``/``max_flips`` bound the multi-probe enumeration; ``agreement`` is the
+    ``flip_bits``/``max_flips`` bound the multi-probe enumeration; a bucket too large for
+    what is left is narrowed to the part that shares the frame's next code bits when it
+    is among the frame's first ``narrow_probes`` probes (0: never; such a bucket is
+    skipped), and every ``search_per_probe`` binary-search steps of it count as one more
+    probe against the frame's probe budget (about the ops of one probe), so crowded maps
+    do not raise the work per query; ``agreement`` is the
     expected share of equal rest bits at the true place (``None``: derived from the
     codec's measured cross-condition noise); ``vote_weight`` is the evidence of each
     extra vote of an anchor's diagonal, ``group_width`` the width (places) of a vote
@@ -88,6 +96,8 @@ class MatcherSettings:
     confidence_window: int = 10
     min_length: int = 1
     refine: bool = True
+    narrow_probes: int = 4
+    search_per_probe: int = 4
 
     def check(self) -> None:
         v = np.asarray(self.velocities, float)
@@ -105,12 +115,15 @@ class MatcherSettings:
             "flip_bits",
             "max_flips",
             "group_width",
+            "search_per_probe",
         ):
             if getattr(self, name) < 1:
                 raise PlaceprintError(f"{name} must be >= 1")
         for name in ("probes", "local", "anchors"):
             if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise PlaceprintError(f"{name} must be >= 1")
+        if self.narrow_probes < 0:
+            raise PlaceprintError("narrow_probes must be >= 0")
         if not 0.0 < self.max_map_share <= 1.0:
             raise PlaceprintError("max_map_share must be in (0, 1]")
         if self.agreement is not None and not 0.5 < self.agreement < 1.0:
@@ -232,9 +245,11 @@ class SequenceMatcher:
         ops = len(Z) * (1 + errors.shape[1])
         return keys, rest, np.ascontiguousarray(costs), valid, ops
 
-    def _visit(self, keys, costs, valid, length: int, work: np.ndarray):
+    def _visit(self, keys, rest, costs, valid, length: int, work: np.ndarray):
         """Hits of every frame's probed buckets: ``(frames, positions, probe ranks)``."""
         ix, s = self.index, self.settings
+        prefix_bits = ix.prefix_bits if s.narrow_probes else 0
+        query_prefix = rest_prefix(rest, prefix_bits)
         return kernels.visit_frames(
             ix.offsets,
             ix.occupied,
@@ -247,6 +262,12 @@ class SequenceMatcher:
             np.int64(s.flip_bits),
             np.int64(s.max_flips),
             np.int64(self.entries_per_frame(length)),
+            ix.rest,
+            np.int64(ix.rest_bits),
+            np.int64(prefix_bits),
+            query_prefix,
+            np.int64(s.narrow_probes),
+            np.int64(s.search_per_probe),
             work,
         )
 
@@ -388,12 +409,13 @@ class SequenceMatcher:
         work = np.zeros(len(kernels.WORK_NAMES), np.int64)
         keys, rest, costs, valid, key_ops = self._frame_codes(np.asarray(Z, np.float32))
         work[kernels.W_KEYS] += key_ops
-        frames, positions, ranks = self._visit(keys, costs, valid, len(Z), work)
+        frames, positions, ranks = self._visit(keys, rest, costs, valid, len(Z), work)
         return self._rank(rest, frames, positions, ranks, k, work)
 
     def probed_keys(self, X: np.ndarray, length: int | None = None) -> np.ndarray:
-        """Keys ``(L, P) int64`` whose buckets each frame of ``X (L, d)`` reads, most likely
-        first (-1 where a bucket was skipped or probing stopped at the entry budget).
+        """Keys ``(L, P) int64`` whose buckets each frame of ``X (L, d)`` reads whole, most
+        likely first (-1 where a bucket was too large for what was left, or probing stopped
+        at the entry budget). A too-large bucket that the search narrows is not listed.
 
         ``length``: the query length whose per-frame probe budget applies (default ``L``).
         """
@@ -487,7 +509,7 @@ class StreamingMatcher:
         if need:
             self.history.append(Z[0])
             self.history = self.history[-need:]
-        _, pos, ranks = m._visit(keys, costs, valid, self.length, work)
+        _, pos, ranks = m._visit(keys, rest, costs, valid, self.length, work)
         self.rest.append(rest[0])
         self.hit_positions.append(pos)
         self.hit_ranks.append(ranks)
