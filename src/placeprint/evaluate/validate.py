@@ -51,7 +51,7 @@ MATCHER_GRID = {
     "entry_budget": (1000, 2000, 4000),
     "anchor_budget": (51200, 102400),
     "probe_budget": (3200, 6400, 12800),
-    "narrow_probes": (0, 4),
+    "narrow_probes": (0, 2, 4, 8, 16),
 }
 TIE = 0.01  # mean R@1 within this of the best counts as a tie: the cheaper option wins
 VALIDATION_LENGTHS = (25, 50, 100)
