@@ -266,3 +266,40 @@ def test_retrieval_benchmark_options_fail_before_work():
         retrieval_main(["--second", "bogus"])
     with pytest.raises(PlaceprintError, match="--radius"):
         retrieval_main(["--radius", "0"])
+
+
+def _absolute_paths(value) -> list[str]:
+    """Every string in a JSON value (command tokens one by one) that is an absolute path."""
+    if isinstance(value, dict):
+        return [p for v in value.values() for p in _absolute_paths(v)]
+    if isinstance(value, list):
+        return [p for v in value for p in _absolute_paths(v)]
+    if isinstance(value, str):
+        return [t for t in value.split() if t.startswith(("/", "--json=/", "--plots=/"))]
+    return []
+
+
+def test_committed_results_hold_no_machine_paths():
+    from pathlib import Path
+
+    results = sorted((Path(__file__).parent.parent / "benchmarks" / "results").glob("*.json"))
+    assert results
+    for path in results:
+        data = json.loads(path.read_text())
+        found = _absolute_paths(
+            {k: data.get(k) for k in ("command", "plots")}
+            | {"reused": [f.get("reused_from") for f in data.get("families", []) or []]}
+        )
+        assert found == [], f"{path.name}: {found}"
+
+
+def test_finish_writes_portable_figure_paths(tmp_path, monkeypatch, capsys):
+    from placeprint.evaluate.benchargs import finish
+
+    monkeypatch.chdir(tmp_path)
+    out = {"command": "x", "plots": [str(tmp_path / "figs" / "a.png"), "/elsewhere/b.png"]}
+    finish(out, tmp_path / "r.json")
+    saved = json.loads((tmp_path / "r.json").read_text())
+    assert saved["plots"] == ["figs/a.png", "<outside>/b.png"]
+    assert out["plots"][1] == "/elsewhere/b.png"  # the caller's own paths are kept
+    assert "wrote /elsewhere/b.png" in capsys.readouterr().out

@@ -10,7 +10,7 @@ import argparse
 from pathlib import Path
 
 from placeprint.errors import PlaceprintError
-from placeprint.evaluate.report import write_json
+from placeprint.evaluate.report import portable_argument, write_json
 
 FIGURES = Path("docs/figures")  # where committed figures live (write there only when told)
 
@@ -81,10 +81,13 @@ def lund_berlin_photos():
 
 
 def finish(out: dict, json_path: Path | None) -> dict:
-    """Write the JSON (when asked) and say where every output went."""
+    """Write the JSON (when asked; figure paths in it as portable as the command) and
+    say where every output went."""
+    plots = [str(p) for p in out.get("plots") or []]
     if json_path:
-        write_json(json_path, out)
+        shown = {**out, "plots": [portable_argument(p) for p in plots]} if "plots" in out else out
+        write_json(json_path, shown)
         print(f"wrote {json_path}")
-    for plot in out.get("plots", []):
+    for plot in plots:
         print(f"wrote {plot}")
     return out

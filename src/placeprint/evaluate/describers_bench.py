@@ -267,7 +267,7 @@ def describers_main(argv: list[str], prog: str = "benchmarks/describers.py") -> 
     from pathlib import Path
 
     from placeprint.evaluate.benchargs import Parser, finish
-    from placeprint.evaluate.report import run_metadata
+    from placeprint.evaluate.report import portable_argument, run_metadata
 
     p = Parser(prog=prog, description=describers_main.__doc__)
     p.add_argument("--json", type=Path, default=None)
@@ -316,7 +316,7 @@ def describers_main(argv: list[str], prog: str = "benchmarks/describers.py") -> 
     families = []
     for name in a.families:
         if name in earlier:
-            families.append({**earlier[name], "reused_from": str(a.reuse)})
+            families.append({**earlier[name], "reused_from": portable_argument(str(a.reuse))})
             continue
         if not a.quiet:
             print(f"[{name}]", flush=True)
