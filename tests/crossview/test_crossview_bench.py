@@ -11,7 +11,13 @@ from placeprint.evaluate.crossview_bench import crossview_main  # noqa: E402
 
 
 def test_tiny_crossview_benchmark(tmp_path):
+    from placeprint.crossview.pairs import make_pairs
+
     rows = "DSM, 90-degree training"
+    # the benchmark caches pair sets in --work and reads validation pairs from a set of
+    # 300 (its first --val); a small set under that name keeps this run short
+    (tmp_path / "work").mkdir()
+    make_pairs(12, "val", 0).save(tmp_path / "work" / "val_300_seed0.npz")
     out = crossview_main(
         [
             "--work",
