@@ -166,6 +166,8 @@ def test_geolocation_benchmark_small(tmp_path):
             "3",
             "--signals",
             "3",
+            "--calibration-rows",
+            "60",
             "--json",
             str(tmp_path / "g.json"),
             "--plots",

@@ -162,8 +162,10 @@ def world_experiment(
     dim: int = 64,
     seed: int = 0,
     quiet: bool = False,
+    calibration_rows: int = 300,
 ) -> dict:
-    """Every estimator on one simulated world (database and query albums)."""
+    """Every estimator on one simulated world (database and query albums); each
+    geolocator is calibrated on up to ``calibration_rows`` held-out database photos."""
     from placeprint.geo.geolocator import Geolocator
     from placeprint.geo.world import (
         DEFAULT_SCALES_KM,
@@ -218,7 +220,9 @@ def world_experiment(
     for name, options in configs.items():
         t0 = time.perf_counter()
         cells = None if options.pop("cells_off", False) else default_cells(max(n_db, 2000))
-        geo = Geolocator(cells=cells, **options).fit(db.descriptors, db.lat, db.lon)
+        geo = Geolocator(cells=cells, calibration_rows=calibration_rows, **options).fit(
+            db.descriptors, db.lat, db.lon
+        )
         fit_s = time.perf_counter() - t0
         t0 = time.perf_counter()
         preds = geo.predict_proba(X)
@@ -336,11 +340,19 @@ def geolocation_main(argv: list[str], prog: str = "benchmarks/geolocation.py") -
         help="geographic signal (noise 1) of each simulated world",
     )
     p.add_argument("--no-real", action="store_true", help="skip Lund + Berlin")
+    p.add_argument(
+        "--calibration-rows",
+        type=int,
+        default=300,
+        help="held-out photos each simulated geolocator is calibrated on (default 300)",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quiet", action="store_true")
     a = p.parse_args(argv)
     if a.database < 100 or a.albums < 1 or a.album_size < 1 or not a.signals:
         raise PlaceprintError(f"{prog}: need --database >= 100, --albums/--album-size >= 1")
+    if a.calibration_rows < 1:
+        raise PlaceprintError(f"{prog}: --calibration-rows must be >= 1")
     out = {**run_metadata(prog, argv), "datasets": {}}
     out["partition"] = partition_experiment(a.plots)
     if not a.quiet:
@@ -359,7 +371,13 @@ def geolocation_main(argv: list[str], prog: str = "benchmarks/geolocation.py") -
         if not a.quiet:
             print(f"[simulated world, signal {s:g}]", flush=True)
         out["datasets"][f"simulated world, signal {s:g}"] = world_experiment(
-            a.database, a.albums, a.album_size, signal=s, seed=a.seed, quiet=a.quiet
+            a.database,
+            a.albums,
+            a.album_size,
+            signal=s,
+            seed=a.seed,
+            quiet=a.quiet,
+            calibration_rows=a.calibration_rows,
         )
     print_geolocation(out)
     if a.plots:
