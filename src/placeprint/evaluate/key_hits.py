@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from placeprint.sequence import kernels
-
 
 def true_hit_share(
     matcher, queries: np.ndarray, truth: np.ndarray, ends: np.ndarray, length: int, near: int = 1
@@ -23,13 +21,9 @@ def true_hit_share(
     positions, ``ends`` the windows' last rows.
     """
     frames_share, none = [], 0
-    codec = matcher.index.codec
     for end in np.asarray(ends, np.int64):
         rows = np.arange(end - length + 1, end + 1)
-        Z = codec.transform(queries[rows]).astype(np.float32)
-        work = np.zeros(len(kernels.WORK_NAMES), np.int64)
-        keys, rest, costs, valid, _ = matcher._frame_codes(Z)
-        frames, positions, _ = matcher._visit(keys, rest, costs, valid, length, work)
+        frames, positions = matcher.candidate_hits(queries[rows])
         true = np.abs(positions - truth[rows][frames]) <= near
         n = len(np.unique(frames[true]))
         frames_share.append(n / length)

@@ -412,6 +412,17 @@ class SequenceMatcher:
         frames, positions, ranks = self._visit(keys, rest, costs, valid, len(Z), work)
         return self._rank(rest, frames, positions, ranks, k, work)
 
+    def candidate_hits(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The hits candidate generation finds for sequence ``X (L, d)`` (raw descriptors):
+        ``(frames, positions)``, one row per bucket entry read, whole or narrowed, as
+        :meth:`match` reads them before ranking."""
+        X = self._check_sequence(X)
+        work = np.zeros(len(kernels.WORK_NAMES), np.int64)
+        Z = self.index.codec.transform(X).astype(np.float32)
+        keys, rest, costs, valid, _ = self._frame_codes(Z)
+        frames, positions, _ = self._visit(keys, rest, costs, valid, len(X), work)
+        return frames, positions
+
     def probed_keys(self, X: np.ndarray, length: int | None = None) -> np.ndarray:
         """Keys ``(L, P) int64`` whose buckets each frame of ``X (L, d)`` reads whole, most
         likely first (-1 where a bucket was too large for what was left, or probing stopped

@@ -20,6 +20,19 @@ import numpy as np
 from placeprint.errors import PlaceprintError
 
 
+def direction_of(azimuth: np.ndarray, elevation: np.ndarray) -> np.ndarray:
+    """Unit vectors ``(..., 3)`` (east, north, up) of azimuths and elevations (radians)."""
+    az, el = np.asarray(azimuth, float), np.asarray(elevation, float)
+    return np.stack([np.sin(az) * np.cos(el), np.cos(az) * np.cos(el), np.sin(el)], axis=-1)
+
+
+def angles_of(d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Azimuth in ``[0, 2 pi)`` and elevation (radians) of vectors ``d (..., 3)`` (east,
+    north, up; any length)."""
+    azimuth = np.mod(np.arctan2(d[..., 0], d[..., 1]), 2 * np.pi)
+    return azimuth, np.arctan2(d[..., 2], np.hypot(d[..., 0], d[..., 1]))
+
+
 def camera_axes(heading_deg: float, pitch_deg: float) -> np.ndarray:
     """``(3, 3)`` rows forward, right, up of a camera, in east-north-up coordinates."""
     h, p = np.radians(heading_deg), np.radians(pitch_deg)
@@ -43,10 +56,7 @@ def view_rays(
     x = (np.arange(w) + 0.5) - w / 2.0
     y = h / 2.0 - (np.arange(h) + 0.5)
     forward, right, up = camera_axes(heading_deg, pitch_deg)
-    d = x[None, :, None] * right + y[:, None, None] * up + f * forward  # (h, w, 3)
-    azimuth = np.mod(np.arctan2(d[..., 0], d[..., 1]), 2 * np.pi)
-    elevation = np.arctan2(d[..., 2], np.hypot(d[..., 0], d[..., 1]))
-    return azimuth, elevation
+    return angles_of(x[None, :, None] * right + y[:, None, None] * up + f * forward)
 
 
 def panorama_coords(
@@ -71,8 +81,7 @@ def view_coords(
     """Where directions land in a view: continuous ``(row, col)`` and whether they lie in
     front of the camera (the inverse of :func:`view_rays`)."""
     h, w = size
-    az, el = np.asarray(azimuth, float), np.asarray(elevation, float)
-    d = np.stack([np.sin(az) * np.cos(el), np.cos(az) * np.cos(el), np.sin(el)], axis=-1)
+    d = direction_of(azimuth, elevation)
     forward, right, up = camera_axes(heading_deg, pitch_deg)
     z, x, y = d @ forward, d @ right, d @ up
     f = focal_px(w, fov_deg)

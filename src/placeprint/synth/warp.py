@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from placeprint.errors import PlaceprintError
-from placeprint.synth.cutout import panorama_coords
+from placeprint.synth.cutout import angles_of, direction_of, panorama_coords
 
 
 @dataclass
@@ -35,8 +35,7 @@ def pixel_directions(height: int) -> np.ndarray:
     W = 2 * height
     az = (np.arange(W) + 0.5) / W * 2 * np.pi
     el = np.pi / 2 - (np.arange(height) + 0.5) / height * np.pi
-    A, E = np.meshgrid(az, el)
-    return np.stack([np.sin(A) * np.cos(E), np.cos(A) * np.cos(E), np.sin(E)], axis=-1)
+    return direction_of(*np.meshgrid(az, el))
 
 
 def nearest_first(targets: np.ndarray, distances: np.ndarray, size: int) -> np.ndarray:
@@ -75,9 +74,7 @@ def warp_panorama(
     q = d.copy()  # sky keeps its direction
     q[finite] = d[finite] * r[finite, None] - offset
     dist = np.where(finite, np.linalg.norm(q, axis=1), np.inf)
-    az = np.mod(np.arctan2(q[:, 0], q[:, 1]), 2 * np.pi)
-    el = np.arctan2(q[:, 2], np.hypot(q[:, 0], q[:, 1]))
-    row, col = panorama_coords(az, el, H)
+    row, col = panorama_coords(*angles_of(q), H)
     target = np.clip(np.rint(row), 0, H - 1).astype(np.int64) * W + np.mod(np.rint(col), W).astype(
         np.int64
     )
