@@ -20,13 +20,14 @@ from typing import IO
 from placeprint.errors import PlaceprintError
 
 
-def _file_mode() -> int:
+def _current_umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
-    return 0o666 & ~mask
+    return mask
 
 
-_MODE = _file_mode()
+_UMASK = _current_umask()
+_MODE = 0o666 & ~_UMASK
 
 
 @contextmanager
@@ -67,3 +68,36 @@ def atomic_write_bytes(path: str | Path, data: bytes, **options) -> Path:
     with atomic_open(path, "wb", **options) as fh:
         fh.write(data)
     return Path(path)
+
+
+@contextmanager
+def folder_in_place(output: str | Path) -> Iterator[Path]:
+    """Build a folder beside ``output`` (yielded); on a clean exit it takes ``output``'s
+    place, the previous folder removed. On any error the new folder is removed and
+    ``output`` is left as it was. What a killed run leaves behind (hidden ``.NAME.*.part``
+    folders) is cleaned up by the next; a run killed between its two renames left the
+    previous folder aside, and the next run puts it back first."""
+    import shutil
+
+    output = Path(output)
+    if not output.parent.is_dir():
+        raise PlaceprintError(f"folder does not exist: {output.parent}")
+    for leftover in output.parent.glob(f".{output.name}.*.part"):
+        if leftover.name.endswith(".old.part") and not output.exists():
+            leftover.rename(output)
+        else:
+            shutil.rmtree(leftover, ignore_errors=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{output.name}.", suffix=".part", dir=output.parent))
+    try:
+        yield work
+        os.chmod(work, 0o777 & ~_UMASK)  # as mkdir would (mkdtemp gives 0700)
+        old = None
+        if output.exists():
+            old = output.parent / f".{output.name}.{os.getpid()}.old.part"
+            output.rename(old)
+        work.rename(output)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise

@@ -35,6 +35,15 @@ def _add_crossview() -> None:
 _add_crossview()
 
 
+def _add_synth() -> None:
+    from placeprint.synth.cli import synth_cmd
+
+    app.command("synth")(synth_cmd)
+
+
+_add_synth()
+
+
 def _version(value: bool) -> None:
     if value:
         typer.echo(f"placeprint {__version__}")

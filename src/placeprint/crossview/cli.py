@@ -273,3 +273,42 @@ def locate_cmd(
             )
             score = f" score={t['score']:.3f}" if "score" in t else ""
             typer.echo(f"  {rank}. tile {t['tile']}{score}{extra}")
+
+
+@crossview_app.command("panoramas")
+def panoramas_cmd(
+    output: Annotated[Path, typer.Option("-o", "--output", help="New folder to write.")],
+    area: Annotated[str, typer.Option(help="train, val or test: each is its own city.")] = "test",
+    seed: Annotated[int, typer.Option(help="Experiment seed (the same seed, the same city).")] = 0,
+    streets: Annotated[int, typer.Option(help="Streets to drive along.")] = 2,
+    spacing: Annotated[float, typer.Option(help="Metres between panoramas.")] = 16.0,
+    season: Annotated[str, typer.Option(help="summer, autumn or winter.")] = "summer",
+    hour: Annotated[float, typer.Option(help="Hour of day, 0-24 (night before 6, after 19).")] = 12.0,
+    width: Annotated[int, typer.Option(help="Panorama width (height is half).")] = 1024,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+) -> None:
+    """Panoramas with depth along the streets of a synthetic city, with a manifest: the
+    input of `placeprint synth`."""
+    from placeprint.crossview.pairs import AREAS, area_seed
+    from placeprint.crossview.world import Condition, World
+    from placeprint.errors import PlaceprintError
+    from placeprint.synth.world_route import route_points, write_world_panoramas
+
+    if area not in AREAS:
+        raise PlaceprintError(f"--area must be one of {', '.join(AREAS)}, got {area!r}")
+    if width < 64 or width % 2 or width > 8192:
+        raise PlaceprintError(f"--width must be an even number in 64-8192, got {width}")
+    if not 1 <= streets <= 64 or not 1.0 <= spacing <= 1000.0:
+        raise PlaceprintError("--streets must be 1-64 and --spacing 1-1000 metres")
+    condition = Condition(season, hour)
+    condition.check()
+    world = World.generate(area_seed(seed, area))
+    points = route_points(world, streets, spacing, margin_m=20.0)
+
+    def progress(done: int, total: int) -> None:
+        if not quiet and (done == total or done % 10 == 0):
+            print(f"rendered {done}/{total} panoramas", file=sys.stderr)
+
+    manifest = write_world_panoramas(output, points, world, condition, width, progress=progress)
+    if not quiet:
+        typer.echo(f"wrote {manifest}: {len(points)} panoramas with depth")

@@ -30,6 +30,10 @@ from placeprint.crossview.world import (
 )
 from placeprint.errors import PlaceprintError
 
+NIGHT_AMBIENT = 0.06  # light at night without a lamp (moon, sky glow)
+NIGHT_LAMP = 0.6  # light street lamps add next to the camera, falling off with distance
+NIGHT_LAMP_REACH_M = 12.0
+
 SEASON_COLOURS = {
     # (grass, tree canopy, water) colours of each season; None keeps the summer colour
     "summer": ((0.33, 0.55, 0.25), (0.18, 0.42, 0.16), (0.20, 0.35, 0.55)),
@@ -62,8 +66,11 @@ def _season_colours(world: World, season: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _light(condition: Condition) -> tuple[np.ndarray, float, float]:
-    """Sun direction (unit, x east / y north / z up), its strength and the ambient light."""
+    """Sun direction (unit, x east / y north / z up), its strength and the ambient light
+    (at night: no sun, dim ambient light)."""
     az, el = condition.sun()
+    if condition.is_night:
+        return np.array([0.0, 0.0, -1.0]), 0.0, NIGHT_AMBIENT
     sun = np.array([math.sin(az) * math.cos(el), math.cos(az) * math.cos(el), math.sin(el)])
     strength = 0.55 + 0.45 * min(1.0, math.sin(el) / math.sin(math.radians(30)))
     ambient = 0.35 if condition.hour >= 7.5 and condition.hour <= 17.5 else 0.25
@@ -75,7 +82,7 @@ def _shadows(world: World, sun: np.ndarray) -> np.ndarray:
     z = world.surface()
     res = world.config.res_m
     horiz = math.hypot(sun[0], sun[1])
-    if horiz < 1e-6:
+    if horiz < 1e-6 or sun[2] <= 0:
         return np.zeros(z.shape, bool)
     step_col, step_row = sun[0] / horiz, -sun[1] / horiz  # rows grow southwards
     rise = sun[2] / horiz * res  # metres the sun ray climbs per cell
@@ -146,12 +153,16 @@ def aerial_tile(
 
 
 def _sky(elevation: np.ndarray, condition: Condition) -> np.ndarray:
-    """Sky colour ``(H, 3)`` by elevation: blue at noon, warmer and darker near dusk."""
+    """Sky colour ``(H, 3)`` by elevation: blue at noon, warmer and darker near dusk,
+    near black at night (a faint glow of the city at the horizon)."""
+    t = np.clip(elevation / (np.pi / 2), 0, 1)[:, None] ** 0.6
+    if condition.is_night:
+        zenith, horizon = np.array([0.02, 0.03, 0.07]), np.array([0.16, 0.13, 0.14])
+        return (horizon * (1 - t) + zenith * t).astype(np.float32)
     _, sun_el = condition.sun()
     warm = 1.0 - min(1.0, math.degrees(sun_el) / 25.0)
     zenith = np.array([0.25, 0.45, 0.85]) * (1 - warm) + np.array([0.30, 0.30, 0.55]) * warm
     horizon = np.array([0.75, 0.85, 0.95]) * (1 - warm) + np.array([0.95, 0.65, 0.40]) * warm
-    t = np.clip(elevation / (np.pi / 2), 0, 1)[:, None] ** 0.6
     return (horizon * (1 - t) + zenith * t).astype(np.float32)
 
 
@@ -200,6 +211,8 @@ def panorama(
     facing = np.clip(-(ex * sun[0] + ey * sun[1]), 0, 1)  # (W, 1)
     flat = ambient + (1 - ambient) * strength * sun[2]
     shade = np.where(on_side, ambient + (1 - ambient) * strength * facing, flat)
+    if condition.is_night:  # street lamps: what is near is lit, what is far fades out
+        shade = shade + NIGHT_LAMP / (1.0 + (d / NIGHT_LAMP_REACH_M) ** 2)
     # windows: storeys and bays on the facade, from the hit point's height and position
     hit_z = eye + d * np.tan(el[None, :]) - world.ground[hr, hc]
     along = (x + ex * d) + (y + ey * d)
@@ -215,6 +228,10 @@ def panorama(
     glass = (
         np.array([0.20, 0.24, 0.30]) if 7.0 <= condition.hour <= 17.5 else np.array([0.9, 0.8, 0.5])
     )
+    if condition.is_night:  # some windows are lit, the others dark, fixed per window
+        cell = np.floor(hit_z / FLOOR_M) * 12.9898 + np.floor(along / BAY_M) * 78.233
+        lit = np.mod(np.sin(cell) * 43758.5453, 1.0) < 0.55
+        glass = np.where(lit[..., None], glass, np.array([0.04, 0.04, 0.06]))
     colour = np.where(
         window[..., None], glass, colour * (shade * (1 + 0.12 * world.texture[hr, hc]))[..., None]
     )

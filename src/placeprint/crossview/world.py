@@ -79,8 +79,9 @@ class WorldConfig:
 
 @dataclass(frozen=True)
 class Condition:
-    """When a view is taken: ``season`` (summer, autumn, winter), ``hour`` (6-19,
-    local solar time: the sun rises in the east at 6 and sets in the west at 18-19)."""
+    """When a view is taken: ``season`` (summer, autumn, winter), ``hour`` (0-24, local
+    solar time: the sun rises in the east at 6 and sets in the west at 19; before 6 and
+    after 19 it is night, lit by street lamps and windows)."""
 
     season: str = "summer"
     hour: float = 12.0
@@ -88,11 +89,19 @@ class Condition:
     def check(self) -> None:
         if self.season not in SEASONS:
             raise PlaceprintError(f"season must be one of {', '.join(SEASONS)}")
-        if not 6.0 <= self.hour <= 19.0:
-            raise PlaceprintError(f"hour must lie in [6, 19], got {self.hour}")
+        if not 0.0 <= self.hour < 24.0:
+            raise PlaceprintError(f"hour must lie in [0, 24), got {self.hour}")
+
+    @property
+    def is_night(self) -> bool:
+        """Whether the sun is down (before 6 or after 19)."""
+        return not 6.0 <= self.hour <= 19.0
 
     def sun(self) -> tuple[float, float]:
-        """``(azimuth, elevation)`` of the sun in radians (azimuth clockwise from north)."""
+        """``(azimuth, elevation)`` of the sun in radians (azimuth clockwise from north);
+        at night, straight below the horizon (elevation -90 degrees)."""
+        if self.is_night:
+            return 0.0, -math.pi / 2
         t = (self.hour - 6.0) / 13.0  # 0 at dawn, 1 at dusk
         azimuth = math.radians(90.0 + 180.0 * t)  # east -> south -> west
         peak = {"summer": 55.0, "autumn": 35.0, "winter": 15.0}[self.season]
@@ -116,6 +125,7 @@ class World:
     texture: np.ndarray
     seed: int = 0
     _aerial_cache: dict = field(default_factory=dict, repr=False)
+    streets: dict = field(default_factory=dict, repr=False)
 
     # ----------------------------------------------------------------- making
     @property
@@ -176,6 +186,7 @@ class World:
         ys = _street_lines(rng, size, config.street_spacing_m)
         wx = rng.uniform(*config.road_width_m, size=len(xs))
         wy = rng.uniform(*config.road_width_m, size=len(ys))
+        w.streets = {"x": xs, "x_width": wx, "y": ys, "y_width": wy}
         dist_x = np.min(np.abs(centres[None, :] - xs[:, None]) - wx[:, None] / 2, axis=0)
         dist_y = np.min(np.abs(centres[None, :] - ys[:, None]) - wy[:, None] / 2, axis=0)
         road_col, road_row = dist_x <= 0, dist_y[::-1] <= 0  # y grows up, rows down
@@ -215,6 +226,22 @@ class World:
         n = self.cells
         inside = (row >= 0) & (row < n) & (col >= 0) & (col < n)
         return np.clip(row, 0, n - 1), np.clip(col, 0, n - 1), inside
+
+    def street_line(self, axis: str, index: int, spacing_m: float, margin_m: float) -> np.ndarray:
+        """``(m, 2)`` points every ``spacing_m`` along the centre line of a generated
+        street: ``axis`` "x" for the north-south streets (``x`` constant), "y" for the
+        east-west ones; ``index`` counts from the west / south. Points lie at least
+        ``margin_m`` from the map's edge."""
+        if axis not in ("x", "y") or not self.streets:
+            raise PlaceprintError("street_line needs a generated city and axis 'x' or 'y'")
+        lines = self.streets[axis]
+        if not 0 <= index < len(lines):
+            raise PlaceprintError(f"this city has {len(lines)} {axis}-streets, not {index + 1}")
+        if spacing_m <= 0 or not 0 <= margin_m < self.config.size_m / 2:
+            raise PlaceprintError("spacing_m must be > 0 and margin_m inside the map")
+        along = np.arange(margin_m, self.config.size_m - margin_m + 1e-9, spacing_m)
+        across = np.full_like(along, lines[index])
+        return np.stack([across, along] if axis == "x" else [along, across], axis=1)
 
     def street_points(
         self, count: int, rng: np.random.Generator, margin_m: float, spacing_m: float = 0.0
