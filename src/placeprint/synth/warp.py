@@ -7,7 +7,7 @@ Seen from a camera moved by ``offset`` metres, the point lies in direction
 panorama, the nearest point winning where several land on one pixel (z-buffer).
 Pixels at infinite depth (sky) keep their direction. Pixels that nothing lands on
 (disocclusions, stretched surfaces) are holes, filled from the nearest warped pixel
-(``scipy.ndimage.distance_transform_edt``) and reported as a mask.
+(``scipy.ndimage.distance_transform_edt``, across the seam) and reported as a mask.
 """
 
 from __future__ import annotations
@@ -85,8 +85,12 @@ def warp_panorama(
     image = flat[src].reshape(pano.shape)
     new_depth = dist[src].reshape(H, W)
     if fill and holes.any() and not holes.all():
-        # each hole takes the nearest warped pixel (on the image grid, wrapping ignored)
-        _, (ri, ci) = distance_transform_edt(holes, return_indices=True)
+        # each hole takes the nearest warped pixel on the image grid, across the seam too
+        # (the mask is padded with half a panorama from each side)
+        pad = W // 2
+        wide = np.concatenate([holes[:, -pad:], holes, holes[:, :pad]], axis=1)
+        _, (ri, ci) = distance_transform_edt(wide, return_indices=True)
+        ri, ci = ri[:, pad : pad + W], np.mod(ci[:, pad : pad + W] - pad, W)
         image = image[ri, ci]
         new_depth = new_depth[ri, ci]
     return WarpedView(image, new_depth, holes)

@@ -1,0 +1,114 @@
+"""placeprint crossview panoramas -> placeprint synth -> placeprint index build."""
+
+import csv
+import json
+import os
+
+import numpy as np
+import pytest
+
+from placeprint.geo.distance import haversine_km
+from tests.conftest import assert_one_line_error, run_cli
+
+
+@pytest.fixture(scope="module")
+def panoramas(tmp_path_factory):
+    root = tmp_path_factory.mktemp("panos")
+    proc = run_cli(
+        "crossview", "panoramas", "-o", root / "p", "--streets", "1", "--spacing", "150",
+        "--width", "128", "-q",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    return root / "p"
+
+
+def _rows(folder):
+    with open(folder / "manifest.csv", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_panoramas_have_depth_and_positions(panoramas):
+    rows = _rows(panoramas)
+    assert len(rows) >= 3
+    for r in rows:
+        assert (panoramas / r["path"]).is_file()
+        stem = r["path"].rsplit(".", 1)[0]
+        depth = np.load(panoramas / f"{stem}.depth.npy")
+        assert depth.shape == (64, 128) and (depth > 0).all()
+        assert float(r["heading"]) == 180.0
+
+
+def test_synth_views_positions_and_index_build(panoramas, tmp_path):
+    out = tmp_path / "views"
+    proc = run_cli(
+        "synth", panoramas / "manifest.csv", "-o", out, "--headings", "4", "--size", "64x48",
+        "--grid-step", "3", "--max-holes", "1", "-q",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads((out / "synth.json").read_text())
+    rows = _rows(out)
+    n_pano = len(_rows(panoramas))
+    assert summary["views"] == len(rows) == n_pano * 9 * 4  # nothing dropped at max-holes 1
+    assert summary["synthesized_views"] == n_pano * 8 * 4
+    by_pano = {}
+    for r in rows:
+        if r["synthesized"] == "0":
+            by_pano[r["group"]] = (float(r["lat"]), float(r["lon"]))
+    for r in rows:  # every view sits its offset away from its panorama
+        lat0, lon0 = by_pano[r["group"]]
+        metres = 1000 * haversine_km(lat0, lon0, float(r["lat"]), float(r["lon"]))
+        assert metres == pytest.approx(np.hypot(float(r["east_m"]), float(r["north_m"])), abs=1e-3)
+    from PIL import Image
+
+    with Image.open(out / rows[-1]["path"]) as im:
+        assert im.size == (64, 48)
+    idx = tmp_path / "views.ppidx"
+    proc = run_cli(
+        "index", "build", out / "manifest.csv", "-o", idx, "--describer", "tiny",
+        "--cells", "none", "-q",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert idx.is_file()
+
+
+def test_failed_run_leaves_previous_views(panoramas, tmp_path):
+    out = tmp_path / "views"
+    ok = run_cli("synth", panoramas, "-o", out, "--headings", "2", "--grid-radius", "0", "-q")
+    assert ok.returncode == 0, ok.stderr
+    before = (out / "manifest.csv").read_bytes()
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    for f in sorted(panoramas.glob("pano_*.png"))[:2]:
+        (broken / f.name).write_bytes(f.read_bytes())
+    (broken / "pano_zz.png").write_bytes(b"not a png")
+    proc = run_cli("synth", broken, "-o", out, "-q")
+    assert_one_line_error(proc, "pano_zz.png")
+    assert (out / "manifest.csv").read_bytes() == before
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".views.")]
+    # a killed run's leftover is cleaned up by the next
+    (tmp_path / ".views.dead.part").mkdir()
+    again = run_cli("synth", panoramas, "-o", out, "--headings", "3", "--grid-radius", "0", "-q")
+    assert again.returncode == 0, again.stderr
+    assert not (tmp_path / ".views.dead.part").exists()
+    assert len(_rows(out)) == 3 * len(_rows(panoramas))
+
+
+def test_bad_input(panoramas, tmp_path):
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "keep.txt").write_text("mine")
+    assert_one_line_error(run_cli("synth", panoramas, "-o", other), "holds other files")
+    assert (other / "keep.txt").read_text() == "mine"
+    afile = tmp_path / "f.txt"
+    afile.write_text("x")
+    assert_one_line_error(run_cli("synth", panoramas, "-o", afile), "is a file")
+    assert_one_line_error(run_cli("synth", panoramas, "-o", tmp_path / "v", "--size", "big"), "--size")
+    assert_one_line_error(run_cli("synth", panoramas, "-o", tmp_path / "v", "--fov", "200"), "field of view")
+    assert_one_line_error(run_cli("synth", tmp_path / "nope", "-o", tmp_path / "v"), "not found")
+    flat = tmp_path / "flat"
+    flat.mkdir()
+    from PIL import Image
+
+    Image.new("RGB", (100, 100)).save(flat / "square.png")
+    assert_one_line_error(run_cli("synth", flat, "-o", tmp_path / "v"), "2:1")
+    assert not (tmp_path / "v").exists()
