@@ -2,7 +2,6 @@
 
 import csv
 import json
-import os
 
 import numpy as np
 import pytest
@@ -102,8 +101,9 @@ def test_bad_input(panoramas, tmp_path):
     afile = tmp_path / "f.txt"
     afile.write_text("x")
     assert_one_line_error(run_cli("synth", panoramas, "-o", afile), "is a file")
-    assert_one_line_error(run_cli("synth", panoramas, "-o", tmp_path / "v", "--size", "big"), "--size")
-    assert_one_line_error(run_cli("synth", panoramas, "-o", tmp_path / "v", "--fov", "200"), "field of view")
+    v = tmp_path / "v"
+    assert_one_line_error(run_cli("synth", panoramas, "-o", v, "--size", "big"), "--size")
+    assert_one_line_error(run_cli("synth", panoramas, "-o", v, "--fov", "200"), "field of view")
     assert_one_line_error(run_cli("synth", tmp_path / "nope", "-o", tmp_path / "v"), "not found")
     flat = tmp_path / "flat"
     flat.mkdir()

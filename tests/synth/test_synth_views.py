@@ -35,7 +35,7 @@ def test_cutouts_only_without_depth_are_the_cutouts_at_each_heading():
     s = ViewSettings(headings=6, size=(24, 32), fov_deg=70)
     views = list(panorama_views(image, None, s))
     assert len(views) == 6
-    for (view, meta), heading in zip(views, s.heading_list()):
+    for (view, meta), heading in zip(views, s.heading_list(), strict=True):
         assert not meta.synthesized and meta.east_m == 0 and meta.heading_deg == heading
         np.testing.assert_array_equal(view, perspective_cutout(image, heading, 0, 70, (24, 32)))
 
@@ -49,7 +49,7 @@ def test_yaw_is_a_roll_of_the_panorama():
     a = list(panorama_views(image, depth, s, yaw_deg=90.0))
     b = list(panorama_views(rolled, rolled_depth, s, yaw_deg=0.0))
     assert len(a) == len(b) == 4 * 9
-    for (va, ma), (vb, mb) in zip(a, b):
+    for (va, ma), (vb, mb) in zip(a, b, strict=True):
         assert (ma.east_m, ma.north_m, ma.heading_deg) == (mb.east_m, mb.north_m, mb.heading_deg)
         # the same warp computed in two frames (hole filling wraps at the seam)
         assert ma.hole_share == mb.hole_share

@@ -283,7 +283,7 @@ def panoramas_cmd(
     streets: Annotated[int, typer.Option(help="Streets to drive along.")] = 2,
     spacing: Annotated[float, typer.Option(help="Metres between panoramas.")] = 16.0,
     season: Annotated[str, typer.Option(help="summer, autumn or winter.")] = "summer",
-    hour: Annotated[float, typer.Option(help="Hour of day, 0-24 (night before 6, after 19).")] = 12.0,
+    hour: Annotated[float, typer.Option(help="Hour, 0-24 (night before 6, after 19).")] = 12.0,
     width: Annotated[int, typer.Option(help="Panorama width (height is half).")] = 1024,
     quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
 ) -> None:

@@ -60,7 +60,8 @@ class ViewSettings:
     def offsets(self) -> np.ndarray:
         """``(k, 2)`` (east, north) metres of the view positions, the panorama's own first."""
         r = self.grid_radius
-        steps = [(0, 0)] + [(i, j) for j in range(r, -r - 1, -1) for i in range(-r, r + 1) if i or j]
+        around = [(i, j) for j in range(r, -r - 1, -1) for i in range(-r, r + 1) if i or j]
+        steps = [(0, 0), *around]
         return np.array(steps, float) * self.grid_step_m
 
     def heading_list(self) -> np.ndarray:
@@ -125,8 +126,9 @@ def panorama_views(
         else:
             # the offset in the panorama's own frame (its column 0 at yaw_deg)
             a = math.radians(yaw_deg)
-            local = (east * math.cos(a) - north * math.sin(a), east * math.sin(a) + north * math.cos(a))
-            warped = warp_panorama(pano, depth, (local[0], local[1], 0.0))
+            local_east = east * math.cos(a) - north * math.sin(a)
+            local_north = east * math.sin(a) + north * math.cos(a)
+            warped = warp_panorama(pano, depth, (local_east, local_north, 0.0))
             image, holes = warped.image, warped.holes
         for heading in headings:
             at = heading - yaw_deg
