@@ -135,6 +135,43 @@ def test_bad_conditions_are_refused():
     with pytest.raises(PlaceprintError, match="season"):
         panorama(w, 80, 80, Condition("spring", 12.0))
     with pytest.raises(PlaceprintError, match="hour"):
-        aerial_tile(w, 80, 80, Condition("summer", 23.0))
+        aerial_tile(w, 80, 80, Condition("summer", 24.0))
+    with pytest.raises(PlaceprintError, match="hour"):
+        panorama(w, 80, 80, Condition("summer", -1.0))
     with pytest.raises(PlaceprintError, match="even width"):
         panorama(w, 80, 80, width=63)
+
+
+def test_street_lines_run_along_road_centres():
+    w = World.generate(2, SMALL)
+    for axis in ("x", "y"):
+        for i in range(len(w.streets[axis])):
+            pts = w.street_line(axis, i, 5.0, 10.0)
+            r, c, inside = w.to_cell(pts[:, 0], pts[:, 1])
+            assert inside.all()
+            # the centre line is a road wherever no other street's pavement cuts it
+            assert np.mean(w.kind[r, c] == ROAD) > 0.95
+            fixed = pts[:, 0] if axis == "x" else pts[:, 1]
+            assert np.all(fixed == w.streets[axis][i])
+            np.testing.assert_allclose(np.diff(pts[:, 1] if axis == "x" else pts[:, 0]), 5.0)
+    with pytest.raises(PlaceprintError, match="streets"):
+        w.street_line("x", 99, 5.0, 10.0)
+
+
+def test_night_keeps_the_geometry_and_darkens_what_lamps_do_not_reach():
+    w = World.blank(SMALL)
+    w.add_box(90, 60, 100, 100, 12.0, (0.8, 0.8, 0.8))  # a wall 10 m east
+    w.add_box(60, 140, 100, 150, 12.0, (0.8, 0.8, 0.8))  # a wall 60 m north
+    day, depth_day = panorama(w, 80, 80, Condition("summer", 12.0), width=256)
+    night, depth_night = panorama(w, 80, 80, Condition("summer", 23.0), width=256)
+    np.testing.assert_array_equal(depth_day, depth_night)
+    assert Condition("summer", 23.0).is_night and not Condition("summer", 12.0).is_night
+    lum = night.astype(float).mean(axis=2)
+    sky = ~np.isfinite(depth_night)
+    assert lum[sky].mean() < 0.3 * day.astype(float).mean(axis=2)[sky].mean()
+    # the near wall (east, azimuth 90) is lit by the lamps, the far one (north) hardly
+    row = 60  # a little above the horizon (row 64 of 128)
+    near, far = lum[row, 64], lum[row, 0]
+    assert np.isfinite(depth_night[row, 64]) and np.isfinite(depth_night[row, 0])
+    assert depth_night[row, 64] < 15 and depth_night[row, 0] > 55
+    assert near > 2 * far

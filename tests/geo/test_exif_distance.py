@@ -51,3 +51,14 @@ def test_missing_and_broken_tags(tmp_path):
         read_gps(broken)
     with pytest.raises(PlaceprintError, match="not found"):
         read_gps(tmp_path / "none.jpg")
+
+
+def test_local_offsets_round_trip_and_match_great_circle_distance():
+    from placeprint.geo.distance import haversine_km, local_metres, offset_latlon
+
+    lat, lon = offset_latlon(55.7, 13.2, 300.0, -400.0)
+    assert 1000 * haversine_km(55.7, 13.2, lat, lon) == pytest.approx(500.0, rel=1e-4)
+    east, north = local_metres(lat, lon, 55.7, 13.2)
+    assert east == pytest.approx(300.0, abs=1e-6) and north == pytest.approx(-400.0, abs=1e-6)
+    lat_n, _ = offset_latlon(0.0, 0.0, 0.0, 111_195.0)  # one degree of latitude
+    assert lat_n == pytest.approx(1.0, abs=1e-4)

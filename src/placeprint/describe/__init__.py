@@ -41,6 +41,9 @@ _REGISTRY: dict[str, Entry] = {
     ),
     "bow": Entry("bow", "BowDescriber", "local", "dense RootSIFT bag-of-words, tf-idf, burstiness"),
     "vlad": Entry("vlad", "VladDescriber", "local", "dense RootSIFT VLAD, PCA-whitened"),
+    "densevlad": Entry(
+        "vlad", "DenseVladDescriber", "local", "whole-image DenseVLAD (Torii et al.), whitened"
+    ),
     "cnn_gem": Entry("deep", "GemDescriber", "deep", "MobileNetV2 (ImageNet) + GeM, whitened"),
     "cnn_netvlad": Entry(
         "deep", "NetVladDescriber", "deep", "MobileNetV2 (ImageNet) + NetVLAD soft-assignment"

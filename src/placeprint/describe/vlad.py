@@ -342,3 +342,25 @@ class VladDescriber(Describer):
             if set(w) != {"mean", "components", "scales"}:
                 raise PlaceprintError("saved VLAD state lacks its whitening: save it again")
             self.whitening_ = PCAWhitening.from_state(w, eps=self.whiten_eps)
+
+
+class DenseVladDescriber(VladDescriber):
+    """DenseVLAD for street-level photos (Torii et al. 2015): one whole-image VLAD of dense
+    RootSIFT (``grid=(1, 1)``), ``k`` centres, PCA-whitened to ``whiten_dims``; every
+    other option as :class:`VladDescriber`. Defaults chosen on the synthetic validation
+    city of ``benchmarks/viewsynth.py --area val`` (see the README's view synthesis
+    section)."""
+
+    name = "densevlad"
+
+    def __init__(
+        self,
+        k: int = 64,
+        grid: int | Sequence[int] = (1, 1),
+        whiten_dims: int | None = 256,
+        region_dims: int | None = None,
+        **options,
+    ) -> None:
+        super().__init__(
+            k=k, grid=grid, whiten_dims=whiten_dims, region_dims=region_dims, **options
+        )

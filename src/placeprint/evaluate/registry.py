@@ -24,6 +24,7 @@ RUNNERS: dict[str, str] = {
     "retrieval": "placeprint.evaluate.retrieval_bench:retrieval_main",
     "crossview": "placeprint.evaluate.crossview_bench:crossview_main",
     "serve": "placeprint.evaluate.serve_bench:main",
+    "viewsynth": "placeprint.evaluate.viewsynth_bench:viewsynth_main",
 }
 
 

@@ -1,0 +1,320 @@
+"""View synthesis for place recognition: ``python benchmarks/viewsynth.py --help``.
+
+The Tokyo 24/7 experiment (Torii et al. 2015) on a synthetic city
+(:mod:`placeprint.crossview.world`; no real panoramas with depth are at hand, so every
+figure rests on synthetic data). Database: panoramas with depth every ``--spacing``
+metres along ``--streets`` streets, summer noon. Queries: perspective photos taken
+*off* the panorama path (``--lateral`` metres to the side, anywhere between two
+panoramas, at a random heading), at night and, as a control, on a summer afternoon.
+
+Two databases, each described by DenseVLAD (dense RootSIFT -> VLAD -> PCA-whitening,
+vocabulary and whitening fitted on that database):
+
+- **cut-outs**: ``--headings`` perspective views at each panorama's own position;
+- **+ synthesized**: those plus the warped views from the grid around each panorama
+  (:mod:`placeprint.synth.views`).
+
+A query is right when a returned view comes from a panorama within ``--radius`` metres
+of where the query was taken. Reported per database and lighting: R@1, R@5, R@1 of
+8-byte compact codes (Hamming ranking, :class:`placeprint.codec.CoarseCodec`), the
+milliseconds a query takes (describing it and searching, from the image), and the
+storage per real place (panorama): float descriptors, compact codes, and the describer
+state a query needs. ``--area val`` is for choosing settings; the default ``test`` city
+is only scored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from placeprint.errors import PlaceprintError
+
+CONDITIONS = {"night": ("summer", 22.0), "day": ("summer", 16.0)}
+
+
+def _cached_panoramas(work: Path, world, points: np.ndarray, width: int, quiet: bool):
+    """Daytime database panoramas and depths, rendered once per setting."""
+    from placeprint.crossview.render import panorama
+    from placeprint.crossview.world import Condition
+
+    key = hashlib.sha1(json.dumps([world.seed, points.round(3).tolist(), width]).encode())
+    path = work / f"panoramas_{key.hexdigest()[:12]}.npz"
+    if path.exists():
+        z = np.load(path)
+        return z["images"], z["depths"]
+    images, depths = [], []
+    for i, (x, y) in enumerate(points):
+        im, d = panorama(world, x, y, Condition("summer", 12.0), width=width)
+        images.append(im)
+        depths.append(d)
+        if not quiet and (i + 1) % 20 == 0:
+            print(f"rendered {i + 1}/{len(points)} database panoramas", flush=True)
+    images, depths = np.stack(images), np.stack(depths)
+    np.savez(path, images=images, depths=depths)
+    return images, depths
+
+
+def street_queries(points: np.ndarray, count: int, lateral: tuple[float, float], rng):
+    """``(count, 3)`` query poses ``(x, y, heading)``: between two consecutive panoramas of
+    one street, ``lateral`` metres (either side) off its centre line, any heading."""
+    same_street = np.nonzero(
+        (np.abs(points[1:, 0] - points[:-1, 0]) < 1e-6)
+        | (np.abs(points[1:, 1] - points[:-1, 1]) < 1e-6)
+    )[0]
+    pick = rng.choice(same_street, size=count)
+    t = rng.uniform(0, 1, size=count)
+    start, end = points[pick], points[pick + 1]
+    along = start + t[:, None] * (end - start)
+    direction = (end - start) / np.linalg.norm(end - start, axis=1, keepdims=True)
+    normal = np.stack([direction[:, 1], -direction[:, 0]], axis=1)
+    side = rng.choice([-1.0, 1.0], size=count) * rng.uniform(*lateral, size=count)
+    xy = along + side[:, None] * normal
+    return np.column_stack([xy, rng.uniform(0, 360, size=count)])
+
+
+def render_queries(world, poses: np.ndarray, condition, settings, width: int) -> np.ndarray:
+    """The perspective photo at every pose under ``condition``."""
+    from placeprint.crossview.render import panorama
+    from placeprint.synth.cutout import perspective_cutout
+
+    out = []
+    for x, y, heading in poses:
+        pano, _ = panorama(world, x, y, condition, width=width)
+        out.append(
+            perspective_cutout(
+                pano, heading, settings.pitch_deg, settings.fov_deg, tuple(settings.size)
+            )
+        )
+    return np.stack(out)
+
+
+def database_views(images, depths, settings):
+    """Every view of every panorama: ``(views, source panorama, synthesized)``."""
+    from placeprint.synth.views import panorama_views
+
+    views, source, synthesized = [], [], []
+    for i, (im, d) in enumerate(zip(images, depths, strict=True)):
+        for view, meta in panorama_views(im, d, settings):
+            views.append(view)
+            source.append(i)
+            synthesized.append(meta.synthesized)
+    return np.stack(views), np.array(source), np.array(synthesized)
+
+
+def hamming_rank(db_codes: np.ndarray, query_codes: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the ``k`` database codes nearest each query code in Hamming distance."""
+    db = np.unpackbits(db_codes, axis=1).astype(np.int16)
+    q = np.unpackbits(query_codes, axis=1).astype(np.int16)
+    dist = q.sum(1)[:, None] + db.sum(1)[None, :] - 2 * (q @ db.T)
+    return np.argsort(dist, axis=1, kind="stable")[:, :k]
+
+
+def _recall(ranked_sources: np.ndarray, correct: np.ndarray, n: int) -> float:
+    hits = np.take_along_axis(correct, ranked_sources[:, :n], axis=1).any(axis=1)
+    return float(hits.mean())
+
+
+def evaluate_database(name, views, source, queries, correct, describer_options, quiet):
+    """Fit DenseVLAD on ``views``, then score every lighting's queries against them."""
+    from placeprint import describe
+    from placeprint.codec import CoarseCodec
+    from placeprint.index import OverloadedIndex
+
+    t0 = time.perf_counter()
+    d = describe.get("densevlad", **describer_options)
+    d.fit(list(views))
+    X = d(list(views))
+    fit_seconds = time.perf_counter() - t0
+    codec = CoarseCodec(code_size=8, bits_per_dim=1).fit(X)
+    db_codes = codec.encode(X)
+    index = OverloadedIndex(codec, describer=d.config())
+    index.add(X)
+    n_places = len(np.unique(source))
+    state_bytes = sum(a.nbytes for a in d._state().values())
+    out = {
+        "database": name,
+        "views": len(views),
+        "places": n_places,
+        "views_per_place": len(views) / n_places,
+        "fit_seconds": fit_seconds,
+        "bytes_per_place": {
+            "float_descriptors": X.nbytes / n_places,
+            "compact_index": index.bytes_per_place() * len(views) / n_places,
+            "describer_state": state_bytes / n_places,
+        },
+        "lighting": {},
+    }
+    for lighting, images in queries.items():
+        times, ranked, described = [], [], []
+        for im in images:
+            t = time.perf_counter()
+            q = d([im])
+            scores = X @ q[0]
+            top = np.argpartition(-scores, 10)[:10]
+            top = top[np.argsort(-scores[top], kind="stable")]
+            times.append(time.perf_counter() - t)
+            ranked.append(top)
+            described.append(q[0])
+        ranked = source[np.array(ranked)]
+        Q = np.stack(described)
+        compact = source[hamming_rank(db_codes, codec.encode(Q), 10)]
+        ok = correct[lighting]
+        out["lighting"][lighting] = {
+            "r1": _recall(ranked, ok, 1),
+            "r5": _recall(ranked, ok, 5),
+            "recall_at": [_recall(ranked, ok, n) for n in range(1, 11)],
+            "r1_compact": _recall(compact, ok, 1),
+            "r5_compact": _recall(compact, ok, 5),
+            "query_ms_median": 1000 * float(np.median(times)),
+        }
+        if not quiet:
+            r = out["lighting"][lighting]
+            print(f"{name:>14} {lighting:>5}: R@1 {r['r1']:.3f} R@5 {r['r5']:.3f}", flush=True)
+    return out
+
+
+def viewsynth_main(argv: list[str], prog: str = "benchmarks/viewsynth.py") -> dict:
+    """Synthesized views vs cut-outs only, for off-path night queries: table, JSON, plots."""
+    from placeprint.crossview.pairs import AREAS, area_seed
+    from placeprint.crossview.world import Condition, World
+    from placeprint.evaluate.benchargs import Parser, describer_options, finish
+    from placeprint.evaluate.report import print_table, run_metadata
+    from placeprint.synth.views import ViewSettings
+    from placeprint.synth.world_route import route_points
+
+    p = Parser(prog=prog, description=viewsynth_main.__doc__)
+    p.add_argument("--json", type=Path, default=None)
+    p.add_argument("--plots", type=Path, default=None, help="folder for the figures")
+    p.add_argument("--work", type=Path, default=None, help="cache of rendered panoramas")
+    p.add_argument("--area", default="test", help="test (scored) or val (for choosing)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--streets", type=int, default=2)
+    p.add_argument("--spacing", type=float, default=16.0, help="metres between panoramas")
+    p.add_argument("--width", type=int, default=1024, help="panorama width (pixels)")
+    p.add_argument("--queries", type=int, default=150, help="queries per lighting")
+    p.add_argument("--lateral", default="2,5", help="query offset from the path (metres)")
+    p.add_argument("--radius", type=float, default=12.0, help="metres for a right answer")
+    p.add_argument("--headings", type=int, default=12)
+    p.add_argument("--grid-step", type=float, default=4.0)
+    p.add_argument("--grid-radius", type=int, default=1)
+    p.add_argument("--describer-options", type=describer_options, default={})
+    p.add_argument("--quiet", action="store_true")
+    a = p.parse_args(argv)
+    if a.area not in AREAS:
+        raise PlaceprintError(f"{prog}: --area must be one of {', '.join(AREAS)}")
+    try:
+        lateral = tuple(float(v) for v in a.lateral.split(","))
+    except ValueError:
+        raise PlaceprintError(f"{prog}: --lateral must be MIN,MAX metres") from None
+    if len(lateral) != 2 or not 0 <= lateral[0] <= lateral[1] <= 10:
+        raise PlaceprintError(f"{prog}: --lateral must be MIN,MAX with 0 <= MIN <= MAX <= 10")
+    if a.queries < 5 or a.streets < 1 or a.radius <= 0 or a.width < 64 or a.width % 2:
+        raise PlaceprintError(
+            f"{prog}: need --queries >= 5, --streets >= 1, --radius > 0, an even --width >= 64"
+        )
+    settings = ViewSettings(headings=a.headings, grid_step_m=a.grid_step, grid_radius=a.grid_radius)
+    settings.check()
+    work = a.work or Path(tempfile.gettempdir()) / "placeprint-viewsynth"
+    work.mkdir(parents=True, exist_ok=True)
+
+    world = World.generate(area_seed(a.seed, a.area))
+    points = route_points(world, a.streets, a.spacing, margin_m=20.0)
+    images, depths = _cached_panoramas(work, world, points, a.width, a.quiet)
+    views, source, synthesized = database_views(images, depths, settings)
+    rng = np.random.default_rng([a.seed, 0x5E7])
+    poses = street_queries(points, a.queries, lateral, rng)
+    t0 = time.perf_counter()
+    queries = {
+        name: render_queries(world, poses, Condition(*cond), settings, a.width)
+        for name, cond in CONDITIONS.items()
+    }
+    if not a.quiet:
+        print(f"rendered {2 * len(poses)} queries in {time.perf_counter() - t0:.0f} s")
+    dist = np.hypot(*(poses[:, None, :2] - points[None, :, :]).transpose(2, 0, 1))
+    within = dist <= a.radius
+    correct = {name: within for name in queries}
+    rows = [
+        evaluate_database(
+            "cut-outs", views[~synthesized], source[~synthesized], queries, correct,
+            a.describer_options, a.quiet,
+        ),
+        evaluate_database(
+            "+ synthesized", views, source, queries, correct, a.describer_options, a.quiet
+        ),
+    ]  # fmt: skip
+    table = []
+    for r in rows:
+        for lighting, s in r["lighting"].items():
+            b = r["bytes_per_place"]
+            table.append(
+                [r["database"], lighting, r["views"], s["r1"], s["r5"], s["r1_compact"],
+                 s["query_ms_median"], b["float_descriptors"], b["compact_index"],
+                 b["describer_state"]]
+            )  # fmt: skip
+    print_table(
+        f"View synthesis, synthetic {a.area} city: {len(points)} panoramas, "
+        f"{a.queries} off-path queries per lighting",
+        ["database", "light", "views", "R@1", "R@5", "R@1 8B", "ms/query", "B/place float",
+         "B/place 8B", "B/place state"],
+        table,
+    )  # fmt: skip
+    base, synth = rows[0]["lighting"], rows[1]["lighting"]
+    out = {
+        **run_metadata(prog, argv),
+        "data": "synthetic city (placeprint.crossview.world): no real panoramas with depth "
+        "exist offline",
+        "area": a.area,
+        "panoramas": len(points),
+        "queries_per_lighting": a.queries,
+        "settings": settings.as_dict(),
+        "radius_m": a.radius,
+        "lateral_m": list(lateral),
+        "r1_gain_night_offpath": synth["night"]["r1"] - base["night"]["r1"],
+        "r1_gain_day_offpath": synth["day"]["r1"] - base["day"]["r1"],
+        "r1_gain_night_offpath_compact": synth["night"]["r1_compact"] - base["night"]["r1_compact"],
+        "query_time_ratio": synth["night"]["query_ms_median"] / base["night"]["query_ms_median"],
+        "rows": rows,
+    }
+    if a.plots:
+        out["plots"] = [str(p) for p in plot(rows, queries, a.plots)]
+    return finish(out, a.json)
+
+
+def plot(rows: list[dict], queries: dict, folder: Path) -> list[Path]:
+    """Recall@N of both databases under both lightings; a few night and day queries."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from placeprint.atomic import atomic_open
+
+    folder.mkdir(parents=True, exist_ok=True)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
+    for ax, lighting in zip(axes, ("night", "day"), strict=True):
+        for r, style in zip(rows, ("--", "-"), strict=True):
+            rec = r["lighting"][lighting]["recall_at"]
+            ax.plot(range(1, len(rec) + 1), rec, style, marker="o", label=r["database"])
+        ax.set_title(f"off-path queries, {lighting}")
+        ax.set_xlabel("N")
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("recall@N")
+    axes[0].legend()
+    fig.tight_layout()
+    curve = folder / "viewsynth_recall.png"
+    with atomic_open(curve, "wb") as fh:
+        fig.savefig(fh, format="png", dpi=110)
+    plt.close(fig)
+    sheet = folder / "viewsynth_queries.png"
+    strip = np.vstack([np.hstack(list(queries[k][:6])) for k in ("day", "night")])
+    from PIL import Image
+
+    with atomic_open(sheet, "wb") as fh:
+        Image.fromarray(strip).save(fh, format="PNG")
+    return [curve, sheet]
