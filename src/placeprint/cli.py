@@ -41,7 +41,14 @@ def _add_synth() -> None:
     app.command("synth")(synth_cmd)
 
 
+def _add_geocontext() -> None:
+    from placeprint.geocontext.cli import geocontext_app
+
+    app.add_typer(geocontext_app, name="geocontext")
+
+
 _add_synth()
+_add_geocontext()
 
 
 def _version(value: bool) -> None:

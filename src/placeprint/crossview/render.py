@@ -176,6 +176,26 @@ def panorama(
     max_range_m: float = 150.0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """``(image (width/2, width, 3) uint8, depth (width/2, width) float32 metres)``."""
+    image, depth, _ = labelled_panorama(world, x, y, condition, width, eye_m, max_range_m)
+    return image, depth
+
+
+GROUND, VERTICAL, SKY = 0, 1, 2  # geometric classes of what a pixel shows (Hoiem et al.)
+SURFACE_NAMES = ("ground", "vertical", "sky")
+
+
+def labelled_panorama(
+    world: World,
+    x: float,
+    y: float,
+    condition: Condition | None = None,
+    width: int = 256,
+    eye_m: float = 1.7,
+    max_range_m: float = 150.0,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`panorama` and the geometric class of every pixel ``(width/2, width) uint8``:
+    :data:`SKY` where the ray meets nothing, :data:`VERTICAL` on buildings and trees,
+    :data:`GROUND` on the ground (road, pavement, grass, water, sand)."""
     condition = condition or Condition()
     condition.check()
     if width < 8 or width % 2 or eye_m <= 0 or max_range_m <= 0:
@@ -242,7 +262,13 @@ def panorama(
     image = np.where(seen[..., None], colour, sky[None, :, :])  # (W, H, 3)
     depth = np.where(seen, d, np.inf).astype(np.float32)
     image = (np.clip(image, 0, 1) * 255 + 0.5).astype(np.uint8)
-    return np.ascontiguousarray(image.transpose(1, 0, 2)), np.ascontiguousarray(depth.T)
+    standing = (kind == BUILDING) | (kind == TREE)
+    surface = np.where(seen, np.where(standing, VERTICAL, GROUND), SKY).astype(np.uint8)
+    return (
+        np.ascontiguousarray(image.transpose(1, 0, 2)),
+        np.ascontiguousarray(depth.T),
+        np.ascontiguousarray(surface.T),
+    )
 
 
 def crop_view(pano: np.ndarray, heading_deg: float, fov_deg: float) -> np.ndarray:

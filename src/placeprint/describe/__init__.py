@@ -36,6 +36,9 @@ _REGISTRY: dict[str, Entry] = {
     ),
     "lines": Entry("lines", "LineDescriber", "im2gps", "straight-line angle/length histograms"),
     "gist": Entry("gist", "GistDescriber", "im2gps", "GIST Gabor energy 4x4 grid + colour"),
+    "geocontext": Entry(
+        "geocontext", "GeoContextDescriber", "im2gps", "ground/vertical/sky maps, 4x4 pooled"
+    ),
     "im2gps": Entry(
         "im2gps", "Im2gpsDescriber", "im2gps", "IM2GPS combination, per-feature normalised"
     ),

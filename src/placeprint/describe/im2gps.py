@@ -36,6 +36,7 @@ from placeprint.describe.color import (
     LabHistogramDescriber,
     check_max_side,
 )
+from placeprint.describe.geocontext import GeoContextDescriber
 from placeprint.describe.gist import GistDescriber
 from placeprint.describe.histograms import apply_map, check_feature_map, map_dim
 from placeprint.describe.lines import LineDescriber
@@ -43,7 +44,7 @@ from placeprint.describe.texton import TextonDescriber
 from placeprint.describe.tiny import TinyImageDescriber
 from placeprint.errors import PlaceprintError
 
-BLOCKS = ("tiny", "lab_hist", "texton", "lines", "gist")
+BLOCKS = ("tiny", "lab_hist", "texton", "lines", "gist", "geocontext")
 HISTOGRAM_BLOCKS = frozenset({"lab_hist", "texton", "lines"})
 
 
@@ -76,6 +77,7 @@ class Im2gpsDescriber(Describer):
         scale_sample: int = 500,
         fit_images: int = 1000,
         seed: int = 0,
+        weights: Sequence[float] | None = None,
     ) -> None:
         blocks = (blocks,) if isinstance(blocks, str) else tuple(blocks)
         unknown = [b for b in blocks if b not in BLOCKS]
@@ -93,6 +95,13 @@ class Im2gpsDescriber(Describer):
         self.scale_sample = int(scale_sample)
         self.fit_images = int(fit_images)
         self.seed = int(seed)
+        if weights is not None:
+            weights = [float(w) for w in weights]
+            if len(weights) != len(blocks) or not all(w >= 0 and np.isfinite(w) for w in weights):
+                raise PlaceprintError(
+                    f"im2gps weights must be {len(blocks)} numbers >= 0 (one per block)"
+                )
+        self.weights = weights
         self.parts = {b: self._make_part(b) for b in self.blocks}
 
     def _make_part(self, block: str) -> Describer:
@@ -109,7 +118,9 @@ class Im2gpsDescriber(Describer):
             "lab_hist": LabHistogramDescriber,
             "lines": LineDescriber,
             "gist": GistDescriber,
-        }[block]
+        }.get(block)
+        if cls is None:  # geocontext works at its own (smaller) size
+            return GeoContextDescriber()
         return cls(max_side=self.max_side)
 
     def block_dims(self) -> dict[str, int]:
@@ -134,6 +145,7 @@ class Im2gpsDescriber(Describer):
             "scale_sample": self.scale_sample,
             "fit_images": self.fit_images,
             "seed": self.seed,
+            "weights": self.weights,
         }
 
     def _raw_blocks(self, images: Sequence[str | Path | np.ndarray]) -> list[np.ndarray]:
@@ -152,9 +164,15 @@ class Im2gpsDescriber(Describer):
         return out
 
     def fit(
-        self, images: Sequence[str | Path | np.ndarray], textons: np.ndarray | None = None
+        self,
+        images: Sequence[str | Path | np.ndarray],
+        textons: np.ndarray | None = None,
+        positives: Sequence[str | Path | np.ndarray] | None = None,
     ) -> Im2gpsDescriber:
-        """Learn textons (k-means; or take ``textons (k, f)`` learned elsewhere) and block scales.
+        """Learn textons (k-means; or take ``textons (k, f)`` learned elsewhere), block
+        scales and, given ``positives`` (the first images' places under another condition,
+        in the same order) and no fixed ``weights``, the block weights
+        (:func:`learn_block_weights`); without positives every block weighs the same.
 
         Needs at least 2 images.
         """
@@ -172,12 +190,24 @@ class Im2gpsDescriber(Describer):
         means = np.array([mean_pairwise_distance(X) for X in blocks])
         scales = np.where(means > 1e-9, 1.0 / np.maximum(means, 1e-9), 1.0).astype(np.float32)
         self.scales_ = scales
+        if self.weights is not None:
+            self.weights_ = np.asarray(self.weights, np.float32)
+        elif positives is not None and len(positives) >= 2:
+            m = min(len(positives), len(images), self.fit_images)
+            pick = sorted(rng.permutation(min(len(positives), len(images)))[:m])
+            db = self._raw_blocks([images[i] for i in pick])
+            qs = self._raw_blocks([positives[i] for i in pick])
+            db = [X * f for X, f in zip(db, scales, strict=True)]
+            qs = [X * f for X, f in zip(qs, scales, strict=True)]
+            self.weights_ = learn_block_weights(qs, db, np.asarray(pick)).astype(np.float32)
+        else:
+            self.weights_ = np.ones(len(self.blocks), np.float32)
         return self
 
     def _state(self) -> dict[str, np.ndarray]:
         if not hasattr(self, "scales_"):
             return {}
-        state = {"scales": self.scales_}
+        state = {"scales": self.scales_, "weights": self.weights_}
         if "texton" in self.blocks:
             state["textons"] = self.parts["texton"].textons_
         return state
@@ -191,9 +221,85 @@ class Im2gpsDescriber(Describer):
         if "texton" in self.blocks:
             self.parts["texton"]._set_state({"textons": arrays["textons"]})
         self.scales_ = scales
+        weights = arrays.get("weights")
+        self.weights_ = (
+            np.ones(len(scales), np.float32)
+            if weights is None
+            else np.asarray(weights, np.float32).reshape(-1)
+        )
+        if len(self.weights_) != len(self.blocks):
+            raise PlaceprintError("im2gps state has the wrong number of block weights")
 
     def describe(self, images: Sequence[str | Path | np.ndarray]) -> np.ndarray:
         """Descriptors ``(n, dim) float32``: scaled blocks concatenated in ``blocks`` order."""
         self.check_fitted()
         blocks = self._raw_blocks(images)
-        return np.hstack([X * s for X, s in zip(blocks, self.scales_, strict=True)])
+        factors = self.scales_ * np.sqrt(self.weights_)
+        return np.hstack([X * f for X, f in zip(blocks, factors, strict=True)])
+
+
+def learn_block_weights(
+    queries: Sequence[np.ndarray],
+    database: Sequence[np.ndarray],
+    rows: np.ndarray,
+    neighbour_rows: int = 2,
+    negatives: int = 10,
+    rounds: int = 3,
+    regularisation: float = 1e-2,
+) -> np.ndarray:
+    """Block weights ``(B,)`` (mean 1) under which each query is nearer its own place than
+    the places that now come closest.
+
+    ``queries[b]`` and ``database[b]`` are ``(m, d_b)`` scaled blocks, query ``i`` showing
+    database row ``i``'s place; ``rows`` are the rows' positions in their collection:
+    rows within ``neighbour_rows`` of the positive there (a route's neighbouring frames
+    show the same place) are neither positive nor negative. Each round takes every
+    query's ``negatives`` nearest wrong rows under the current weights and minimises the
+    logistic loss of ``sum_b w_b (d_b(q, neg)^2 - d_b(q, pos)^2)`` over ``w >= 0``
+    (L-BFGS-B, an L2 pull of ``regularisation`` towards equal weights).
+    """
+    from scipy.optimize import minimize
+
+    B = len(queries)
+    m = len(rows)
+    sizes_ok = len(database) == B and all(
+        len(q) == m and len(d) == m for q, d in zip(queries, database, strict=True)
+    )
+    if B < 1 or not sizes_ok:
+        raise PlaceprintError("learn_block_weights needs matching (m, d) blocks")
+    D = np.stack([_squared_distances(q, d) for q, d in zip(queries, database, strict=True)])
+    rows = np.asarray(rows)
+    near = np.abs(rows[:, None] - rows[None, :]) <= neighbour_rows
+    own = np.arange(m)
+    w = np.ones(B)
+    k = min(negatives, m - int(near.sum(axis=1).max()))
+    if k < 1:
+        raise PlaceprintError(f"learning block weights needs more than {m} places")
+    for _ in range(rounds):
+        total = np.where(near, np.inf, np.tensordot(w, D, axes=1))
+        neg = np.argpartition(total, k - 1, axis=1)[:, :k]
+        delta = D[:, own[:, None], neg] - D[:, own, own][:, :, None]  # (B, m, k)
+        delta = delta.reshape(B, -1).T  # (m k, B)
+        scale = np.median(np.abs(delta.sum(axis=1))) or 1.0
+        delta = delta / scale
+
+        def loss(v: np.ndarray, delta: np.ndarray = delta) -> tuple[float, np.ndarray]:
+            margin = delta @ v
+            value = np.logaddexp(0.0, -margin).mean() + regularisation * ((v - 1) ** 2).sum()
+            grad = -(delta * _sigmoid(-margin)[:, None]).mean(axis=0) + 2 * regularisation * (v - 1)
+            return float(value), grad
+
+        result = minimize(loss, w, jac=True, method="L-BFGS-B", bounds=[(0.0, None)] * B)
+        w = np.maximum(result.x, 0.0)
+        w = w / w.mean() if w.sum() > 0 else np.ones(B)
+    return w
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 0.5 * (1.0 + np.tanh(0.5 * x))
+
+
+def _squared_distances(Q: np.ndarray, X: np.ndarray) -> np.ndarray:
+    Q, X = np.asarray(Q, np.float64), np.asarray(X, np.float64)
+    sq = (Q**2).sum(axis=1)[:, None] + (X**2).sum(axis=1)[None, :] - 2 * Q @ X.T
+    return np.maximum(sq, 0.0)
