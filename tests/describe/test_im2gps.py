@@ -6,7 +6,11 @@ from conftest import require_real_data
 
 from placeprint import describe
 from placeprint.describe.base import Describer
-from placeprint.describe.im2gps import Im2gpsDescriber, mean_pairwise_distance
+from placeprint.describe.im2gps import (
+    Im2gpsDescriber,
+    learn_block_weights,
+    mean_pairwise_distance,
+)
 from placeprint.errors import PlaceprintError
 
 
@@ -39,7 +43,10 @@ def test_unfitted_raises_then_every_block_has_unit_mean_pairwise_distance():
     with pytest.raises(PlaceprintError, match="fit"):
         d(imgs[:1])
     dims = d.block_dims()
-    assert dims == {"tiny": 768, "lab_hist": 784, "texton": 8, "lines": 34, "gist": 560}
+    assert dims == {
+        "tiny": 768, "lab_hist": 784, "texton": 8, "lines": 34, "gist": 560, "geocontext": 48
+    }  # fmt: skip
+    np.testing.assert_array_equal(d.fit(imgs).weights_, np.ones(6))  # no positives: equal
     assert d.dim == sum(dims.values())
     X = d.fit(imgs)(imgs)
     assert X.shape == (8, d.dim) and X.dtype == np.float32 and np.all(np.isfinite(X))
@@ -93,3 +100,51 @@ def test_real_photo_and_nordland_frames():
     assert X.shape == (4, d.dim) and np.all(np.isfinite(X))
     lines = describe.get("lines")([lund])[0]
     assert lines[:17].sum() == pytest.approx(1)  # a street photo has straight lines
+
+
+def test_learned_weights_find_the_block_that_tells_places_apart():
+    # block 0 shows the place (query = database row + small noise), block 1 is noise that
+    # differs between the two conditions: the weights must favour block 0
+    rng = np.random.default_rng(0)
+    m = 60
+    place = rng.normal(size=(m, 8))
+    db = [place, rng.normal(size=(m, 8))]
+    qs = [place + 0.1 * rng.normal(size=(m, 8)), rng.normal(size=(m, 8))]
+    w = learn_block_weights(qs, db, np.arange(m))
+    assert w.mean() == pytest.approx(1.0) and w[0] > 1.5 and w[1] < 0.5
+
+    def r1(weights):
+        D = sum(
+            wb * ((q[:, None] - d[None]) ** 2).sum(-1)
+            for wb, q, d in zip(weights, qs, db, strict=True)
+        )
+        return np.mean(D.argmin(axis=1) == np.arange(m))
+
+    assert r1(w) > r1(np.ones(2))
+    with pytest.raises(PlaceprintError, match="more than"):
+        learn_block_weights([place[:3]], [place[:3]], np.arange(3))
+
+
+def test_fixed_weights_scale_blocks_and_survive_save_load(tmp_path):
+    imgs = _images()
+    blocks = ("tiny", "gist")
+    equal = Im2gpsDescriber(blocks=blocks).fit(imgs)
+    tilted = Im2gpsDescriber(blocks=blocks, weights=[4.0, 1.0]).fit(imgs)
+    X, Y = equal(imgs), tilted(imgs)
+    np.testing.assert_allclose(Y[:, :768], 2 * X[:, :768], rtol=1e-5)  # sqrt(4) on distances
+    np.testing.assert_allclose(Y[:, 768:], X[:, 768:], rtol=1e-5)
+    tilted.save(tmp_path / "t.describer")
+    np.testing.assert_array_equal(Describer.load(tmp_path / "t.describer")(imgs), Y)
+    with pytest.raises(PlaceprintError, match="weights"):
+        Im2gpsDescriber(blocks=blocks, weights=[1.0])
+    with pytest.raises(PlaceprintError, match="weights"):
+        Im2gpsDescriber(blocks=blocks, weights=[1.0, -1.0])
+
+
+def test_positives_learn_weights_in_fit():
+    imgs = _images(12)
+    positives = [im + np.random.default_rng(i).normal(0, 3, im.shape).astype(np.float32)
+                 for i, im in enumerate(imgs)]  # fmt: skip
+    d = Im2gpsDescriber(blocks=("tiny", "lines"), fit_images=12).fit(imgs, positives=positives)
+    assert d.weights_.shape == (2,) and d.weights_.mean() == pytest.approx(1.0, rel=1e-5)
+    assert not np.allclose(d.weights_, 1.0)

@@ -25,6 +25,7 @@ RUNNERS: dict[str, str] = {
     "crossview": "placeprint.evaluate.crossview_bench:crossview_main",
     "serve": "placeprint.evaluate.serve_bench:main",
     "viewsynth": "placeprint.evaluate.viewsynth_bench:viewsynth_main",
+    "geocontext": "placeprint.evaluate.geocontext_bench:geocontext_main",
 }
 
 

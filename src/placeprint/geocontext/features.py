@@ -70,8 +70,8 @@ def segment_features(image: np.ndarray, labels: np.ndarray) -> np.ndarray:
     hsv = rgb2hsv(rgb)
     grey = rgb @ np.array([0.299, 0.587, 0.114])
     gx, gy = sobel(grey, axis=1), sobel(grey, axis=0)
-    energy = gx**2 + gy**2 + 1e-12
-    cross = np.abs(gx * gy) / energy  # diagonal edges: both derivatives large
+    energy = gx**2 + gy**2
+    total = _means(energy, flat, counts) + 1e-12  # shares of each superpixel's energy:
     yy, xx = np.mgrid[0:h, 0:w]
     yf, xf = (yy + 0.5) / h, (xx + 0.5) / w
     row_brightness = grey.mean(axis=1)
@@ -89,9 +89,9 @@ def segment_features(image: np.ndarray, labels: np.ndarray) -> np.ndarray:
     feats.append(np.sqrt(np.maximum(_means(grey**2, flat, counts) - mean_grey**2, 0)))
     feats += [
         _means(np.sqrt(energy), flat, counts),
-        _means(gy**2 / energy, flat, counts),  # horizontal edges (change along y)
-        _means(gx**2 / energy, flat, counts),  # vertical edges
-        _means(cross, flat, counts),
+        _means(gy**2, flat, counts) / total,  # horizontal edges (change along y)
+        _means(gx**2, flat, counts) / total,  # vertical edges
+        _means(np.abs(gx * gy), flat, counts) / total,  # diagonal: both derivatives large
         _means(np.abs(laplace(grey)), flat, counts),
     ]
     # per superpixel: the 10th / 90th percentile of y (nearest rank) and the extent in x
