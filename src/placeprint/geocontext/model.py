@@ -21,7 +21,7 @@ from placeprint.geocontext.features import FEATURE_NAMES, segment_features, supe
 
 FILE_KIND = "placeprint-geocontext"
 DEFAULT_MODEL = Path(__file__).with_name("default_model.ppgc")
-DEFAULT_MODEL_SHA256 = "6c30efce5277965d9fddee91bd5ed374c4f7de47baed3521b701dec7b34cb569"
+DEFAULT_MODEL_SHA256 = "67fb743f700346d3e633ab86446924e2cdfe5d059746e4d5e5b708223051c0a4"
 
 
 class GeometricContext:
