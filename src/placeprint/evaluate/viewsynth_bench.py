@@ -17,8 +17,9 @@ vocabulary and whitening fitted on that database):
 A query is right when a returned view comes from a panorama within ``--radius`` metres
 of where the query was taken. Reported per database and lighting: R@1, R@5, R@1 of
 8-byte compact codes (Hamming ranking, :class:`placeprint.codec.CoarseCodec`), the
-milliseconds a query takes (describing it and searching, from the image), and the
-storage per real place (panorama): float descriptors, compact codes, and the describer
+median milliseconds a night query takes (describing it and searching every view, from
+the image; the two databases take turns on each photo, so a busy machine slows both
+alike), and the storage per real place (panorama): float descriptors, compact codes, and the describer
 state a query needs. ``--area val`` is for choosing settings; the default ``test`` city
 is only scored.
 """
