@@ -236,13 +236,12 @@ def labelled_panorama(
     # windows: storeys and bays on the facade, from the hit point's height and position
     hit_z = eye + d * np.tan(el[None, :]) - world.ground[hr, hc]
     along = (x + ex * d) + (y + ey * d)
+    half_w, half_h = _window_half_sizes(world, x + ex * d)
     window = (
         on_side
         & (kind == BUILDING)
-        & (np.mod(hit_z, FLOOR_M) > 1.0)
-        & (np.mod(hit_z, FLOOR_M) < 2.3)
-        & (np.mod(along, BAY_M) > 0.7)
-        & (np.mod(along, BAY_M) < 1.9)
+        & (np.abs(np.mod(hit_z, FLOOR_M) - WINDOW_CENTRE_M[0]) < half_h)
+        & (np.abs(np.mod(along, BAY_M) - WINDOW_CENTRE_M[1]) < half_w)
         & (hit_z > 1.5)
     )
     glass = (
@@ -269,6 +268,29 @@ def labelled_panorama(
         np.ascontiguousarray(depth.T),
         np.ascontiguousarray(surface.T),
     )
+
+
+WINDOW_CENTRE_M = (1.65, 1.3)  # window centre: height in its storey, position in its bay
+WINDOW_SIZE_M = (1.2, 1.3)  # width, height of a window
+
+
+def window_style(world: World, x_m: np.ndarray) -> np.ndarray:
+    """The building style at east coordinate ``x_m``: 0 in the west to 1 in the east in a
+    city with ``style_drift``, else 0.5 everywhere (the standard window)."""
+    if not world.config.style_drift:
+        return np.full(np.shape(x_m), 0.5)
+    return np.clip(np.asarray(x_m, float) / world.config.size_m, 0.0, 1.0)
+
+
+def _window_half_sizes(world: World, x_m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Half width and half height of the windows at east coordinate ``x_m``: the standard
+    1.2 x 1.3 m window, or, with style drift, tall narrow windows in the west (0.4 x 2.0 m)
+    turning into wide low ones in the east (2.0 x 0.8 m)."""
+    if not world.config.style_drift:
+        w, h = WINDOW_SIZE_M
+        return np.full(np.shape(x_m), w / 2), np.full(np.shape(x_m), h / 2)
+    s = window_style(world, x_m)
+    return (0.4 + 1.6 * s) / 2, (2.0 - 1.2 * s) / 2
 
 
 def crop_view(pano: np.ndarray, heading_deg: float, fov_deg: float) -> np.ndarray:

@@ -48,6 +48,7 @@ class WorldConfig:
     water_share: float = 0.05
     trees_per_km2: float = 4000.0
     hills_m: float = 3.0
+    style_drift: bool = False  # windows change shape from west to east (render.window_style)
 
     def check(self) -> None:
         """One clear error for a value no city can have."""

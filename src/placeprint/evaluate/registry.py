@@ -26,6 +26,7 @@ RUNNERS: dict[str, str] = {
     "serve": "placeprint.evaluate.serve_bench:main",
     "viewsynth": "placeprint.evaluate.viewsynth_bench:viewsynth_main",
     "geocontext": "placeprint.evaluate.geocontext_bench:geocontext_main",
+    "midlevel": "placeprint.evaluate.midlevel_bench:midlevel_main",
 }
 
 

@@ -19,9 +19,9 @@ of where the query was taken. Reported per database and lighting: R@1, R@5, R@1 
 8-byte compact codes (Hamming ranking, :class:`placeprint.codec.CoarseCodec`), the
 median milliseconds a night query takes (describing it and searching every view, from
 the image; the two databases take turns on each photo, so a busy machine slows both
-alike), and the storage per real place (panorama): float descriptors, compact codes, and the describer
-state a query needs. ``--area val`` is for choosing settings; the default ``test`` city
-is only scored.
+alike), and the storage per real place (panorama): float descriptors, compact codes,
+and the describer state a query needs. ``--area val`` is for choosing settings; the
+default ``test`` city is only scored.
 """
 
 from __future__ import annotations

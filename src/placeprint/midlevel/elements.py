@@ -1,0 +1,265 @@
+"""Style-aware mid-level elements (Lee, Efros & Hebert 2013), on HOG patches.
+
+``fit(patches, labels)``:
+
+1. **Mine** candidate elements: ``seeds`` random patches of the training images, each
+   turned into an LDA detector (``w = S^-1 (x - mu)``, background mean and shrunk
+   covariance of all patches, Hariharan et al. 2012); each image's best window is its
+   detection; the ``top`` best detections form the element, whose mean makes the next
+   detector (``rounds`` times): discriminative clustering.
+2. Keep the **style-sensitive** ones: the entropy of the label distribution (over
+   ``bins`` quantile bins of the training labels) of an element's detections; the
+   ``keep`` lowest, skipping an element whose detections are mostly another kept one's.
+3. Build **correspondences** across the label range: from an element's peak bin outwards,
+   each next bin is searched with a detector trained on the bin before it (so the
+   element may change gradually: the paper's "style-aware" detectors), ``per_bin``
+   detections a bin.
+4. Train a **style-aware regressor** per element: ridge regression (CV-chosen penalty)
+   from an element's corresponding patches to their labels.
+
+``predict(patches)``: each element finds its best window in an image (any of its bin
+detectors), its regressor reads the label off that window, and the image's label is the
+mean of the elements' readings weighted by each element's accuracy on the training
+images (elements that fire weaker than their median training detection are left out
+unless no element fires).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from placeprint.errors import PlaceprintError
+
+FILE_KIND = "placeprint-midlevel"
+
+
+@dataclass(frozen=True)
+class ElementSettings:
+    """How elements are mined, chosen and trained (see the module docstring)."""
+
+    seeds: int = 400
+    top: int = 20
+    rounds: int = 2
+    keep: int = 40
+    bins: int = 8
+    per_bin: int = 5
+    shrinkage: float = 0.1
+    seed: int = 0
+
+    def check(self) -> None:
+        if self.seeds < 1 or self.top < 2 or self.keep < 1 or self.bins < 2 or self.per_bin < 1:
+            raise PlaceprintError("need seeds >= 1, top >= 2, keep >= 1, bins >= 2, per_bin >= 1")
+        if self.rounds < 0 or not 0 <= self.shrinkage <= 1:
+            raise PlaceprintError("need rounds >= 0 and shrinkage in [0, 1]")
+
+
+def label_entropy(labels: np.ndarray, edges: np.ndarray) -> float:
+    """Entropy (bits) of the histogram of ``labels`` over the bins between ``edges``."""
+    counts = np.bincount(np.clip(np.searchsorted(edges, labels, side="right") - 1, 0,
+                                 len(edges) - 2), minlength=len(edges) - 1)  # fmt: skip
+    p = counts[counts > 0] / counts.sum()
+    return float(-(p * np.log2(p)).sum())
+
+
+def label_bins(labels: np.ndarray, bins: int) -> np.ndarray:
+    """Bin edges over the label range: one bin per value when there are at most ``bins``
+    distinct values (a season, a class), else ``bins`` quantile bins."""
+    values = np.unique(labels)
+    if len(values) < 2:
+        raise PlaceprintError("the labels must take at least two values")
+    if len(values) <= bins:
+        mids = (values[1:] + values[:-1]) / 2
+        return np.concatenate([[values[0] - 1.0], mids, [values[-1] + 1.0]])
+    edges = np.unique(np.quantile(labels, np.linspace(0, 1, bins + 1)))
+    edges[-1] += 1e-9 * max(1.0, abs(edges[-1]))
+    return edges
+
+
+def _best_windows(P: np.ndarray, W: np.ndarray, b: np.ndarray | None = None, chunk: int = 256):
+    """Per image and detector: the best window's score and index, ``(n, k)`` each."""
+    n, p, d = P.shape
+    scores = np.empty((n, len(W)), np.float32)
+    where = np.empty((n, len(W)), np.int64)
+    for i in range(0, n, chunk):
+        s = P[i : i + chunk].reshape(-1, d) @ W.T  # (c * p, k)
+        if b is not None:
+            s = s + b
+        s = s.reshape(-1, p, len(W))
+        where[i : i + chunk] = s.argmax(axis=1)
+        scores[i : i + chunk] = s.max(axis=1)
+    return scores, where
+
+
+class StyleAwareElements:
+    """``fit(patches (n, p, d), labels (n,))``, ``predict(patches) -> (n,)`` labels."""
+
+    def __init__(self, settings: ElementSettings | None = None) -> None:
+        self.settings = settings or ElementSettings()
+        self.settings.check()
+
+    # ------------------------------------------------------------------ fit
+    def _lda(self, mean: np.ndarray) -> np.ndarray:
+        return (mean - self.mu_) @ self.inv_
+
+    def fit(self, P: np.ndarray, labels: np.ndarray) -> StyleAwareElements:
+        from sklearn.linear_model import Ridge, RidgeCV
+        from sklearn.model_selection import KFold, cross_val_predict
+
+        s = self.settings
+        P = np.asarray(P, np.float32)
+        labels = np.asarray(labels, np.float64).reshape(-1)
+        if P.ndim != 3 or len(P) != len(labels) or len(P) < 2 * s.top:
+            raise PlaceprintError(
+                f"fit needs patches (n, p, d) and n labels with n >= {2 * s.top}; got "
+                f"{P.shape} and {labels.shape}"
+            )
+        if not np.isfinite(P).all() or not np.isfinite(labels).all():
+            raise PlaceprintError("patches and labels must be finite")
+        n, p, d = P.shape
+        flat = P.reshape(-1, d)
+        rng = np.random.default_rng(s.seed)
+        sample = flat[rng.choice(len(flat), size=min(len(flat), 50_000), replace=False)]
+        self.mu_ = sample.mean(axis=0)
+        cov = np.cov(sample, rowvar=False)
+        cov += s.shrinkage * np.trace(cov) / d * np.eye(d)
+        self.inv_ = np.linalg.inv(cov).astype(np.float32)
+        self.edges_ = label_bins(labels, s.bins)
+        bins = len(self.edges_) - 1
+        bin_of = np.clip(np.searchsorted(self.edges_, labels, side="right") - 1, 0, bins - 1)
+
+        # 1. mine: seeds -> detectors -> top detections -> refined detectors
+        seed_img = rng.integers(0, n, size=s.seeds)
+        seed_win = rng.integers(0, p, size=s.seeds)
+        W = self._lda(P[seed_img, seed_win])
+        for _ in range(s.rounds + 1):
+            scores, where = _best_windows(P, W)
+            top = np.argpartition(-scores, s.top - 1, axis=0)[: s.top]  # (top, S)
+            members = P[top, where[top, np.arange(len(W))]]  # (top, S, d)
+            W = self._lda(members.mean(axis=0))
+        # 2. style-sensitive: low entropy of the detections' labels, not duplicates
+        entropy = np.array([label_entropy(labels[top[:, k]], self.edges_) for k in range(len(W))])
+        chosen: list[int] = []
+        for k in np.argsort(entropy, kind="stable"):
+            mine = set(top[:, k].tolist())
+            if any(len(mine & set(top[:, j].tolist())) > s.top // 2 for j in chosen):
+                continue
+            chosen.append(int(k))
+            if len(chosen) == s.keep:
+                break
+        # 3. correspondences across the label range, bin by bin from the peak outwards
+        detectors, biases, examples = [], [], []
+        for k in chosen:
+            peak = int(np.bincount(bin_of[top[:, k]], minlength=bins).argmax())
+            per_bin_w: dict[int, np.ndarray] = {}
+            found: dict[int, list[tuple[int, int]]] = {}
+            order = sorted(range(bins), key=lambda b: (abs(b - peak), b))
+            for b in order:
+                near = peak if b == peak else b + (1 if b < peak else -1)
+                w = W[k] if b == peak else per_bin_w[near]
+                imgs = np.nonzero(bin_of == b)[0]
+                sc, wh = _best_windows(P[imgs], w[None, :])
+                best = np.argsort(-sc[:, 0], kind="stable")[: s.per_bin]
+                found[b] = [(int(imgs[i]), int(wh[i, 0])) for i in best]
+                per_bin_w[b] = self._lda(np.mean([P[i, j] for i, j in found[b]], axis=0))
+            D = np.stack([per_bin_w[b] for b in range(bins)])
+            # a common offset per bin detector: its median best score over training images
+            sc, _ = _best_windows(P, D)
+            detectors.append(D)
+            biases.append(-np.median(sc, axis=0))
+            examples.append([found[b][0] for b in range(bins)])
+        self.detectors_ = np.stack(detectors).astype(np.float32)  # (E, bins, d)
+        self.biases_ = np.stack(biases).astype(np.float32)  # (E, bins)
+        self.examples_ = np.array(examples)  # (E, bins, 2): image, window of each bin's best
+        self.entropy_ = entropy[chosen]
+        # 4. each element's regressor: from how strongly each of its style-specific
+        # detectors fires in an image to the image's label; its weight from its
+        # cross-validated error on the training images
+        S = self._bin_scores(P)  # (n, E, bins)
+        folds = KFold(5, shuffle=True, random_state=s.seed)
+        coefs, intercepts, errors = [], [], []
+        for e in range(S.shape[1]):
+            reg = RidgeCV(alphas=np.logspace(-3, 3, 13)).fit(S[:, e], labels)
+            held_out = cross_val_predict(Ridge(alpha=reg.alpha_), S[:, e], labels, cv=folds)
+            coefs.append(reg.coef_)
+            intercepts.append(float(reg.intercept_))
+            errors.append(float(np.abs(held_out - labels).mean()))
+        self.coef_ = np.array(coefs, np.float32)  # (E, bins)
+        self.intercept_ = np.array(intercepts)
+        self.training_error_ = np.array(errors)
+        self.weights_ = 1.0 / np.maximum(self.training_error_, 1e-6 * (np.ptp(labels) + 1e-12))
+        self.label_range_ = (float(labels.min()), float(labels.max()))
+        return self
+
+    # -------------------------------------------------------------- predict
+    def _bin_scores(self, P: np.ndarray) -> np.ndarray:
+        """``(n, E, bins)``: each element's style-specific detectors' best scores, less
+        their median on the training images."""
+        E, B, d = self.detectors_.shape
+        scores, _ = _best_windows(P, self.detectors_.reshape(-1, d), self.biases_.reshape(-1))
+        return scores.reshape(len(P), E, B)
+
+    def _readings(self, P: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Each element's label reading ``(n, E)`` and whether it fired ``(n, E)``."""
+        S = self._bin_scores(P)
+        readings = np.einsum("neb,eb->ne", S, self.coef_) + self.intercept_
+        return readings, S.max(axis=2) >= 0
+
+    def predict(self, P: np.ndarray) -> np.ndarray:
+        """The label of each image ``(n,)`` read from its elements."""
+        if not hasattr(self, "coef_"):
+            raise PlaceprintError("the elements are not fitted")
+        P = np.asarray(P, np.float32)
+        d = self.detectors_.shape[2]
+        if P.ndim != 3 or P.shape[2] != d:
+            raise PlaceprintError(f"patches must be (n, p, {d}), got {P.shape}")
+        readings, fired = self._readings(P)
+        w = np.where(fired, self.weights_[None, :], 0.0)
+        none = w.sum(axis=1) == 0
+        w[none] = self.weights_
+        label = (readings * w).sum(axis=1) / w.sum(axis=1)
+        return np.clip(label, *self.label_range_)  # never outside what was learned
+
+    def params(self) -> dict:
+        return asdict(self.settings)
+
+    def save(self, path, layout) -> int:
+        """Write what predicting needs (detectors, regressors, weights) and the HOG
+        ``layout`` (atomically); returns the bytes written."""
+        from placeprint.index.fileformat import write_container
+
+        if not hasattr(self, "coef_"):
+            raise PlaceprintError("the elements are not fitted")
+        meta = {"settings": self.params(), "layout": asdict(layout),
+                "label_range": list(self.label_range_)}  # fmt: skip
+        arrays = {
+            "detectors": self.detectors_,
+            "biases": self.biases_,
+            "coef": self.coef_,
+            "intercept": self.intercept_,
+            "weights": self.weights_,
+            "training_error": self.training_error_,
+        }
+        return write_container(path, FILE_KIND, meta, arrays)
+
+    @classmethod
+    def load(cls, path):
+        """``(elements, layout)`` from a file written by :meth:`save`."""
+        from placeprint.index.fileformat import read_container
+        from placeprint.midlevel.hog import HogLayout
+
+        meta, arrays, _ = read_container(path, FILE_KIND)
+        model = cls(ElementSettings(**meta["settings"]))
+        for name in ("detectors", "biases", "coef", "intercept", "weights", "training_error"):
+            setattr(model, f"{name}_", np.array(arrays[name]))
+        model.label_range_ = tuple(meta["label_range"])
+        layout = meta["layout"]
+        return model, HogLayout(tuple(layout["size"]), layout["cell"], layout["window"])
+
+
+def whole_image_regression(X: np.ndarray, y: np.ndarray):
+    """The baseline: ridge regression (CV-chosen penalty) on whole-image HOG."""
+    from sklearn.linear_model import RidgeCV
+
+    return RidgeCV(alphas=np.logspace(-3, 4, 15)).fit(np.asarray(X, np.float64), y)
