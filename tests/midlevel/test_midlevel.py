@@ -1,0 +1,88 @@
+"""Style-aware mid-level elements: entropy, bins, HOG windows, and a problem with a
+known answer: a motif whose shape encodes the label, anywhere in the image."""
+
+import numpy as np
+import pytest
+
+from placeprint.errors import PlaceprintError
+from placeprint.midlevel.elements import (
+    ElementSettings,
+    StyleAwareElements,
+    label_bins,
+    label_entropy,
+    whole_image_regression,
+)
+from placeprint.midlevel.hog import HogLayout, describe_images, hog_blocks, patches
+
+
+def test_label_entropy_by_hand():
+    edges = np.array([-1.0, 0.5, 2.0])
+    assert label_entropy(np.array([0, 0, 1, 1]), edges) == pytest.approx(1.0)
+    assert label_entropy(np.array([0, 0, 0]), edges) == pytest.approx(0.0)
+    four = np.array([-0.5, 0.5, 1.5, 2.5, 3.5])
+    assert label_entropy(np.array([0, 1, 2, 3]), four) == pytest.approx(2.0)
+
+
+def test_label_bins_values_or_quantiles():
+    np.testing.assert_allclose(label_bins(np.array([0, 1, 1, 0]), 8), [-1.0, 0.5, 2.0])
+    edges = label_bins(np.arange(100.0), 4)
+    assert len(edges) == 5 and edges[0] == 0 and edges[2] == pytest.approx(49.5)
+    with pytest.raises(PlaceprintError, match="two values"):
+        label_bins(np.zeros(5), 4)
+
+
+def test_patches_are_windows_of_blocks():
+    layout = HogLayout(size=(64, 48), cell=8, window=2)
+    image = np.random.default_rng(0).uniform(0, 255, (48, 64))
+    blocks = hog_blocks(image, layout)
+    assert blocks.shape == (5, 7, 36)
+    P = patches(blocks, layout)
+    pos = layout.positions()
+    assert P.shape == (len(pos), 2 * 2 * 36) == (4 * 6, 144)
+    r, c = pos[7]
+    np.testing.assert_array_equal(P[7], blocks[r : r + 2, c : c + 2].reshape(-1))
+    with pytest.raises(PlaceprintError, match="too few"):
+        HogLayout(size=(16, 16), cell=8, window=4).check()
+
+
+def _motif_images(n, rng):
+    """A bright bar whose angle is the label (0 -> horizontal, 1 -> vertical), at a random
+    place on a noisy background."""
+    images, labels = [], rng.uniform(0, 1, n)
+    yy, xx = np.mgrid[0:24, 0:24] - 11.5
+    for t in labels:
+        a = t * np.pi / 2
+        bar = (np.abs(-np.sin(a) * xx + np.cos(a) * yy) < 2.5) & (np.hypot(xx, yy) < 11)
+        img = rng.normal(100, 25, (64, 128))
+        r, c = rng.integers(0, 64 - 24), rng.integers(0, 128 - 24)
+        img[r : r + 24, c : c + 24][bar] = 240
+        images.append(np.clip(img, 0, 255))
+    return images, labels
+
+
+def test_elements_read_a_motif_anywhere_better_than_the_whole_image(tmp_path):
+    rng = np.random.default_rng(1)
+    train, y_train = _motif_images(240, rng)
+    test, y_test = _motif_images(80, rng)
+    layout = HogLayout(size=(128, 64), cell=8, window=3)
+    P_tr, W_tr = describe_images(train, layout)
+    P_te, W_te = describe_images(test, layout)
+    settings = ElementSettings(seeds=120, top=12, keep=12, bins=4, per_bin=10)
+    model = StyleAwareElements(settings).fit(P_tr, y_train)
+    mid = np.abs(model.predict(P_te) - y_test).mean()
+    whole = whole_image_regression(W_tr, y_train).predict(W_te)
+    whole = np.abs(np.clip(whole, 0, 1) - y_test).mean()
+    assert mid < whole and mid < 0.2  # a constant guess errs by 0.25
+    model.save(tmp_path / "m.ppml", layout)
+    again, layout_again = StyleAwareElements.load(tmp_path / "m.ppml")
+    assert layout_again == layout
+    np.testing.assert_allclose(again.predict(P_te), model.predict(P_te), rtol=1e-5)
+
+
+def test_bad_input():
+    with pytest.raises(PlaceprintError, match="fit needs"):
+        StyleAwareElements().fit(np.zeros((3, 4, 5)), np.zeros(3))
+    with pytest.raises(PlaceprintError, match="not fitted"):
+        StyleAwareElements().predict(np.zeros((3, 4, 5)))
+    with pytest.raises(PlaceprintError, match="seeds"):
+        ElementSettings(seeds=0).check()
