@@ -45,6 +45,9 @@ def _add_geocontext() -> None:
     from placeprint.geocontext.cli import geocontext_app
 
     app.add_typer(geocontext_app, name="geocontext")
+    from placeprint.midlevel.cli import midlevel_app
+
+    app.add_typer(midlevel_app, name="midlevel")
 
 
 _add_synth()

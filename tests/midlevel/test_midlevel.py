@@ -86,3 +86,27 @@ def test_bad_input():
         StyleAwareElements().predict(np.zeros((3, 4, 5)))
     with pytest.raises(PlaceprintError, match="seeds"):
         ElementSettings(seeds=0).check()
+
+
+def test_cli_fit_and_predict(tmp_path):
+    from PIL import Image
+
+    from tests.conftest import assert_one_line_error, run_cli
+
+    rng = np.random.default_rng(2)
+    images, labels = _motif_images(60, rng)
+    lines = ["path,label"]
+    for i, (im, y) in enumerate(zip(images, labels, strict=True)):
+        Image.fromarray(im.astype(np.uint8)).save(tmp_path / f"{i}.png")
+        lines.append(f"{i}.png,{y}")
+    (tmp_path / "labels.csv").write_text("\n".join(lines) + "\n")
+    proc = run_cli("midlevel", "fit", tmp_path / "labels.csv", "-o", tmp_path / "m.ppml",
+                   "--seeds", "40", "--keep", "5", "-q")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    proc = run_cli("midlevel", "predict", tmp_path / "m.ppml", tmp_path / "0.png")
+    assert proc.returncode == 0, proc.stderr
+    value = float(proc.stdout.split("\t")[1])
+    assert 0 <= value <= 1  # held to the learned range
+    (tmp_path / "bad.csv").write_text("path,label\n0.png,high\n")
+    assert_one_line_error(run_cli("midlevel", "fit", tmp_path / "bad.csv", "-o", tmp_path / "x"),
+                          "not a number")  # fmt: skip
