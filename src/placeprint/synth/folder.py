@@ -81,30 +81,21 @@ def read_panorama_list(source: str | Path) -> list[PanoramaEntry]:
     files = source_files(source)
     if not files:
         raise PlaceprintError(f"no panorama images in {source}")
-    lat = np.full(len(files), np.nan)
-    lon = np.full(len(files), np.nan)
+    from placeprint.sources import source_positions
+
+    positions = source_positions(source, [str(f) for f in files])
+    lat, lon, _ = positions if positions is not None else (np.full(len(files), np.nan),) * 3
     yaw = np.zeros(len(files))
     if is_manifest(source):
         from placeprint.geo.collection import read_manifest_rows
 
         c = read_manifest_rows(source).collection
-        where = {str(Path(p)): i for i, p in enumerate(c.paths)}
-        for i, f in enumerate(files):
-            r = where.get(str(f), -1)
-            if r < 0:
-                continue
-            lat[i], lon[i] = c.lat[r], c.lon[r]
-            if c.heading is not None and np.isfinite(c.heading[r]):
-                yaw[i] = (c.heading[r] - 180.0) % 360.0
-    else:
-        from placeprint.geo.exif import read_gps
-
-        for i, f in enumerate(files):
-            try:
-                fix = read_gps(f)
-            except PlaceprintError:
-                continue
-            lat[i], lon[i] = fix.lat, fix.lon
+        if c.heading is not None:
+            where = {str(Path(p)): i for i, p in enumerate(c.paths)}
+            for i, f in enumerate(files):
+                r = where.get(str(f), -1)
+                if r >= 0 and np.isfinite(c.heading[r]):
+                    yaw[i] = (c.heading[r] - 180.0) % 360.0
     return [
         PanoramaEntry(Path(f), float(lat[i]), float(lon[i]), float(yaw[i]), depth_file(Path(f)))
         for i, f in enumerate(files)
