@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from conftest import assert_one_line_error, run_cli
 
 from placeprint.crossview.render import GROUND, SKY, VERTICAL, labelled_panorama
 from placeprint.crossview.world import Condition, World, WorldConfig
@@ -11,7 +12,6 @@ from placeprint.geocontext import model as gc_model
 from placeprint.geocontext.features import FEATURE_NAMES, segment_features
 from placeprint.geocontext.model import GeometricContext, pixel_accuracy
 from placeprint.geocontext.renders import labelled_views
-from tests.conftest import assert_one_line_error, run_cli
 
 SMALL = WorldConfig(size_m=160.0)
 

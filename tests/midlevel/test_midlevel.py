@@ -89,9 +89,8 @@ def test_bad_input():
 
 
 def test_cli_fit_and_predict(tmp_path):
+    from conftest import assert_one_line_error, run_cli
     from PIL import Image
-
-    from tests.conftest import assert_one_line_error, run_cli
 
     rng = np.random.default_rng(2)
     images, labels = _motif_images(60, rng)

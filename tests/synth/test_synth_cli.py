@@ -5,9 +5,9 @@ import json
 
 import numpy as np
 import pytest
+from conftest import assert_one_line_error, run_cli
 
 from placeprint.geo.distance import haversine_km
-from tests.conftest import assert_one_line_error, run_cli
 
 
 @pytest.fixture(scope="module")
