@@ -122,6 +122,13 @@ def index_build(
         typer.Option(help="Describe and encode on the Dask cluster at this address."),
     ] = None,
     shard_size: Annotated[int, typer.Option(help="Images a Dask task describes.")] = 500,
+    codec_from: Annotated[
+        Path | None,
+        typer.Option(
+            help="Describe and encode as this index does (its describer state and codec), "
+            "so the two can be merged with `placeprint index merge`."
+        ),
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
 ) -> None:
     """Build a compact overloaded-hash index (and, from geotagged photos, a geolocator).
@@ -159,6 +166,13 @@ def index_build(
         raise PlaceprintError(f"--workers must be 1-256, got {workers}")
     if shard_size < 1:
         raise PlaceprintError(f"--shard-size must be >= 1, got {shard_size}")
+    template = None
+    if codec_from is not None:
+        if describer is not None or paired is not None or code_size is not None:
+            raise PlaceprintError("--codec-from takes the describer and codec of that index")
+        if not codec_from.is_file():
+            raise PlaceprintError(f"index not found: {codec_from}")
+        template = OverloadedIndex.load(codec_from)
     if describer is not None:
         from placeprint import describe
 
@@ -181,14 +195,27 @@ def index_build(
 
             if is_manifest(source) or _any_geotagged(source):
                 describer = DEFAULT_PHOTO_DESCRIBER
-        X, config, items = describe_source(
-            source,
-            {"name": describer} if describer else None,
-            progress=not quiet,
-            fit_state_to=state_file,
-            positives=paired if paired is not None and paired.is_dir() else None,
-            runner=dask_runner,
-        )
+        if template is not None:
+            from placeprint.indexfiles import side_path
+
+            template_state = side_path(codec_from, "describer")
+            X, config, items = describe_source(
+                source, template.describer, progress=not quiet, state_file=template_state,
+                runner=dask_runner,
+            )  # fmt: skip
+            if "state" in config:
+                from placeprint.atomic import atomic_write_bytes
+
+                atomic_write_bytes(state_file, template_state.read_bytes())
+        else:
+            X, config, items = describe_source(
+                source,
+                {"name": describer} if describer else None,
+                progress=not quiet,
+                fit_state_to=state_file,
+                positives=paired if paired is not None and paired.is_dir() else None,
+                runner=dask_runner,
+            )
         fits = largest_code_size(len(X), X.shape[1], bits)
         if fits < 1:
             raise PlaceprintError(
@@ -211,9 +238,12 @@ def index_build(
             _write_places(source, items, positions, output, build, quiet)
         if positions is not None:
             _build_geolocator(X, positions, items, config, output, build, cells, quiet)
-        if code_size is None:
-            code_size = min(code_size_for_budget(len(X), budget), fits)
-        codec = CoarseCodec(code_size=code_size, bits_per_dim=bits).fit(X, paired=P)
+        if template is not None:
+            codec = template.codec
+        else:
+            if code_size is None:
+                code_size = min(code_size_for_budget(len(X), budget), fits)
+            codec = CoarseCodec(code_size=code_size, bits_per_dim=bits).fit(X, paired=P)
         index = OverloadedIndex(codec, key_bits=key_bits, describer=config)
         if dask_runner is not None:
             index.add_codes(dask_runner.encode(codec, X))
@@ -244,6 +274,40 @@ def index_build(
 
 
 CELL_CHOICES = ("auto", "none", "world")
+
+
+@index_app.command("merge")
+def index_merge(
+    indexes: Annotated[list[Path], typer.Argument(help="Indexes to join, in route order.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Index file to write.")],
+    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+) -> None:
+    """Join indexes built with one codec (`index build --codec-from`) end to end: places
+    renumbered in the order given, place stores merged."""
+    from placeprint.distributed.merge import merge_indexes
+
+    if output.is_dir():
+        raise PlaceprintError(f"{output} is a folder; -o names the index file to write")
+    size = merge_indexes(list(indexes), output)
+    if not quiet:
+        typer.echo(f"wrote {output}: {len(indexes)} indexes joined, {size} bytes on disk")
+
+
+@index_app.command("add")
+def index_add(
+    index: Annotated[Path, typer.Argument(help="Index to extend (replaced as one thing).")],
+    source: Annotated[
+        Path, typer.Argument(help="The next route segment: folder of images or manifest.")
+    ],
+    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+) -> None:
+    """Append a new route segment, described and encoded as the index's own places, without
+    rebuilding the rest."""
+    from placeprint.distributed.merge import add_segment
+
+    size, added = add_segment(index, source, progress=not quiet)
+    if not quiet:
+        typer.echo(f"wrote {index}: {added} places added, {size} bytes on disk")
 
 
 def _any_geotagged(folder: Path, probe: int = 8) -> bool:

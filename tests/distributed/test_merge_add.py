@@ -1,0 +1,88 @@
+"""index merge / index add: parts built with one codec join into the index of all of them."""
+
+import numpy as np
+import pytest
+from conftest import assert_one_line_error, require_real_data, run_cli
+from test_dask_build import same_index_bytes
+
+
+@pytest.fixture(scope="module")
+def halves(tmp_path_factory):
+    root = require_real_data("nordland", "summer").resolve()
+    base = tmp_path_factory.mktemp("halves")
+    files = sorted(root.iterdir())[:150]
+    for name, chunk in (("a", files[:75]), ("b", files[75:]), ("all", files)):
+        (base / name).mkdir()
+        for f in chunk:
+            (base / name / f.name).symlink_to(f)
+    return base
+
+
+def test_merge_of_two_parts_is_the_build_of_both(halves, tmp_path):
+    a, b, both, merged = (tmp_path / f"{n}.ppidx" for n in ("a", "b", "both", "m"))
+    assert run_cli("index", "build", halves / "a", "-o", a, "-q").returncode == 0
+    for src, out in ((halves / "b", b), (halves / "all", both)):
+        proc = run_cli("index", "build", src, "-o", out, "--codec-from", a, "-q")
+        assert proc.returncode == 0, proc.stderr
+    proc = run_cli("index", "merge", a, b, "-o", merged)
+    assert proc.returncode == 0, proc.stderr
+    assert same_index_bytes(merged, both)
+    # the same matches for a winter query sequence
+    winter = require_real_data("nordland", "winter").resolve()
+    query = tmp_path / "q"
+    query.mkdir()
+    for f in sorted(winter.iterdir())[100:110]:
+        (query / f.name).symlink_to(f)
+    outs = [run_cli("match", idx, query, "--json") for idx in (merged, both)]
+    assert all(o.returncode == 0 for o in outs), outs[0].stderr
+    import json
+
+    def matches(out):  # positions and scores (the files differ: a/, b/ against all/)
+        data = json.loads(out.stdout)
+        return json.dumps(data, sort_keys=True, default=str).count('"position"'), [
+            (m["position"], m["score"]) for m in _all_matches(data)
+        ]
+
+    assert matches(outs[0]) == matches(outs[1])
+    # ids renumbered: place 75 of the merged store is b's first image
+    from placeprint.indexfiles import side_path
+    from placeprint.serve.store import PlaceStore
+
+    with PlaceStore.open(side_path(merged, "places")) as store:
+        assert store.get(75)["path"].endswith(sorted((halves / "b").iterdir())[0].name)
+        assert len(store) == 150
+
+
+def _all_matches(data):
+    """Every dict with a ``position`` anywhere in ``data``."""
+    if isinstance(data, dict):
+        found = [data] if "position" in data else []
+        return found + [m for v in data.values() for m in _all_matches(v)]
+    if isinstance(data, list):
+        return [m for v in data for m in _all_matches(v)]
+    return []
+
+
+def test_add_appends_a_segment(halves, tmp_path):
+    a, both = tmp_path / "a.ppidx", tmp_path / "both.ppidx"
+    assert run_cli("index", "build", halves / "a", "-o", a, "-q").returncode == 0
+    assert run_cli("index", "build", halves / "all", "-o", both, "--codec-from", a,
+                   "-q").returncode == 0  # fmt: skip
+    proc = run_cli("index", "add", a, halves / "b")
+    assert proc.returncode == 0, proc.stderr
+    assert "75 places added" in proc.stdout
+    assert same_index_bytes(a, both)
+
+
+def test_parts_with_other_codecs_are_refused(halves, tmp_path):
+    a, b = tmp_path / "a.ppidx", tmp_path / "b.ppidx"
+    assert run_cli("index", "build", halves / "a", "-o", a, "-q").returncode == 0
+    assert run_cli("index", "build", halves / "b", "-o", b, "-q").returncode == 0  # own codec
+    assert_one_line_error(run_cli("index", "merge", a, b, "-o", tmp_path / "m.ppidx"), "codec")
+    assert not (tmp_path / "m.ppidx").exists()
+    assert_one_line_error(run_cli("index", "merge", a, "-o", tmp_path / "m.ppidx"), "two")
+    assert_one_line_error(
+        run_cli("index", "build", halves / "b", "-o", b, "--codec-from", tmp_path / "no.ppidx"),
+        "not found",
+    )
+    np.testing.assert_equal(a.is_file(), True)
