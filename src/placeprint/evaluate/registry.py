@@ -27,6 +27,7 @@ RUNNERS: dict[str, str] = {
     "viewsynth": "placeprint.evaluate.viewsynth_bench:viewsynth_main",
     "geocontext": "placeprint.evaluate.geocontext_bench:geocontext_main",
     "midlevel": "placeprint.evaluate.midlevel_bench:midlevel_main",
+    "distributed": "placeprint.evaluate.distributed_bench:distributed_main",
 }
 
 

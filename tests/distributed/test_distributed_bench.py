@@ -1,0 +1,29 @@
+"""The distributed benchmark runs end to end on a few frames and checks its own codes."""
+
+import pytest
+from conftest import require_real_data
+
+from placeprint.errors import PlaceprintError
+from placeprint.evaluate.distributed_bench import distributed_main
+
+pytest.importorskip("distributed")
+
+
+def test_small_run(tmp_path):
+    require_real_data("nordland")
+    out = distributed_main(
+        ["--images", "150", "--describer", "seqslam", "--workers", "1", "--shard-size", "50",
+         "--quiet", "--json", str(tmp_path / "d.json")]
+    )  # fmt: skip
+    plain, one = out["rows"]
+    assert one["identical_codes"] is True and plain["path"] == "one process"
+    assert out["projection"][0]["places"] == 10_000_000
+    assert out["projection"][2]["index_gb_at_8_bytes"] == pytest.approx(8.0)
+    assert (tmp_path / "d.json").is_file()
+
+
+def test_bad_options():
+    with pytest.raises(PlaceprintError, match="workers"):
+        distributed_main(["--workers", "two"])
+    with pytest.raises(PlaceprintError, match="describer"):
+        distributed_main(["--describer", "nope"])
