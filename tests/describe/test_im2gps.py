@@ -7,6 +7,7 @@ from conftest import require_real_data
 from placeprint import describe
 from placeprint.describe.base import Describer
 from placeprint.describe.im2gps import (
+    BLOCKS,
     Im2gpsDescriber,
     learn_block_weights,
     mean_pairwise_distance,
@@ -39,7 +40,7 @@ def test_mean_pairwise_distance_brute_force():
 
 def test_unfitted_raises_then_every_block_has_unit_mean_pairwise_distance():
     imgs = _images()
-    d = _small()
+    d = _small(blocks=BLOCKS)
     with pytest.raises(PlaceprintError, match="fit"):
         d(imgs[:1])
     dims = d.block_dims()
@@ -58,7 +59,8 @@ def test_unfitted_raises_then_every_block_has_unit_mean_pairwise_distance():
     # histogram blocks went through the sqrt map: their squares sum to 1 before scaling
     lab = X[:, 768 : 768 + 784] / d.scales_[1]
     np.testing.assert_allclose((lab**2).sum(1), 1, rtol=1e-4)
-    np.testing.assert_array_equal(_small().fit(imgs)(imgs), X)  # deterministic
+    np.testing.assert_array_equal(_small(blocks=BLOCKS).fit(imgs)(imgs), X)  # deterministic
+    assert _small().blocks == BLOCKS[:5]  # the default: IM2GPS's five
 
 
 def test_save_load_round_trip_and_given_textons(tmp_path):

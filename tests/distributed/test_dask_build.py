@@ -89,3 +89,16 @@ def test_a_killed_worker_loses_and_duplicates_nothing(frames, tmp_path):
     assert not worker.is_alive()
     np.testing.assert_allclose(out["X"], expect, rtol=1e-6)
     assert out["kept"] == list(range(150))
+
+
+def test_an_unreadable_image_is_reported_and_skipped(frames, tmp_path):
+    folder = tmp_path / "some"
+    folder.mkdir()
+    for f in sorted(frames.iterdir())[:140]:
+        (folder / f.name).symlink_to(f.resolve())
+    (folder / "images-0000705.png").write_bytes(b"not an image")  # sorts into the middle
+    proc = run_cli("index", "build", folder, "-o", tmp_path / "x.ppidx", "--workers", "1",
+                   "--shard-size", "50")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "skipped" in proc.stderr and "images-0000705.png" in proc.stderr
+    assert "140 places" in proc.stdout

@@ -56,12 +56,12 @@ def _nordland_r1(db: np.ndarray, queries: np.ndarray, frames: np.ndarray, scored
 
 def nordland_rows(quiet: bool) -> dict:
     from placeprint.datasets.nordland import load_nordland
-    from placeprint.describe.im2gps import Im2gpsDescriber
+    from placeprint.describe.im2gps import BLOCKS, Im2gpsDescriber
 
     nordland = load_nordland()
     frames = np.asarray(nordland.frames)
     m = int(np.searchsorted(frames, 20000, side="right"))
-    d = Im2gpsDescriber()
+    d = Im2gpsDescriber(blocks=BLOCKS)
     d.fit(nordland.summer[:m], positives=nordland.winter[:m])
     learned = d.weights_.astype(float)
     summer = _blocks_of(d, nordland.summer, quiet, "summer frames")
@@ -87,12 +87,12 @@ def nordland_rows(quiet: bool) -> dict:
 
 
 def photo_rows(weights: list[float], quiet: bool) -> dict:
-    from placeprint.describe.im2gps import Im2gpsDescriber
+    from placeprint.describe.im2gps import BLOCKS, Im2gpsDescriber
     from placeprint.evaluate.benchargs import lund_berlin_photos
     from placeprint.geo.distance import pairwise_km
 
     files, lat, lon = lund_berlin_photos()
-    d = Im2gpsDescriber().fit(files)
+    d = Im2gpsDescriber(blocks=BLOCKS).fit(files)
     blocks = _blocks_of(d, files, quiet, "street photos")
     metres = 1000 * pairwise_km(lat, lon)
     without = [i for i, b in enumerate(d.blocks) if b != "geocontext"]
