@@ -282,8 +282,10 @@ def index_merge(
     output: Annotated[Path, typer.Option("-o", "--output", help="Index file to write.")],
     quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
 ) -> None:
-    """Join indexes built with one codec (`index build --codec-from`) end to end: places
-    renumbered in the order given, place stores merged."""
+    """Join indexes built with one codec (`index build --codec-from`) end to end.
+
+    Places are renumbered in the order given; the place stores are merged.
+    """
     from placeprint.distributed.merge import merge_indexes
 
     if output.is_dir():
@@ -301,8 +303,10 @@ def index_add(
     ],
     quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
 ) -> None:
-    """Append a new route segment, described and encoded as the index's own places, without
-    rebuilding the rest."""
+    """Append a new route segment without rebuilding the rest.
+
+    The new images are described and encoded as the index's own places.
+    """
     from placeprint.distributed.merge import add_segment
 
     size, added = add_segment(index, source, progress=not quiet)

@@ -44,8 +44,10 @@ def synth_cmd(
     ] = 0.3,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
 ) -> None:
-    """Cut perspective views out of panoramas and, where they have depth, synthesize views
-    from positions around them; then `placeprint index build VIEWS/manifest.csv`."""
+    """Database views from panoramas: cut-outs, and warped views where there is depth.
+
+    Then index them: `placeprint index build VIEWS/manifest.csv -o IDX`.
+    """
     from placeprint.progress import progress_bar
     from placeprint.synth.folder import check_output, synthesize_folder
     from placeprint.synth.views import ViewSettings
