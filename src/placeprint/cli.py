@@ -77,7 +77,8 @@ def index_build(
         typer.Argument(
             metavar="DIR_OR_MANIFEST",
             help="Folder of images (route order = file names; positions from EXIF GPS), a "
-            "manifest CSV (path,lat,lon,...) or a .npy (n, d) of descriptors.",
+            "manifest CSV (path,lat,lon,...), a shard list (.txt: folders and manifests, one "
+            "a line, in order) or a .npy (n, d) of descriptors.",
         ),
     ],
     output: Annotated[Path, typer.Option("-o", "--output", help="Index file to write.")],
@@ -318,7 +319,11 @@ def _any_geotagged(folder: Path, probe: int = 8) -> bool:
     """Whether any of the first ``probe`` images of ``folder`` has an EXIF GPS position."""
     from placeprint.describe.images import list_images
     from placeprint.geo.exif import read_gps
+    from placeprint.sources import is_manifest, is_shard_list, shard_list
 
+    if is_shard_list(folder):
+        first = shard_list(folder)[0]
+        return is_manifest(first) or _any_geotagged(first, probe)
     if not folder.is_dir():
         return False
     for f in list_images(folder)[:probe]:

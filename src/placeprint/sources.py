@@ -2,7 +2,8 @@
 
 A source is a folder of images (route order = file names), a manifest (CSV or
 Parquet with ``path,lat,lon,...``: the images in the manifest's order, with their
-positions) or a ``.npy`` of descriptors.
+positions), a shard list (``.txt``: folders and manifests, one a line, taken in order)
+or a ``.npy`` of descriptors.
 
 Describers that learn (vocabularies, whitening, CRN) are fitted on the database
 images when an index is built, and their state is saved next to the index as
@@ -28,6 +29,40 @@ def is_manifest(source: str | Path) -> bool:
     return Path(source).suffix.lower() in MANIFEST_SUFFIXES
 
 
+SHARD_LIST_SUFFIX = ".txt"
+
+
+def is_shard_list(source: str | Path) -> bool:
+    """Whether ``source`` names a list of shards (``.txt``: one folder or manifest a line)."""
+    return Path(source).suffix.lower() == SHARD_LIST_SUFFIX
+
+
+def shard_list(source: str | Path) -> list[Path]:
+    """The shards of a shard list, in order: one folder of images or manifest a line
+    (relative paths from the list's folder; blank lines and ``#`` comments skipped)."""
+    source = Path(source)
+    try:
+        lines = source.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PlaceprintError(f"cannot read the shard list {source}: {exc}") from None
+    shards = []
+    for number, line in enumerate(lines, start=1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        shard = source.parent / line
+        if not shard.exists():
+            raise PlaceprintError(f"{source} line {number}: not found: {shard}")
+        if not (shard.is_dir() or is_manifest(shard)):
+            raise PlaceprintError(
+                f"{source} line {number}: a shard is a folder of images or a manifest: {shard}"
+            )
+        shards.append(shard)
+    if not shards:
+        raise PlaceprintError(f"{source} lists no shards")
+    return shards
+
+
 def source_files(source: str | Path) -> list[Path]:
     """The images of a folder (sorted by name) or of a manifest (in its order)."""
     from placeprint.describe.images import list_images
@@ -35,6 +70,8 @@ def source_files(source: str | Path) -> list[Path]:
     source = Path(source)
     if source.is_dir():
         return list_images(source)
+    if is_shard_list(source):
+        return [f for shard in shard_list(source) for f in source_files(shard)]
     if is_manifest(source):
         from placeprint.geo.collection import read_manifest_rows
 
@@ -42,7 +79,9 @@ def source_files(source: str | Path) -> list[Path]:
         if not any(paths):
             raise PlaceprintError(f"{source} has no path column: it names no images")
         return [Path(p) for p in paths if p]
-    raise PlaceprintError(f"{source}: give a folder of images, a manifest (.csv) or a .npy")
+    raise PlaceprintError(
+        f"{source}: give a folder of images, a manifest (.csv), a shard list (.txt) or a .npy"
+    )
 
 
 def source_positions(source: str | Path, files: list[str]):
@@ -58,7 +97,15 @@ def source_positions(source: str | Path, files: list[str]):
     source = Path(source)
     lat = np.full(len(files), np.nan)
     lon = np.full(len(files), np.nan)
-    if is_manifest(source):
+    if is_shard_list(source):
+        where = {str(Path(f)): i for i, f in enumerate(files)}
+        for shard in shard_list(source):
+            mine = [str(f) for f in source_files(shard) if str(Path(f)) in where]
+            found = source_positions(shard, mine) if mine else None
+            if found is not None:
+                for k, f in enumerate(mine):
+                    lat[where[str(Path(f))]], lon[where[str(Path(f))]] = found[0][k], found[1][k]
+    elif is_manifest(source):
         from placeprint.geo.collection import read_manifest_rows
 
         c = read_manifest_rows(source).collection  # rows with a usable position
@@ -159,7 +206,7 @@ def describe_source(
     source = Path(source)
     if not source.exists():
         raise PlaceprintError(f"not found: {source}")
-    if source.is_file() and not is_manifest(source):
+    if source.is_file() and not is_manifest(source) and not is_shard_list(source):
         if source.suffix != ".npy":
             raise PlaceprintError(f"{source}: give a folder of images or a .npy of descriptors")
         if describer and describer.get("name") not in (None, "npy"):
@@ -225,6 +272,8 @@ def describe_files(
 def manifest_warnings(source: str | Path) -> list[str]:
     """One line per manifest row whose position, time or heading cannot be used (the
     image is still indexed; a row without a position stays out of the geolocator)."""
+    if is_shard_list(source):
+        return [line for shard in shard_list(source) for line in manifest_warnings(shard)]
     if not is_manifest(source):
         return []
     from placeprint.geo.collection import read_manifest_rows

@@ -86,3 +86,19 @@ def test_parts_with_other_codecs_are_refused(halves, tmp_path):
         "not found",
     )
     np.testing.assert_equal(a.is_file(), True)
+
+
+def test_a_shard_list_builds_the_index_of_its_shards_in_order(halves, tmp_path):
+    shards = tmp_path / "shards.txt"
+    shards.write_text(f"# route segments, in order\n{halves / 'a'}\n\n{halves / 'b'}\n")
+    listed, whole = tmp_path / "listed.ppidx", tmp_path / "whole.ppidx"
+    proc = run_cli("index", "build", shards, "-o", listed, "--workers", "1", "-q")
+    assert proc.returncode == 0, proc.stderr
+    assert run_cli("index", "build", halves / "all", "-o", whole, "-q").returncode == 0
+    assert same_index_bytes(listed, whole)
+    (tmp_path / "bad.txt").write_text(f"{halves / 'a'}\n{tmp_path / 'missing'}\n")
+    assert_one_line_error(
+        run_cli("index", "build", tmp_path / "bad.txt", "-o", tmp_path / "x.ppidx"),
+        "line 2",
+        "not found",
+    )
