@@ -32,14 +32,19 @@ def _load_part(path: Path):
     return index
 
 
+def _no_places(n: int) -> dict[str, list]:
+    """Columns of ``n`` places that know nothing yet (no path, position, time)."""
+    return {"paths": [""] * n, "lat": [np.nan] * n, "lon": [np.nan] * n,
+            "timestamp": [np.nan] * n, "heading": [np.nan] * n, "group": [None] * n}  # fmt: skip
+
+
 def _places_of(path: Path, n: int) -> dict[str, list]:
     """Every place of the index at ``path`` (its store, or just numbered rows)."""
     from placeprint.indexfiles import side_path
     from placeprint.serve.store import PlaceStore
 
     store_file = side_path(path, "places")
-    rows = {"paths": [""] * n, "lat": [np.nan] * n, "lon": [np.nan] * n,
-            "timestamp": [np.nan] * n, "heading": [np.nan] * n, "group": [None] * n}  # fmt: skip
+    rows = _no_places(n)
     if not store_file.is_file():
         return rows
     with PlaceStore.open(store_file) as store:
@@ -135,9 +140,7 @@ def add_segment(index_path: Path, source: Path, progress: bool = True) -> tuple[
     part = OverloadedIndex(existing.codec, existing.requested_key_bits, existing.bucket_size,
                            existing.describer, existing.key_frames)  # fmt: skip
     part.add(X)
-    new_places = {"paths": list(items), "lat": [np.nan] * len(items),
-                  "lon": [np.nan] * len(items), "timestamp": [np.nan] * len(items),
-                  "heading": [np.nan] * len(items), "group": [None] * len(items)}  # fmt: skip
+    new_places = {**_no_places(len(items)), "paths": list(items)}
     if source.suffix != ".npy":
         positions = source_positions(source, items)
         if positions is not None:

@@ -141,8 +141,9 @@ def fit_database(name: str, views, source, describer_options: dict) -> dict:
     X = d(list(views))
     fit_seconds = time.perf_counter() - t0
     codec = CoarseCodec(code_size=8, bits_per_dim=1).fit(X)
+    codes = codec.encode(X)
     index = OverloadedIndex(codec, describer=d.config())
-    index.add(X)
+    index.add_codes(codes)
     n_places = len(np.unique(source))
     state_bytes = sum(a.nbytes for a in d._state().values())
     row = {
@@ -158,7 +159,7 @@ def fit_database(name: str, views, source, describer_options: dict) -> dict:
         },
         "lighting": {},
     }
-    return {"row": row, "describer": d, "X": X, "codec": codec, "codes": codec.encode(X),
+    return {"row": row, "describer": d, "X": X, "codec": codec, "codes": codes,
             "source": np.asarray(source)}  # fmt: skip
 
 

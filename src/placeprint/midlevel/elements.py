@@ -149,7 +149,7 @@ class StyleAwareElements:
             if len(chosen) == s.keep:
                 break
         # 3. correspondences across the label range, bin by bin from the peak outwards
-        detectors, biases, examples = [], [], []
+        detectors, examples = [], []
         for k in chosen:
             peak = int(np.bincount(bin_of[top[:, k]], minlength=bins).argmax())
             per_bin_w: dict[int, np.ndarray] = {}
@@ -163,20 +163,21 @@ class StyleAwareElements:
                 best = np.argsort(-sc[:, 0], kind="stable")[: s.per_bin]
                 found[b] = [(int(imgs[i]), int(wh[i, 0])) for i in best]
                 per_bin_w[b] = self._lda(np.mean([P[i, j] for i, j in found[b]], axis=0))
-            D = np.stack([per_bin_w[b] for b in range(bins)])
-            # a common offset per bin detector: its median best score over training images
-            sc, _ = _best_windows(P, D)
-            detectors.append(D)
-            biases.append(-np.median(sc, axis=0))
+            detectors.append(np.stack([per_bin_w[b] for b in range(bins)]))
             examples.append([found[b][0] for b in range(bins)])
         self.detectors_ = np.stack(detectors).astype(np.float32)  # (E, bins, d)
-        self.biases_ = np.stack(biases).astype(np.float32)  # (E, bins)
+        # every bin detector on every training image, once: its median best score is the
+        # detector's offset, and the offset scores feed the regressors below
+        E = len(detectors)
+        raw, _ = _best_windows(P, self.detectors_.reshape(E * bins, d))
+        raw = raw.reshape(n, E, bins)
+        self.biases_ = (-np.median(raw, axis=0)).astype(np.float32)  # (E, bins)
         self.examples_ = np.array(examples)  # (E, bins, 2): image, window of each bin's best
         self.entropy_ = entropy[chosen]
         # 4. each element's regressor: from how strongly each of its style-specific
         # detectors fires in an image to the image's label; its weight from its
         # cross-validated error on the training images
-        S = self._bin_scores(P)  # (n, E, bins)
+        S = raw + self.biases_  # (n, E, bins), as _bin_scores gives
         folds = KFold(5, shuffle=True, random_state=s.seed)
         coefs, intercepts, errors = [], [], []
         for e in range(S.shape[1]):

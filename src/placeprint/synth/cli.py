@@ -49,7 +49,7 @@ def synth_cmd(
     Then index them: `placeprint index build VIEWS/manifest.csv -o IDX`.
     """
     from placeprint.progress import progress_bar
-    from placeprint.synth.folder import check_output, synthesize_folder
+    from placeprint.synth.folder import synthesize_folder
     from placeprint.synth.views import ViewSettings
 
     settings = ViewSettings(
@@ -62,7 +62,6 @@ def synth_cmd(
         max_hole_share=max_holes,
     )
     settings.check()
-    check_output(output)
     with progress_bar(quiet) as bar:
         task = bar.add_task("synthesizing views", total=None)
 
