@@ -141,6 +141,7 @@ def index_build(
 
     from placeprint.codec import CoarseCodec
     from placeprint.codec.coarse import largest_code_size
+    from placeprint.codec.sample import fit_on_sample
     from placeprint.index import OverloadedIndex
     from placeprint.index.overloaded import code_size_for_budget
     from placeprint.indexfiles import building
@@ -244,7 +245,7 @@ def index_build(
         else:
             if code_size is None:
                 code_size = min(code_size_for_budget(len(X), budget), fits)
-            codec = CoarseCodec(code_size=code_size, bits_per_dim=bits).fit(X, paired=P)
+            codec = fit_on_sample(CoarseCodec(code_size=code_size, bits_per_dim=bits), X, P)
         index = OverloadedIndex(codec, key_bits=key_bits, describer=config)
         if dask_runner is not None:
             index.add_codes(dask_runner.encode(codec, X))

@@ -12,6 +12,8 @@ from conftest import require_real_data, run_cli
 
 pytest.importorskip("distributed")
 
+from placeprint.distributed.runner import DaskRunner  # noqa: E402
+
 GENERATION = re.compile(rb'"generation": "[0-9a-f]{12}"')
 
 
@@ -43,7 +45,6 @@ def test_cluster_build_equals_single_machine_build(frames, tmp_path):
 
 def test_a_resumed_build_reuses_finished_shards(frames, tmp_path):
     from placeprint import describe
-    from placeprint.distributed.runner import DaskRunner
     from placeprint.sources import describe_files
 
     files = sorted(frames.iterdir())[:60]
@@ -52,7 +53,7 @@ def test_a_resumed_build_reuses_finished_shards(frames, tmp_path):
     work = tmp_path / "shards"
     with DaskRunner(workers=1, shard_size=25, work_dir=work, processes=False, quiet=True) as r:
         first, _ = r.describe(d, files[:50])  # two shards of 25 finished ("then stopped")
-    assert len(list(work.iterdir())) == 2
+    assert len(list(work.glob("shard-*.npz"))) == 2
     with DaskRunner(workers=1, shard_size=25, work_dir=work, processes=False, quiet=True) as r:
         X, kept_again = r.describe(d, files)
         assert r.reused_shards == 2  # only the third shard was described
@@ -60,9 +61,27 @@ def test_a_resumed_build_reuses_finished_shards(frames, tmp_path):
     assert kept_again == kept
 
 
+def test_descriptors_stream_to_disk_and_the_codec_fits_on_its_sample(frames, tmp_path):
+    from placeprint import describe
+    from placeprint.codec import CoarseCodec
+    from placeprint.codec.sample import fit_on_sample, fit_rows
+    from placeprint.sources import describe_files
+
+    files = sorted(frames.iterdir())[:60]
+    d = describe.get("seqslam")
+    expect, _ = describe_files(d, files, progress=False, cache=False)
+    with DaskRunner(workers=1, shard_size=25, work_dir=tmp_path, processes=False, quiet=True) as r:
+        X, _ = r.describe(d, files)
+        assert isinstance(X, np.memmap)  # the client holds no more than a shard
+        np.testing.assert_array_equal(X, expect)
+        codec = fit_on_sample(CoarseCodec(code_size=2), X, limit=40)
+        codes = r.encode(codec, X)
+    by_hand = CoarseCodec(code_size=2).fit(expect[fit_rows(60, 40)])  # rows floor(i * 1.5)
+    np.testing.assert_array_equal(codes, by_hand.encode(expect))
+
+
 def test_a_killed_worker_loses_and_duplicates_nothing(frames, tmp_path):
     from placeprint import describe
-    from placeprint.distributed.runner import DaskRunner
     from placeprint.sources import describe_files
 
     files = sorted(frames.iterdir())[:150]

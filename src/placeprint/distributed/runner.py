@@ -124,14 +124,20 @@ class DaskRunner:
 
     def describe(self, describer, files: Sequence[str | Path]) -> tuple[np.ndarray, list[int]]:
         """Descriptors of ``files`` (in order) and the positions kept, like
-        :func:`placeprint.sources.describe_files`."""
+        :func:`placeprint.sources.describe_files`.
+
+        With a ``work_dir`` the client never holds more than one shard: each finished shard
+        goes to its file, and the result is a read-only memory map of all of them in order
+        (``descriptors.npy`` there), so a codec fitted on a sample and encoding shard by
+        shard read only what they need.
+        """
         from distributed import as_completed
 
         from placeprint.progress import progress_bar
 
         files = [str(f) for f in files]
         ranges = shards_of(len(files), self.shard_size)
-        results: dict[int, tuple[np.ndarray, list[int], list]] = {}
+        results: dict[int, tuple[np.ndarray, list[int], list] | Path] = {}
         pending = {}
         if self.work_dir is not None:
             self.work_dir.mkdir(parents=True, exist_ok=True)
@@ -139,9 +145,7 @@ class DaskRunner:
         for i, r in enumerate(ranges):
             done = self._shard_file(describer, files[r.start : r.stop])
             if done is not None and done.is_file():
-                with np.load(done, allow_pickle=False) as z:
-                    failed = json.loads(str(z["failed"]))
-                    results[i] = (z["X"], z["kept"].tolist(), failed)
+                results[i] = done
                 self.reused_shards += 1
                 continue
             future = self.client.submit(
@@ -152,45 +156,97 @@ class DaskRunner:
         with progress_bar(self.quiet) as bar:
             task = bar.add_task("describing shards", total=len(ranges), completed=len(results))
             for future in as_completed(list(pending)):
-                i = pending[future]
+                i = pending.pop(future)
                 try:
                     X, kept, failed = future.result()
                 except Exception as exc:  # a shard that failed every retry
                     raise PlaceprintError(f"shard {i + 1} of {len(ranges)} failed: {exc}") from None
-                results[i] = (X, kept, failed)
+                future.release()
                 shard = files[ranges[i].start : ranges[i].stop]
-                self._save_shard(describer, shard, X, kept, failed)
+                saved = self._save_shard(describer, shard, X, kept, failed)
+                results[i] = saved if saved is not None else (X, kept, failed)
                 images += len(ranges[i])
                 rate = images / max(time.perf_counter() - t0, 1e-9)
                 bar.update(task, advance=1, description=f"describing shards ({rate:.0f} images/s)")
-        X_all, kept_all = [], []
-        for i, r in enumerate(ranges):
-            X, kept, failed = results[i]
+        return self._assemble(ranges, results)
+
+    @staticmethod
+    def _load_shard(entry) -> tuple[np.ndarray, list[int], list]:
+        if not isinstance(entry, Path):
+            X, kept, failed = entry
+            return np.asarray(X, np.float32).reshape(len(kept), -1), list(kept), failed
+        with np.load(entry, allow_pickle=False) as z:
+            kept = z["kept"].tolist()
+            return (
+                z["X"].astype(np.float32).reshape(len(kept), -1),
+                kept,
+                json.loads(str(z["failed"])),
+            )
+
+    def _assemble(self, ranges: list[range], results: dict) -> tuple[np.ndarray, list[int]]:
+        """The shards in order: a memory map in ``work_dir`` when the shards are files, else
+        one array. Failures are reported here, in route order."""
+        counts, dim, kept_all = [], None, []
+        for i, r in enumerate(ranges):  # first pass: sizes and failures, one shard at a time
+            X, kept, failed = self._load_shard(results[i])
             for name, reason in failed:
                 print(f"warning: skipped {name}: {reason}", file=sys.stderr)
-            X_all.append(np.asarray(X, np.float32).reshape(len(kept), -1))
+            counts.append(len(kept))
             kept_all += [r.start + k for k in kept]
+            if len(kept):
+                dim = X.shape[1]
         if not kept_all:
             raise PlaceprintError("no image could be read")
-        dims = {x.shape[1] for x in X_all if len(x)}
-        return np.concatenate([x for x in X_all if len(x)]).reshape(-1, dims.pop()), kept_all
+        on_disk = all(isinstance(e, Path) for e in results.values())
+        if on_disk and self.work_dir is not None:
+            from placeprint.atomic import atomic_open
 
-    def _save_shard(self, describer, files, X, kept, failed) -> None:
+            target = self.work_dir / "descriptors.npy"
+            header = {"descr": "<f4", "fortran_order": False, "shape": (len(kept_all), dim)}
+            with atomic_open(target, "wb") as fh:  # streamed: one shard in memory at a time
+                np.lib.format.write_array_header_1_0(fh, header)
+                for i in range(len(ranges)):
+                    if counts[i]:
+                        fh.write(np.ascontiguousarray(self._load_shard(results[i])[0], "<f4"))
+            return np.load(target, mmap_mode="r"), kept_all
+        parts = [self._load_shard(results[i])[0] for i in range(len(ranges)) if counts[i]]
+        return np.concatenate(parts).reshape(-1, dim), kept_all
+
+    def _save_shard(self, describer, files, X, kept, failed) -> Path | None:
         path = self._shard_file(describer, files)
         if path is None:
-            return
+            return None
         from placeprint.atomic import atomic_open
 
         with atomic_open(path, "wb") as fh:
             np.savez(fh, X=X, kept=np.asarray(kept, np.int64), failed=json.dumps(failed))
+        return path
 
     # --------------------------------------------------------------- encoding
     def encode(self, codec, X: np.ndarray) -> np.ndarray:
-        """Codes of ``X`` computed on the workers, shard by shard, in order."""
+        """Codes of ``X`` computed on the workers, shard by shard, in order.
+
+        At most two shards a worker are in flight, so a memory-mapped ``X`` is read a few
+        shards at a time: the client holds the codes, not the descriptors.
+        """
+        from distributed import wait
+
         shared = self.client.scatter(codec, broadcast=True)
         ranges = shards_of(len(X), max(self.shard_size, 4096))
-        futures = [
-            self.client.submit(_encode_shard, shared, X[r.start : r.stop], retries=self.retries)
-            for r in ranges
-        ]
-        return np.concatenate(self.client.gather(futures))
+        window = 2 * max(1, len(self.client.scheduler_info().get("workers", {})))
+        codes: list[np.ndarray | None] = [None] * len(ranges)
+        pending: dict = {}
+        for i, r in enumerate(ranges):
+            if len(pending) >= window:
+                self._collect(
+                    wait(list(pending), return_when="FIRST_COMPLETED").done, pending, codes
+                )
+            part = np.array(X[r.start : r.stop])  # a memory-mapped shard is read here
+            pending[self.client.submit(_encode_shard, shared, part, retries=self.retries)] = i
+        self._collect(list(pending), pending, codes)
+        return np.concatenate(codes)
+
+    @staticmethod
+    def _collect(done, pending: dict, codes: list) -> None:
+        for future in done:
+            codes[pending.pop(future)] = future.result()
