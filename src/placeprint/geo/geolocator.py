@@ -416,7 +416,8 @@ class Geolocator:
         rows = np.sort(rng.choice(n, min(n, max_rows), replace=False))
         levels, stated, hit = [], [], []
         for r, pred in self._held_out_predictions(rows):
-            evidence = verifier.check(verifier.image_of_row(int(r)), pred)
+            path = verifier.image_of_row(int(r))
+            evidence = verifier.check(path, pred, in_collection=path is not None)
             if not evidence.verified:
                 continue
             out = self.with_verified_kernel(pred, evidence)

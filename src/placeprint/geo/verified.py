@@ -154,8 +154,11 @@ class AnswerVerifier:
                 break
         return out
 
-    def check(self, image, pred) -> Evidence:
-        """Verify the answer ``pred`` of the photo ``image`` (path or pixel array)."""
+    def check(self, image, pred, in_collection: bool = False) -> Evidence:
+        """Verify the answer ``pred`` of the photo ``image`` (path or pixel array).
+
+        ``in_collection``: ``image`` is the path of one of the database photos (as in
+        calibration), so its features come from the cache the candidates use."""
         from placeprint.geo.distance import haversine_km
 
         t0 = time.perf_counter()
@@ -171,6 +174,9 @@ class AnswerVerifier:
             if self.memo is not None and q_key is not None and key in self.memo:
                 inliers[i] = self.memo[key]
                 continue
+            if query is None and in_collection and q_key is not None:
+                with self._lock:
+                    query = self.cache(q_key)
             if query is None:
                 try:
                     query = self.reranker.features(image)
