@@ -13,6 +13,7 @@ def test_small_run(tmp_path):
     require_real_data("nordland")
     out = distributed_main(
         ["--images", "150", "--describer", "seqslam", "--workers", "1", "--shard-size", "50",
+         "--query-shards", "2", "--shard-places", "20000", "--query-length", "50",
          "--quiet", "--json", str(tmp_path / "d.json")]
     )  # fmt: skip
     plain, one = out["rows"]
@@ -20,6 +21,10 @@ def test_small_run(tmp_path):
     assert out["projection"][0]["places"] == 10_000_000
     assert out["projection"][2]["index_gb_at_8_bytes"] == pytest.approx(8.0)
     assert (tmp_path / "d.json").is_file()
+    serving = out["serving"]
+    assert [r["places"] for r in serving["rows"]] == [20_000, 40_000]
+    assert serving["queries"] == 3 and serving["shards_one_machine_serves"] >= 1
+    assert all(0 < r["ms_p50"] <= r["ms_p95"] and 0 <= r["r1"] <= 1 for r in serving["rows"])
 
 
 def test_bad_options():
@@ -27,3 +32,5 @@ def test_bad_options():
         distributed_main(["--workers", "two"])
     with pytest.raises(PlaceprintError, match="describer"):
         distributed_main(["--describer", "nope"])
+    with pytest.raises(PlaceprintError, match="shard-places"):
+        distributed_main(["--images", "200", "--shard-places", "100"])

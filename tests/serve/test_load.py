@@ -10,10 +10,10 @@ from placeprint.evaluate.serve_bench import main
 def test_concurrent_locate_requests_all_succeed(tmp_path):
     require_real_data("geotagged", "lund")
     out = main(
-        ["--requests", "32", "--clients", "4", "--warmup", "4", "--json", str(tmp_path / "s.json")]
+        ["--requests", "16", "--clients", "4", "--warmup", "2", "--json", str(tmp_path / "s.json")]
     )
     saved = json.loads((tmp_path / "s.json").read_text())
-    assert saved["requests"] == out["requests"] == 32
+    assert saved["requests"] == out["requests"] == 16
     assert out["errors"] == 0 and out["server_alive_after"]
     lat = out["latency_ms"]
     assert 0 < lat["p50"] <= lat["p95"] <= lat["max"]
@@ -24,7 +24,7 @@ def test_soak_of_good_and_hostile_requests(tmp_path):
     """8 clients mixing good and hostile requests: no good one fails, every hostile one is
     a one-sentence 4xx, memory stays under 2 GiB and /health answers throughout."""
     require_real_data("geotagged", "lund")
-    out = main(["--soak", "12", "--clients", "8", "--json", str(tmp_path / "soak.json")])
+    out = main(["--soak", "8", "--clients", "8", "--json", str(tmp_path / "soak.json")])
     assert out["good_failures"] == 0 and out["hostile_not_4xx"] == 0
     assert out["health"]["failed"] == 0 and out["health"]["asked"] > 10
     assert out["rss_peak_mb"] < 2048 and out["server_alive_after"]

@@ -38,7 +38,8 @@ def _timed_build(describe, encode, describer, files, code_size: int) -> dict:
     codes = encode(codec, X)
     t2 = time.perf_counter()
     return {"describe_s": t1 - t0, "encode_s": t2 - t1, "seconds": t2 - t0,
-            "images_per_s": len(kept) / (t2 - t0), "codes": codes}  # fmt: skip
+            "images_per_s": len(kept) / (t2 - t0), "codes": codes, "X": X,
+            "codec": codec}  # fmt: skip
 
 
 def distributed_main(argv: list[str], prog: str = "benchmarks/distributed.py") -> dict:
@@ -54,6 +55,9 @@ def distributed_main(argv: list[str], prog: str = "benchmarks/distributed.py") -
     p.add_argument("--describer", default="cnn_netvlad")
     p.add_argument("--workers", default="1,2", help="local cluster sizes to measure")
     p.add_argument("--shard-size", type=int, default=250)
+    p.add_argument("--query-shards", type=int, default=3, help="shards to query (0: skip)")
+    p.add_argument("--shard-places", type=int, default=10_000_000, help="places a shard")
+    p.add_argument("--query-length", type=int, default=100, help="frames a query sequence")
     p.add_argument("--quiet", action="store_true")
     a = p.parse_args(argv)
     try:
@@ -62,6 +66,13 @@ def distributed_main(argv: list[str], prog: str = "benchmarks/distributed.py") -
         raise PlaceprintError(f"{prog}: --workers must be numbers like 1,2") from None
     if not sizes or min(sizes) < 1 or a.images < 50 or a.shard_size < 1:
         raise PlaceprintError(f"{prog}: need workers >= 1, --images >= 50, --shard-size >= 1")
+    if a.query_shards < 0 or not 10 <= a.query_length <= min(a.images, 1000) // 2:
+        raise PlaceprintError(
+            f"{prog}: need --query-shards >= 0 and 10 <= --query-length <= "
+            f"{min(a.images, 1000) // 2}"
+        )
+    if a.query_shards and a.shard_places <= a.images:
+        raise PlaceprintError(f"{prog}: --shard-places must exceed --images ({a.images})")
     if a.describer not in registry.catalog():
         raise PlaceprintError(f"{prog}: unknown describer {a.describer!r}")
     from placeprint.datasets.nordland import load_nordland
@@ -102,8 +113,12 @@ def distributed_main(argv: list[str], prog: str = "benchmarks/distributed.py") -
             os.environ.pop("PLACEPRINT_CACHE", None)
         else:
             os.environ["PLACEPRINT_CACHE"] = saved_cache
+    serving = None
+    if a.query_shards:
+        serving = _serving(a, d, plain, files)
     for r in rows:
-        r.pop("codes")
+        for key in ("codes", "X", "codec"):
+            r.pop(key)
     base = rows[0]
     by_workers = {r["workers"]: r for r in rows}
     print_table(
@@ -151,5 +166,32 @@ def distributed_main(argv: list[str], prog: str = "benchmarks/distributed.py") -
         ),
         "images_per_s_per_core": per_core,
         "projection": projection,
+        "serving": serving,
     }
     return finish(out, a.json)
+
+
+def _serving(a, describer, plain: dict, files: list[str]) -> dict:
+    """The query side (:mod:`placeprint.evaluate.shard_serving`), with its table."""
+    from placeprint.datasets.nordland import load_nordland
+    from placeprint.evaluate.report import print_table
+    from placeprint.evaluate.shard_serving import shard_serving
+    from placeprint.sources import describe_files
+
+    n_q = min(len(files), 1000)
+    winter = [str(f) for f in load_nordland().winter[:n_q]]
+    Q, _ = describe_files(describer, winter, progress=False, cache=False)
+    ends = np.arange(a.query_length - 1, n_q, 50)
+    res = shard_serving(
+        plain["codec"], plain["X"], Q, ends, a.query_length, a.query_shards, a.shard_places,
+        quiet=a.quiet,
+    )  # fmt: skip
+    print_table(
+        f"Serving shards of {a.shard_places:,} places ({res['bytes_per_place']:.2f} B/place, "
+        f"{res['rss_mb_per_loaded_shard']:.0f} MiB loaded; {res['shards_one_machine_serves']} "
+        f"fit in 75 % of this machine's {res['machine_memory_gb']:.0f} GB): "
+        f"{len(ends)} winter queries of {a.query_length} frames, one thread",
+        ["shards", "places", "ms p50", "ms p95", "R@1"],
+        [[r["shards"], r["places"], r["ms_p50"], r["ms_p95"], r["r1"]] for r in res["rows"]],
+    )
+    return res
