@@ -14,6 +14,7 @@ def test_small_run(tmp_path):
     out = distributed_main(
         ["--images", "150", "--describer", "seqslam", "--workers", "1", "--shard-size", "50",
          "--query-shards", "2", "--shard-places", "20000", "--query-length", "50",
+         "--settings", "defaults",
          "--quiet", "--json", str(tmp_path / "d.json")]
     )  # fmt: skip
     plain, one = out["rows"]
@@ -23,7 +24,7 @@ def test_small_run(tmp_path):
     assert (tmp_path / "d.json").is_file()
     serving = out["serving"]
     assert [r["places"] for r in serving["rows"]] == [20_000, 40_000]
-    assert serving["queries"] == 3 and serving["shards_one_machine_serves"] >= 1
+    assert serving["queries"] > 5 and serving["shards_one_machine_serves"] >= 1
     assert all(0 < r["ms_p50"] <= r["ms_p95"] and 0 <= r["r1"] <= 1 for r in serving["rows"])
 
 
@@ -33,4 +34,4 @@ def test_bad_options():
     with pytest.raises(PlaceprintError, match="describer"):
         distributed_main(["--describer", "nope"])
     with pytest.raises(PlaceprintError, match="shard-places"):
-        distributed_main(["--images", "200", "--shard-places", "100"])
+        distributed_main(["--shard-places", "100"])

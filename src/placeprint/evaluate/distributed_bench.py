@@ -58,6 +58,11 @@ def distributed_main(argv: list[str], prog: str = "benchmarks/distributed.py") -
     p.add_argument("--query-shards", type=int, default=3, help="shards to query (0: skip)")
     p.add_argument("--shard-places", type=int, default=10_000_000, help="places a shard")
     p.add_argument("--query-length", type=int, default=100, help="frames a query sequence")
+    p.add_argument(
+        "--settings", default=None, help="validation settings for serving (default: the "
+        "headline's benchmarks/results/validation.json; 'defaults': library defaults)"
+    )  # fmt: skip
+    p.add_argument("--code-size", type=int, default=7, help="serving: code bytes (headline: 7)")
     p.add_argument("--quiet", action="store_true")
     a = p.parse_args(argv)
     try:
@@ -66,13 +71,12 @@ def distributed_main(argv: list[str], prog: str = "benchmarks/distributed.py") -
         raise PlaceprintError(f"{prog}: --workers must be numbers like 1,2") from None
     if not sizes or min(sizes) < 1 or a.images < 50 or a.shard_size < 1:
         raise PlaceprintError(f"{prog}: need workers >= 1, --images >= 50, --shard-size >= 1")
-    if a.query_shards < 0 or not 10 <= a.query_length <= min(a.images, 1000) // 2:
+    if a.query_shards < 0 or not 10 <= a.query_length <= 500 or not 1 <= a.code_size <= 8:
         raise PlaceprintError(
-            f"{prog}: need --query-shards >= 0 and 10 <= --query-length <= "
-            f"{min(a.images, 1000) // 2}"
+            f"{prog}: need --query-shards >= 0, 10 <= --query-length <= 500, --code-size 1-8"
         )
-    if a.query_shards and a.shard_places <= a.images:
-        raise PlaceprintError(f"{prog}: --shard-places must exceed --images ({a.images})")
+    if a.query_shards and a.shard_places < 10_000:
+        raise PlaceprintError(f"{prog}: --shard-places must be at least 10000")
     if a.describer not in registry.catalog():
         raise PlaceprintError(f"{prog}: unknown describer {a.describer!r}")
     from placeprint.datasets.nordland import load_nordland
@@ -115,7 +119,7 @@ def distributed_main(argv: list[str], prog: str = "benchmarks/distributed.py") -
             os.environ["PLACEPRINT_CACHE"] = saved_cache
     serving = None
     if a.query_shards:
-        serving = _serving(a, d, plain, files)
+        serving = _serving(a)
     for r in rows:
         for key in ("codes", "X", "codec"):
             r.pop(key)
@@ -171,26 +175,34 @@ def distributed_main(argv: list[str], prog: str = "benchmarks/distributed.py") -
     return finish(out, a.json)
 
 
-def _serving(a, describer, plain: dict, files: list[str]) -> dict:
-    """The query side (:mod:`placeprint.evaluate.shard_serving`), with its table."""
-    from placeprint.datasets.nordland import load_nordland
+def _serving(a) -> dict:
+    """The query side (:mod:`placeprint.evaluate.shard_serving`) on the headline's route,
+    describer, codec and matcher settings (``--settings``), with its table."""
+    from placeprint.evaluate.bench import _route_for, _settings
     from placeprint.evaluate.report import print_table
     from placeprint.evaluate.shard_serving import shard_serving
-    from placeprint.sources import describe_files
+    from placeprint.evaluate.validate import fit_codec
 
-    n_q = min(len(files), 1000)
-    winter = [str(f) for f in load_nordland().winter[:n_q]]
-    Q, _ = describe_files(describer, winter, progress=False, cache=False)
-    ends = np.arange(a.query_length - 1, n_q, 50)
+    settings = _settings(a.settings)
+    route = _route_for(settings, a.quiet)
+    tune = np.arange(route.tune_rows)
+    codec = fit_codec(route, tune, a.code_size, **(settings or {}).get("codec", {}))
+    L = a.query_length
+    test = route.subsets()["test"]
+    ends = np.array([e for e in range(L - 1, len(test), 25) if test[e - L + 1 : e + 1].all()])
+    if len(ends) == 0:
+        raise PlaceprintError(f"no test window of {L} frames on this route")
     res = shard_serving(
-        plain["codec"], plain["X"], Q, ends, a.query_length, a.query_shards, a.shard_places,
-        quiet=a.quiet,
+        codec, route.database, route.queries, ends, L, a.query_shards, a.shard_places,
+        source_rows=tune, matcher_options=(settings or {}).get("matcher", {}), quiet=a.quiet,
     )  # fmt: skip
+    res["describer"] = route.describer
+    res["settings"] = "library defaults" if settings is None else str(a.settings)
     print_table(
         f"Serving shards of {a.shard_places:,} places ({res['bytes_per_place']:.2f} B/place, "
         f"{res['rss_mb_per_loaded_shard']:.0f} MiB loaded; {res['shards_one_machine_serves']} "
-        f"fit in 75 % of this machine's {res['machine_memory_gb']:.0f} GB): "
-        f"{len(ends)} winter queries of {a.query_length} frames, one thread",
+        f"fit in 75 % of this machine's {res['machine_memory_gb']:.0f} GB): {len(ends)} "
+        f"winter test windows of {L} frames, one thread, the headline's settings",
         ["shards", "places", "ms p50", "ms p95", "R@1"],
         [[r["shards"], r["places"], r["ms_p50"], r["ms_p95"], r["r1"]] for r in res["rows"]],
     )

@@ -2,7 +2,8 @@
 
 ``S`` shards of ``n`` places each, built with one codec and one key length. Shard 1
 holds the real database route (Nordland summer) followed by distractors; the others
-hold distractors only, all drawn by the segment generator fitted on the real route
+hold distractors only, all drawn by the segment generator fitted on the route's tuning
+places
 (:class:`~placeprint.datasets.distractors.SegmentRouteGenerator`: as confusable as real
 places). Each shard is saved and loaded back as a server would; memory is the rise of
 the process's resident set while loading them. Queries are real winter windows; latency
@@ -58,6 +59,8 @@ def shard_serving(
     length: int,
     shards: int,
     places: int,
+    source_rows: np.ndarray | None = None,
+    matcher_options: dict | None = None,
     seed: int = 0,
     quiet: bool = True,
 ) -> dict:
@@ -65,7 +68,8 @@ def shard_serving(
 
     ``database (N, d)`` real route descriptors (shard 1 starts with them); ``queries``
     the same places under another condition, row for row; ``ends`` the last frames of
-    the ``length``-frame query windows.
+    the ``length``-frame query windows; ``source_rows`` the database rows distractors are
+    made from (default all: give the tuning rows); ``matcher_options`` every shard's.
     """
     from placeprint.datasets.distractors import SegmentRouteGenerator
     from placeprint.distributed.shards import ShardSet
@@ -73,8 +77,11 @@ def shard_serving(
     from placeprint.index.overloaded import default_key_bits
 
     if places <= len(database):
-        raise ValueError(f"a shard needs more than the {len(database)} real places")
-    gen = SegmentRouteGenerator(seed=seed).fit(codec.transform(database))
+        from placeprint.errors import PlaceprintError
+
+        raise PlaceprintError(f"a shard needs more than the {len(database)} real places")
+    rows = np.arange(len(database)) if source_rows is None else np.asarray(source_rows)
+    gen = SegmentRouteGenerator(seed=seed).fit(codec.transform(database[rows]))
     key_bits = default_key_bits(places, codec.n_bits)
     real = codec.encode(database)
     build_s, paths = [], []
@@ -94,7 +101,7 @@ def shard_serving(
         rss1 = current_rss_mb()
     rows = []
     for s in range(1, shards + 1):
-        group = ShardSet(loaded[:s])
+        group = ShardSet(loaded[:s], **(matcher_options or {}))
         latency, correct = [], 0
         for e in ends:
             X = queries[e - length + 1 : e + 1]
