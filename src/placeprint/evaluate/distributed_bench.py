@@ -197,7 +197,11 @@ def _serving(a) -> dict:
         source_rows=tune, matcher_options=(settings or {}).get("matcher", {}), quiet=a.quiet,
     )  # fmt: skip
     res["describer"] = route.describer
-    res["settings"] = "library defaults" if settings is None else str(a.settings)
+    from placeprint.evaluate.bench import DEFAULT_SETTINGS
+
+    res["settings"] = (
+        "library defaults" if settings is None else str(a.settings or DEFAULT_SETTINGS)
+    )
     print_table(
         f"Serving shards of {a.shard_places:,} places ({res['bytes_per_place']:.2f} B/place, "
         f"{res['rss_mb_per_loaded_shard']:.0f} MiB loaded; {res['shards_one_machine_serves']} "
