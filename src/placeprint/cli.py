@@ -219,7 +219,7 @@ def index_build(
                 runner=dask_runner,
             )
         fits = largest_code_size(len(X), X.shape[1], bits)
-        if fits < 1:
+        if fits < 1 and template is None:  # a codec from another index fits nothing here
             raise PlaceprintError(
                 f"{len(X)} descriptors of {X.shape[1]} dimensions are too few for an index"
             )
@@ -286,7 +286,8 @@ def index_merge(
 ) -> None:
     """Join indexes built with one codec (`index build --codec-from`) end to end.
 
-    Places are renumbered in the order given; the place stores are merged.
+    Places are renumbered in the order given; the place stores are merged, and the
+    geolocators of geotagged parts are fitted again as one.
     """
     from placeprint.distributed.merge import merge_indexes
 

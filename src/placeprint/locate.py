@@ -95,7 +95,7 @@ def build_geolocator(
             return p if p.is_absolute() else folder / p
 
         geo.calibrate_verified(AnswerVerifier(geo, image_of_row, cache_items=128))
-    meta = {"describer": describer, "paths": list(paths)}
+    meta = {"describer": describer, "paths": list(paths), "cells": cells}
     if generation:
         meta["generation"] = generation
     if route_rows is not None:

@@ -102,3 +102,39 @@ def test_a_shard_list_builds_the_index_of_its_shards_in_order(halves, tmp_path):
         "line 2",
         "not found",
     )
+
+
+def test_geotagged_parts_join_into_the_geolocator_of_one_build(tmp_path):
+    """A geotagged part carries its geolocator: merged or added, it is the one a build of
+    all the photos fits (same rows, positions, calibration)."""
+    import shutil
+
+    from placeprint.distributed.merge import add_segment, merge_indexes
+    from placeprint.locate import load_geolocator
+
+    lund = require_real_data("geotagged", "lund").resolve()
+    photos = sorted(lund.glob("*.jpg"))[:20]  # a codec needs 16 photos: a has them
+    for name, chunk in (("a", photos[:16]), ("b", photos[16:]), ("all", photos)):
+        (tmp_path / name).mkdir()
+        for f in chunk:
+            (tmp_path / name / f.name).symlink_to(f)
+    a, both, merged = (tmp_path / f"{n}.ppidx" for n in ("a", "both", "m"))
+    proc = run_cli("index", "build", tmp_path / "a", "-o", a, "--describer", "tiny", "-q")
+    assert proc.returncode == 0, proc.stderr
+    for src, out in ((tmp_path / "b", tmp_path / "b.ppidx"), (tmp_path / "all", both)):
+        proc = run_cli("index", "build", src, "-o", out, "--codec-from", a, "-q")
+        assert proc.returncode == 0, proc.stderr
+    merge_indexes([a, tmp_path / "b.ppidx"], merged)
+    shutil.copy(a, tmp_path / "grown.ppidx")
+    for side in a.parent.glob("a.ppidx.*"):  # the index set: the index and its side files
+        shutil.copy(side, tmp_path / side.name.replace("a.ppidx", "grown.ppidx"))
+    add_segment(tmp_path / "grown.ppidx", tmp_path / "b", progress=False)
+    want, _ = load_geolocator(both)
+    for joined in (merged, tmp_path / "grown.ppidx"):
+        got, _ = load_geolocator(joined)
+        np.testing.assert_array_equal(got.descriptors_, want.descriptors_)
+        np.testing.assert_array_equal(got.lat_, want.lat_)
+        assert got.user_meta_["paths"] == want.user_meta_["paths"]
+        assert got.user_meta_["route_rows"] == list(range(20))
+        np.testing.assert_array_equal(got.level_table_, want.level_table_)
+        np.testing.assert_array_equal(got.verified_level_table_, want.verified_level_table_)

@@ -2,16 +2,25 @@
 
 import json
 
+import pytest
 from conftest import require_real_data
 
-from placeprint.evaluate.serve_bench import main
+from placeprint.evaluate.serve_bench import build_lund_index, main
 
 
-def test_concurrent_locate_requests_all_succeed(tmp_path):
+@pytest.fixture(scope="module")
+def lund(tmp_path_factory):
+    """The benchmark's own Lund index and held-out photos, built once for both tests."""
     require_real_data("geotagged", "lund")
+    idx, queries = build_lund_index(tmp_path_factory.mktemp("lund"))
+    return ["--index", str(idx), "--photos", *map(str, queries)]
+
+
+def test_concurrent_locate_requests_all_succeed(tmp_path, lund):
     out = main(
-        ["--requests", "16", "--clients", "4", "--warmup", "2", "--json", str(tmp_path / "s.json")]
-    )
+        ["--requests", "16", "--clients", "4", "--warmup", "2", "--json", str(tmp_path / "s.json"),
+         *lund]
+    )  # fmt: skip
     saved = json.loads((tmp_path / "s.json").read_text())
     assert saved["requests"] == out["requests"] == 16
     assert out["errors"] == 0 and out["server_alive_after"]
@@ -20,11 +29,10 @@ def test_concurrent_locate_requests_all_succeed(tmp_path):
     assert out["rss_growth_mb"] is not None and out["rss_growth_mb"] < 100  # no leak per request
 
 
-def test_soak_of_good_and_hostile_requests(tmp_path):
+def test_soak_of_good_and_hostile_requests(tmp_path, lund):
     """8 clients mixing good and hostile requests: no good one fails, every hostile one is
     a one-sentence 4xx, memory stays under 2 GiB and /health answers throughout."""
-    require_real_data("geotagged", "lund")
-    out = main(["--soak", "8", "--clients", "8", "--json", str(tmp_path / "soak.json")])
+    out = main(["--soak", "8", "--clients", "8", "--json", str(tmp_path / "soak.json"), *lund])
     assert out["good_failures"] == 0 and out["hostile_not_4xx"] == 0
     assert out["health"]["failed"] == 0 and out["health"]["asked"] > 10
     assert out["rss_peak_mb"] < 2048 and out["server_alive_after"]

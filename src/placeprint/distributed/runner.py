@@ -171,32 +171,30 @@ class DaskRunner:
         return self._assemble(ranges, results)
 
     @staticmethod
-    def _load_shard(entry) -> tuple[np.ndarray, list[int], list]:
+    def _load_shard(entry, descriptors: bool = True) -> tuple[np.ndarray | None, list[int], list]:
+        """``(X, kept, failed)`` of a finished shard (in memory or its file); ``X`` is None
+        with ``descriptors=False`` (a shard file's arrays are read only when asked for)."""
         if not isinstance(entry, Path):
             X, kept, failed = entry
             return np.asarray(X, np.float32).reshape(len(kept), -1), list(kept), failed
         with np.load(entry, allow_pickle=False) as z:
             kept = z["kept"].tolist()
-            return (
-                z["X"].astype(np.float32).reshape(len(kept), -1),
-                kept,
-                json.loads(str(z["failed"])),
-            )
+            X = z["X"].astype(np.float32).reshape(len(kept), -1) if descriptors else None
+            return X, kept, json.loads(str(z["failed"]))
 
     def _assemble(self, ranges: list[range], results: dict) -> tuple[np.ndarray, list[int]]:
         """The shards in order: a memory map in ``work_dir`` when the shards are files, else
         one array. Failures are reported here, in route order."""
-        counts, dim, kept_all = [], None, []
-        for i, r in enumerate(ranges):  # first pass: sizes and failures, one shard at a time
-            X, kept, failed = self._load_shard(results[i])
+        counts, kept_all = [], []
+        for i, r in enumerate(ranges):  # first pass: sizes and failures, no descriptors read
+            _, kept, failed = self._load_shard(results[i], descriptors=False)
             for name, reason in failed:
                 print(f"warning: skipped {name}: {reason}", file=sys.stderr)
             counts.append(len(kept))
             kept_all += [r.start + k for k in kept]
-            if len(kept):
-                dim = X.shape[1]
         if not kept_all:
             raise PlaceprintError("no image could be read")
+        dim = self._load_shard(results[int(np.flatnonzero(counts)[0])])[0].shape[1]
         on_disk = all(isinstance(e, Path) for e in results.values())
         if on_disk and self.work_dir is not None:
             from placeprint.atomic import atomic_open

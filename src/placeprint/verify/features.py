@@ -108,6 +108,21 @@ def extract(
     strongest keypoints are kept. ``contrast_threshold`` is SIFT's DoG threshold
     (OpenCV default 0.04). Unreadable files raise :class:`PlaceprintError`.
     """
+    kp, raw, shape, scale = extract_sift(
+        image, max_side, min_side, max_features, contrast_threshold
+    )
+    return LocalFeatures(kp, rootsift(raw), shape, scale)
+
+
+def extract_sift(
+    image: ImageLike,
+    max_side: int = 640,
+    min_side: int = 256,
+    max_features: int = 2000,
+    contrast_threshold: float = 0.04,
+) -> tuple[np.ndarray, np.ndarray, tuple[int, int], float]:
+    """:func:`extract` before RootSIFT: ``(keypoints (m, 4) float32, SIFT (m, 128) uint8,
+    (h, w), scale)``. OpenCV's SIFT values are whole numbers 0-255, so uint8 is exact."""
     import cv2
 
     if max_side < 16 or min_side < 1 or min_side > max_side:
@@ -129,9 +144,9 @@ def extract(
     sift = cv2.SIFT_create(nfeatures=max_features, contrastThreshold=contrast_threshold)
     kps, desc = sift.detectAndCompute(img8, None)
     if not kps:
-        return LocalFeatures(np.zeros((0, 4)), np.zeros((0, 128)), (h, w), scale)
+        return np.zeros((0, 4), np.float32), np.zeros((0, 128), np.uint8), (h, w), scale
     kp = np.array([(k.pt[0], k.pt[1], k.size, k.angle) for k in kps], np.float32)
     # pixel centres: working x' = (x + 0.5) * scale - 0.5  =>  x = (x' + 0.5) / scale - 0.5
     kp[:, :2] = (kp[:, :2] + 0.5) / scale - 0.5
     kp[:, 2] /= scale
-    return LocalFeatures(kp, rootsift(desc), (h, w), scale)
+    return kp, np.clip(np.rint(desc), 0, 255).astype(np.uint8), (h, w), scale

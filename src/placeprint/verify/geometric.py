@@ -341,11 +341,18 @@ class GeometricReranker:
             )
 
     def features(self, image: ImageLike | LocalFeatures) -> LocalFeatures:
-        """Local features of one image with this reranker's settings (features pass through)."""
+        """Local features of one image with this reranker's settings (features pass through;
+        an image file's come from :mod:`placeprint.verify.feature_store` when kept there)."""
         if isinstance(image, LocalFeatures):
             return image
-        return extract(
-            image, self.max_side, self.min_side, self.max_features, self.contrast_threshold
+        from placeprint.verify.feature_store import cached_extract
+
+        return cached_extract(
+            image,
+            max_side=self.max_side,
+            min_side=self.min_side,
+            max_features=self.max_features,
+            contrast_threshold=self.contrast_threshold,
         )
 
     def cache(
