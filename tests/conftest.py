@@ -17,6 +17,13 @@ REPO = Path(__file__).resolve().parents[1]
 CLI = [sys.executable, "-m", "placeprint.cli"]
 
 
+def smooth_route(n: int, d: int, rng, smoothing: int = 4) -> np.ndarray:
+    """A random walk-like route ``(n, d)``: consecutive places are similar."""
+    noise = rng.normal(size=(n + smoothing, d))
+    kernel = np.ones(smoothing) / np.sqrt(smoothing)
+    return np.stack([np.convolve(noise[:, j], kernel, "valid")[:n] for j in range(d)], 1)
+
+
 def run_cli(*args, cwd=None, env=None, timeout: int = 300) -> subprocess.CompletedProcess:
     """Run ``placeprint ARGS`` in a subprocess (tracebacks off) and capture its output."""
     return subprocess.run(

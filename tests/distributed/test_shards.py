@@ -2,18 +2,13 @@
 
 import numpy as np
 import pytest
+from conftest import smooth_route
 
 from placeprint.codec import CoarseCodec
 from placeprint.distributed.shards import ShardSet
 from placeprint.errors import PlaceprintError
 from placeprint.index import OverloadedIndex
 from placeprint.sequence.matcher import SequenceMatcher
-
-
-def smooth_route(n, d, rng, smoothing=4):
-    noise = rng.normal(size=(n + smoothing, d))
-    kernel = np.ones(smoothing) / np.sqrt(smoothing)
-    return np.stack([np.convolve(noise[:, j], kernel, "valid")[:n] for j in range(d)], 1)
 
 
 @pytest.fixture(scope="module")

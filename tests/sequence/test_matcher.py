@@ -4,6 +4,7 @@ import itertools
 
 import numpy as np
 import pytest
+from conftest import smooth_route
 
 from placeprint.codec import CoarseCodec
 from placeprint.errors import PlaceprintError
@@ -21,13 +22,6 @@ EXHAUSTIVE = dict(
     step=1,
     shortlist=10**9,
 )
-
-
-def smooth_route(n, d, rng, smoothing=4):
-    """A random walk-like route: consecutive places are similar."""
-    noise = rng.normal(size=(n + smoothing, d))
-    kernel = np.ones(smoothing) / np.sqrt(smoothing)
-    return np.stack([np.convolve(noise[:, j], kernel, "valid")[:n] for j in range(d)], 1)
 
 
 @pytest.fixture(scope="module")
