@@ -183,6 +183,8 @@ def test_flat_or_tiny_photos_and_calibration_are_said(lund_index, tmp_path):
     # 26 photos: each located from the other 25 calibrates the probabilities
     assert "not calibrated" not in proc.stderr
     assert all(e["calibrated"] is True and e["calibration_photos"] == 26 for e in data)
+    kinds = {"verified", "failed verification", "all"}  # which photos calibrated each answer
+    assert all(e["calibrated_on"]["answers"] in kinds for e in data)
     assert all(m["probability"] <= 27 / 28 + 1e-6 for e in data for m in e["modes"])
     ok = run("locate", root / "db" / "05.jpg", "--index", root / "lund.idx", "--no-map", "--json")
     assert "warning" not in json.loads(ok.stdout)

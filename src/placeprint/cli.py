@@ -851,6 +851,7 @@ def locate_cmd(
         problem = photo_detail_problem(r.photo)
         entry["calibrated"] = bool(locator.geo.calibrated)
         entry["calibration_photos"] = locator.geo.calibration_count
+        entry["calibrated_on"] = locator.geo.calibration_of(r.prediction)
         if problem:
             entry["warning"] = f"this photo cannot show where it was taken: {problem}"
             typer.echo(f"warning: {r.photo}: {entry['warning']}", err=True)

@@ -137,6 +137,8 @@ def test_locate_held_out_photo(lund, name):
     assert out["calibrated"] is True and out["calibration_photos"] == 26
     # checked against the matched database photos: the held-out photos share facades
     assert out["verification"]["verified"] and best["verified"] and best["inliers"] >= 15
+    # a verified answer's levels come from the collection's photos that verified
+    assert out["calibrated_on"]["answers"] == "verified" and out["calibrated_on"]["photos"] >= 10
     assert haversine_km(best["lat"], best["lon"], truth.lat, truth.lon) < 0.05
     assert 1 <= len(out["modes"]) <= 3 and 1 <= len(out["matches"]) <= 3
     assert set(out["timing_ms"]) >= {"decode", "describe", "locate", "total"}

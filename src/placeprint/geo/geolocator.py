@@ -402,7 +402,10 @@ class Geolocator:
         Learns the credible-level table and the verified mode's probability (isotonic on
         "the truth lies in its disc") from the photos that verified (at least
         ``MIN_CALIBRATION_ROWS``; otherwise verified answers keep their raw levels and say
-        so). Returns how many verified.
+        so). The photos that did *not* verify calibrate the answers whose verification
+        fails the same way (:meth:`with_failed_verification`): those are the harder photos
+        (no close match), which the calibration of all photos would state too confidently.
+        Returns how many verified.
         """
         from sklearn.isotonic import IsotonicRegression
 
@@ -411,14 +414,21 @@ class Geolocator:
         self._check_fitted()
         self.verified_level_table_ = np.zeros(0)
         self.verified_x_ = self.verified_y_ = np.zeros(0)
+        self.failed_level_table_ = self.failed_x_ = self.failed_y_ = np.zeros(0)
         n = len(self.descriptors_)
         rng = np.random.default_rng(self.seed if seed is None else seed)
         rows = np.sort(rng.choice(n, min(n, max_rows), replace=False))
         levels, stated, hit = [], [], []
+        failed_levels, failed_p, failed_hit = [], [], []
         for r, pred in self._held_out_predictions(rows):
             path = verifier.image_of_row(int(r))
             evidence = verifier.check(path, pred, in_collection=path is not None)
             if not evidence.verified:
+                failed_levels.append(pred.density.credible_level([self.lat_[r]], [self.lon_[r]])[0])
+                for m in pred.modes:
+                    failed_p.append(m.probability)
+                    d_km = haversine_km(m.lat, m.lon, self.lat_[r], self.lon_[r])
+                    failed_hit.append(d_km <= m.radius_km)
                 continue
             out = self.with_verified_kernel(pred, evidence)
             levels.append(out.density.credible_level([self.lat_[r]], [self.lon_[r]])[0])
@@ -432,7 +442,55 @@ class Geolocator:
             iso.fit(np.asarray(stated, float), np.asarray(hit, float))
             self.verified_x_ = np.asarray(iso.X_thresholds_, float)
             self.verified_y_ = np.asarray(iso.y_thresholds_, float)
+        if len(failed_levels) >= MIN_CALIBRATION_ROWS:
+            self.failed_level_table_ = np.sort(np.asarray(failed_levels, float))
+            iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip")
+            iso.fit(np.asarray(failed_p, float), np.asarray(failed_hit, float))
+            self.failed_x_ = np.asarray(iso.X_thresholds_, float)
+            self.failed_y_ = np.asarray(iso.y_thresholds_, float)
         return len(levels)
+
+    @property
+    def failed_calibrated(self) -> bool:
+        """Whether answers whose verification failed have their own calibration."""
+        return len(getattr(self, "failed_level_table_", ())) > 0
+
+    def _failed_level(self, raw: np.ndarray | float) -> np.ndarray:
+        table = self.failed_level_table_
+        return np.searchsorted(table, np.asarray(raw, float), side="right") / len(table)
+
+    def calibration_of(self, pred: GeoPrediction) -> dict:
+        """Which held-out photos calibrated the answer ``pred``: ``{"answers": "verified" |
+        "failed verification" | "all" | "none", "photos": n}``."""
+        tables = (
+            ("failed verification", "failed_level_table_", self._failed_level),
+            ("verified", "verified_level_table_", self._verified_level),
+        )
+        for name, attr, level_map in tables:
+            table = getattr(self, attr, ())
+            if len(table) and pred.level_map == level_map:
+                return {"answers": name, "photos": len(table)}
+        if self.calibrated and pred.level_map == self.calibrated_level:
+            return {"answers": "all", "photos": self.calibration_count}
+        return {"answers": "none", "photos": 0}
+
+    def with_failed_verification(self, pred: GeoPrediction) -> GeoPrediction:
+        """``pred`` (an unverified answer) calibrated on the collection's photos that did not
+        verify either, when there were at least ``MIN_CALIBRATION_ROWS`` of them: its levels
+        by their table, its modes' probabilities by their hit rate (isotonic, capped at
+        ``(n + 1) / (n + 2)``). Otherwise ``pred`` unchanged."""
+        if not self.failed_calibrated:
+            return pred
+        n = len(self.failed_level_table_)
+        x, y = self.failed_x_, self.failed_y_
+        if x[0] > 0:  # below the smallest calibrated probability, towards (0, 0)
+            x, y = np.concatenate([[0.0], x]), np.concatenate([[0.0], y])
+        p = np.interp([m.probability for m in pred.modes], x, y)
+        p = np.minimum(p / max(1.0, float(p.sum())), (n + 1.0) / (n + 2.0))
+        modes = [
+            dataclasses.replace(m, probability=float(q)) for m, q in zip(pred.modes, p, strict=True)
+        ]
+        return dataclasses.replace(pred, modes=self._ranked(modes), level_map=self._failed_level)
 
     @property
     def verified_calibrated(self) -> bool:
@@ -813,6 +871,9 @@ class Geolocator:
             "verified_level_table": getattr(self, "verified_level_table_", np.zeros(0)),
             "verified_x": getattr(self, "verified_x_", np.zeros(0)),
             "verified_y": getattr(self, "verified_y_", np.zeros(0)),
+            "failed_level_table": getattr(self, "failed_level_table_", np.zeros(0)),
+            "failed_x": getattr(self, "failed_x_", np.zeros(0)),
+            "failed_y": getattr(self, "failed_y_", np.zeros(0)),
         }
         info = {
             "params": self.params(),
@@ -852,7 +913,8 @@ class Geolocator:
             geo.mode_y_ = np.asarray(arrays["mode_y"], float)
             count = arrays.get("calibration_count")  # absent in files of the first format
             geo.calibration_count_ = int(count) if count is not None else len(geo.level_table_)
-            for name in ("verified_level_table", "verified_x", "verified_y"):
+            for name in ("verified_level_table", "verified_x", "verified_y", "failed_level_table",
+                         "failed_x", "failed_y"):  # fmt: skip
                 setattr(geo, name + "_", np.asarray(arrays.get(name, np.zeros(0)), float))
             t = meta["temperature"]
             geo.temperature_ = np.inf if t is None else float(t)

@@ -219,5 +219,8 @@ class AnswerVerifier:
         import dataclasses
 
         evidence = self.check(image, pred)
-        out = self.geo.with_verified_kernel(pred, evidence) if evidence.verified else pred
+        if evidence.verified:
+            out = self.geo.with_verified_kernel(pred, evidence)
+        else:  # calibrated on the collection's photos that did not verify either
+            out = self.geo.with_failed_verification(pred)
         return dataclasses.replace(out, verification=evidence)

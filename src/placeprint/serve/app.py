@@ -305,6 +305,9 @@ class _Service:
             # probabilities (fewer than 10 photos cannot), and how many
             "calibrated": self.locator.geo.calibrated,
             "calibration_photos": self.locator.geo.calibration_count,
+            # the held-out photos this answer's levels come from: verified ones, ones that
+            # failed verification as this answer did, or all of them
+            "calibrated_on": self.locator.geo.calibration_of(pred),
             # geometric verification against the matched database photos (None: turned off)
             "verification": pred.verification.to_dict() if pred.verification else None,
             "matches": self.matches(pred, top),
