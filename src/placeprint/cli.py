@@ -523,6 +523,14 @@ def match(
     probes: Annotated[
         int | None, typer.Option(help="Buckets probed per frame (default: the matcher's).")
     ] = None,
+    shards: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--shard",
+            help="Another index with INDEX's codec (repeatable): search them all as one map, "
+            "positions numbered on after INDEX's places.",
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
 ) -> None:
@@ -559,6 +567,9 @@ def match(
         if length > len(X):
             raise PlaceprintError(f"--length {length} is longer than the query ({len(X)} frames)")
     options = {} if probes is None else {"probes": probes}
+    shards = list(shards or [])
+    if shards and sliding:
+        raise PlaceprintError("--shard searches the last frame: it does not go with --sliding")
     if sliding:
         stream = StreamingMatcher(index, length=length or len(X), **options)
         rows = []
@@ -577,13 +588,17 @@ def match(
         return
     if length is not None:
         X, names = X[-length:], names[-length:]
-    result = SequenceMatcher(index, **options).match(X, k=k)
-    from placeprint.locate import route_positions
+    if shards:
+        result, files, where = _match_shards(index_path, index, shards, X, k, options)
+    else:
+        result = SequenceMatcher(index, **options).match(X, k=k)
+        from placeprint.locate import route_positions
 
-    where = route_positions(index_path) or {}
+        where = route_positions(index_path) or {}
     found = [(int(p), float(s)) for p, s in zip(result.positions, result.scores, strict=True)]
     found = [(p, s) for p, s in found if p >= 0]  # no padding
-    files = _place_files(index_path, [p for p, _ in found])
+    if not shards:
+        files = _place_files(index_path, [p for p, _ in found])
     if as_json:
         answers = []
         for p, s in found:
@@ -617,6 +632,40 @@ def match(
 
 MAX_ANSWERS = 100
 MAX_PROBES = 4096
+
+
+def _match_shards(index_path: Path, index, shards: list[Path], X, k: int, options: dict):
+    """Search INDEX and its shards as one map: the result, and the files and positions on
+    Earth of its answers (global positions), read from each answer's own shard."""
+    from placeprint.distributed.shards import ShardSet
+    from placeprint.index import OverloadedIndex
+    from placeprint.locate import route_positions
+
+    paths = [index_path, *shards]
+    parts = [index]
+    for p in shards:
+        if not p.is_file():
+            raise PlaceprintError(f"index not found: {p}")
+        part = OverloadedIndex.load(p)
+        if part.describer != index.describer:
+            raise PlaceprintError(f"{p} was described differently from {index_path}")
+        parts.append(part)
+    import numpy as np
+
+    group = ShardSet(parts, **options)
+    result = group.search(X, k=k)
+    files, where, on_earth = {}, {}, {}
+    for p in (int(q) for q in result.positions if q >= 0):
+        i = int(np.searchsorted(group.offsets, p, side="right")) - 1
+        local = p - int(group.offsets[i])
+        name = _place_files(paths[i], [local]).get(local)
+        if name:
+            files[p] = name
+        if i not in on_earth:  # a shard's geolocator is read once
+            on_earth[i] = route_positions(paths[i]) or {}
+        if local in on_earth[i]:
+            where[p] = on_earth[i][local]
+    return result, files, where
 
 
 def _place_files(index_path: Path, positions: list[int]) -> dict[int, str]:

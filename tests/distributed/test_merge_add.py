@@ -1,5 +1,7 @@
 """index merge / index add: parts built with one codec join into the index of all of them."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from conftest import assert_one_line_error, require_real_data, run_cli
@@ -51,6 +53,15 @@ def test_merge_of_two_parts_is_the_build_of_both(halves, tmp_path):
     with PlaceStore.open(side_path(merged, "places")) as store:
         assert store.get(75)["path"].endswith(sorted((halves / "b").iterdir())[0].name)
         assert len(store) == 150
+        # a and b searched side by side: global positions, each answer's file from its shard
+        side = run_cli("match", a, query, "--shard", b, "--json")
+        assert side.returncode == 0, side.stderr
+        answers = json.loads(side.stdout)["answers"]
+        assert answers and abs(answers[0]["position"] - 109) <= 2  # the query's last frame
+        for m in answers:
+            assert Path(m["file"]).name == Path(store.get(m["position"])["path"]).name
+    assert_one_line_error(run_cli("match", a, query, "--shard", tmp_path / "no.ppidx"), "not found")
+    assert_one_line_error(run_cli("match", a, query, "--shard", b, "--sliding"), "--sliding")
 
 
 def _all_matches(data):

@@ -134,10 +134,16 @@ def _fit_geolocator(X, lat, lon, db_paths, cache, memo, verify_top: int):
 
 
 def _answer(geo, verifier, X_q, image):
-    """Retrieval and verified answers of one query photo, and the seconds they took."""
+    """Retrieval and verified answers of one query photo, and the seconds they took.
+
+    The photo is decoded and its local features extracted inside the timing, as for a new
+    photo: no cache of features (on disk or of pairs checked before) answers for it. The
+    database photos' features come from the warm cache, as in a running service."""
+    from placeprint.describe.images import load_gray
+
     t0 = time.perf_counter()
     plain = geo.predict_proba(X_q)[0]
-    checked = verifier.apply(image, plain)
+    checked = verifier.apply(load_gray(image), plain)
     return plain, checked, time.perf_counter() - t0
 
 
