@@ -33,5 +33,7 @@ def test_bad_options():
         distributed_main(["--workers", "two"])
     with pytest.raises(PlaceprintError, match="describer"):
         distributed_main(["--describer", "nope"])
+    with pytest.raises(PlaceprintError, match="threads"):
+        distributed_main(["--threads", "0"])
     with pytest.raises(PlaceprintError, match="shard-places"):
         distributed_main(["--shard-places", "100"])

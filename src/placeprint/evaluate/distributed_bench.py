@@ -55,6 +55,11 @@ def distributed_main(argv: list[str], prog: str = "benchmarks/distributed.py") -
     p.add_argument("--describer", default="cnn_netvlad")
     p.add_argument("--workers", default="1,2", help="local cluster sizes to measure")
     p.add_argument("--shard-size", type=int, default=250)
+    p.add_argument(
+        "--threads", type=int, default=None,
+        help="threads of a deep describer in every row (default: its own, 2); 1 measures "
+        "scaling per core: the one-process row then uses one core, each worker one",
+    )  # fmt: skip
     p.add_argument("--query-shards", type=int, default=3, help="shards to query (0: skip)")
     p.add_argument("--shard-places", type=int, default=10_000_000, help="places a shard")
     p.add_argument("--query-length", type=int, default=100, help="frames a query sequence")
@@ -84,7 +89,9 @@ def distributed_main(argv: list[str], prog: str = "benchmarks/distributed.py") -
     from placeprint.sources import describe_files
 
     files = [str(f) for f in load_nordland().summer[: a.images]]
-    d = registry.get(a.describer)
+    if a.threads is not None and not 1 <= a.threads <= 64:
+        raise PlaceprintError(f"{prog}: --threads must be 1-64")
+    d = registry.get(a.describer, **({} if a.threads is None else {"threads": a.threads}))
     t0 = time.perf_counter()
     if d.learns:
         d.fit(files)
@@ -126,8 +133,9 @@ def distributed_main(argv: list[str], prog: str = "benchmarks/distributed.py") -
     base = rows[0]
     by_workers = {r["workers"]: r for r in rows}
     print_table(
-        f"Describe + encode, {len(files)} Nordland frames, {a.describer} (fit {fit_s:.0f} s "
-        "before, the same for every row)",
+        f"Describe + encode, {len(files)} Nordland frames, {a.describer}"
+        + (f" ({d.threads} thread(s) a process)" if hasattr(d, "threads") else "")
+        + f" (fit {fit_s:.0f} s before, the same for every row)",
         ["path", "images/s", "describe s", "encode s", "cluster start s", "vs one process",
          "same codes"],
         [[r["path"], r["images_per_s"], r["describe_s"], r["encode_s"], r["startup_s"],
@@ -157,6 +165,7 @@ def distributed_main(argv: list[str], prog: str = "benchmarks/distributed.py") -
         **run_metadata(prog, argv),
         "images": len(files),
         "describer": a.describer,
+        "describer_threads": getattr(d, "threads", None),
         "fit_seconds": fit_s,
         "rows": rows,
         "speedup_2_workers_vs_one_process": (
