@@ -121,3 +121,19 @@ def test_an_unreadable_image_is_reported_and_skipped(frames, tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "skipped" in proc.stderr and "images-0000705.png" in proc.stderr
     assert "140 places" in proc.stdout
+
+
+def test_workers_get_describers_with_their_own_thread_count(frames):
+    from placeprint import describe
+    from placeprint.distributed.runner import with_threads
+
+    deep = describe.get("cnn_gem")
+    deep.fit(sorted(frames.iterdir())[:40])
+    one = with_threads(deep, 1)
+    assert one is not deep and one.threads == 1 and one.backbone.threads == 1
+    assert deep.threads == 2 and deep.backbone.threads == 2  # the client's is left alone
+    assert one.config() == deep.config()  # shard names and cache entries do not change
+    some = [str(f) for f in sorted(frames.iterdir())[:8]]
+    np.testing.assert_array_equal(one(some), deep(some))  # the same descriptors
+    plain = describe.get("seqslam")
+    assert with_threads(plain, 1) is plain

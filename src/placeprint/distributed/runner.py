@@ -34,6 +34,23 @@ def shards_of(n: int, shard_size: int) -> list[range]:
     return [range(a, min(a + shard_size, n)) for a in range(0, n, shard_size)]
 
 
+def with_threads(describer, threads: int):
+    """A copy of ``describer`` whose native threads (a deep describer's ONNX Runtime
+    session) are ``threads``, so that a worker uses the cores Dask gives it and no more;
+    other describers are returned as they are. Descriptors do not depend on the thread
+    count (checked on cnn_netvlad), and the config, which names shards and cache entries,
+    leaves threads out."""
+    if not hasattr(describer, "threads"):
+        return describer
+    import pickle
+
+    copy = pickle.loads(pickle.dumps(describer))  # a fitted describer drops its session
+    copy.threads = int(threads)
+    if hasattr(copy, "backbone") and hasattr(copy.backbone, "threads"):
+        copy.backbone.threads = int(threads)
+    return copy
+
+
 def _describe_shard(describer, files: list[str]) -> tuple[np.ndarray, list[int], list]:
     """On a worker: one shard's descriptors, the kept positions and the failures."""
     from placeprint.config import cache_root
@@ -113,6 +130,11 @@ class DaskRunner:
         if self._cluster is not None:
             self._cluster.close()
 
+    def worker_threads(self) -> int:
+        """Threads of the smallest worker (each runs one shard at a time a thread)."""
+        workers = self.client.scheduler_info().get("workers", {})
+        return max(1, min((w.get("nthreads", 1) for w in workers.values()), default=1))
+
     # ------------------------------------------------------------- describing
     def _shard_file(self, describer, files: Sequence[str]) -> Path | None:
         if self.work_dir is None:
@@ -141,7 +163,8 @@ class DaskRunner:
         pending = {}
         if self.work_dir is not None:
             self.work_dir.mkdir(parents=True, exist_ok=True)
-        shared = self.client.scatter(describer, broadcast=True)
+        worker_copy = with_threads(describer, self.worker_threads())
+        shared = self.client.scatter(worker_copy, broadcast=True)
         for i, r in enumerate(ranges):
             done = self._shard_file(describer, files[r.start : r.stop])
             if done is not None and done.is_file():
