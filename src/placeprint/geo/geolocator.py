@@ -108,6 +108,21 @@ def em_mixing_weights(log_lik: np.ndarray, iters: int = 200, tol: float = 1e-9) 
     return pi
 
 
+def hit_rate_curve(stated, hit) -> tuple[np.ndarray, np.ndarray]:
+    """Isotonic regression of "the truth lies in the stated disc" on the stated
+    probability: its ``(x, y)`` knots, to interpolate."""
+    from sklearn.isotonic import IsotonicRegression
+
+    iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip")
+    iso.fit(np.asarray(stated, float), np.asarray(hit, float))
+    return np.asarray(iso.X_thresholds_, float), np.asarray(iso.y_thresholds_, float)
+
+
+def share_at_or_below(table: np.ndarray, raw: np.ndarray | float) -> np.ndarray:
+    """Share of the sorted held-out levels ``table`` at or below each raw level."""
+    return np.searchsorted(table, np.asarray(raw, float), side="right") / len(table)
+
+
 class Geolocator:
     """Fit on a geotagged database of descriptors; ``predict_proba`` gives a density per photo.
 
@@ -352,7 +367,6 @@ class Geolocator:
         share of truths). Mode probabilities: isotonic regression of "the truth lies
         inside the mode's stated disc" on the raw probability (its mass in the disc).
         """
-        from sklearn.isotonic import IsotonicRegression
 
         from placeprint.geo.distance import haversine_km
 
@@ -369,10 +383,7 @@ class Geolocator:
                 hit.append(haversine_km(m.lat, m.lon, self.lat_[r], self.lon_[r]) <= m.radius_km)
         self.calibration_count_ = len(rows)
         self.level_table_ = np.sort(np.asarray(levels, float))
-        iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip")
-        iso.fit(np.asarray(raw, float), np.asarray(hit, float))
-        self.mode_x_ = np.asarray(iso.X_thresholds_, float)
-        self.mode_y_ = np.asarray(iso.y_thresholds_, float)
+        self.mode_x_, self.mode_y_ = hit_rate_curve(raw, hit)
 
     @property
     def calibrated(self) -> bool:
@@ -385,7 +396,7 @@ class Geolocator:
         table = getattr(self, "level_table_", np.zeros(0))
         if len(table) == 0:
             return raw
-        return np.searchsorted(table, raw, side="right") / len(table)
+        return share_at_or_below(table, raw)
 
     def raw_level(self, p: float) -> float:
         """The raw HPD level whose region holds a calibrated share ``p`` of truths."""
@@ -407,7 +418,6 @@ class Geolocator:
         (no close match), which the calibration of all photos would state too confidently.
         Returns how many verified.
         """
-        from sklearn.isotonic import IsotonicRegression
 
         from placeprint.geo.distance import haversine_km
 
@@ -438,16 +448,10 @@ class Geolocator:
             hit.append(d_km <= best.radius_km)
         if len(levels) >= MIN_CALIBRATION_ROWS:
             self.verified_level_table_ = np.sort(np.asarray(levels, float))
-            iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip")
-            iso.fit(np.asarray(stated, float), np.asarray(hit, float))
-            self.verified_x_ = np.asarray(iso.X_thresholds_, float)
-            self.verified_y_ = np.asarray(iso.y_thresholds_, float)
+            self.verified_x_, self.verified_y_ = hit_rate_curve(stated, hit)
         if len(failed_levels) >= MIN_CALIBRATION_ROWS:
             self.failed_level_table_ = np.sort(np.asarray(failed_levels, float))
-            iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip")
-            iso.fit(np.asarray(failed_p, float), np.asarray(failed_hit, float))
-            self.failed_x_ = np.asarray(iso.X_thresholds_, float)
-            self.failed_y_ = np.asarray(iso.y_thresholds_, float)
+            self.failed_x_, self.failed_y_ = hit_rate_curve(failed_p, failed_hit)
         return len(levels)
 
     @property
@@ -456,8 +460,7 @@ class Geolocator:
         return len(getattr(self, "failed_level_table_", ())) > 0
 
     def _failed_level(self, raw: np.ndarray | float) -> np.ndarray:
-        table = self.failed_level_table_
-        return np.searchsorted(table, np.asarray(raw, float), side="right") / len(table)
+        return share_at_or_below(self.failed_level_table_, raw)
 
     def calibration_of(self, pred: GeoPrediction) -> dict:
         """Which held-out photos calibrated the answer ``pred``: ``{"answers": "verified" |
@@ -498,8 +501,7 @@ class Geolocator:
         return len(getattr(self, "verified_level_table_", ())) > 0
 
     def _verified_level(self, raw: np.ndarray | float) -> np.ndarray:
-        table = self.verified_level_table_
-        return np.searchsorted(table, np.asarray(raw, float), side="right") / len(table)
+        return share_at_or_below(self.verified_level_table_, raw)
 
     @property
     def calibration_count(self) -> int:
