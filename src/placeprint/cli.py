@@ -637,6 +637,8 @@ MAX_PROBES = 4096
 def _match_shards(index_path: Path, index, shards: list[Path], X, k: int, options: dict):
     """Search INDEX and its shards as one map: the result, and the files and positions on
     Earth of its answers (global positions), read from each answer's own shard."""
+    import numpy as np
+
     from placeprint.distributed.shards import ShardSet
     from placeprint.index import OverloadedIndex
     from placeprint.locate import route_positions
@@ -650,8 +652,6 @@ def _match_shards(index_path: Path, index, shards: list[Path], X, k: int, option
         if part.describer != index.describer:
             raise PlaceprintError(f"{p} was described differently from {index_path}")
         parts.append(part)
-    import numpy as np
-
     group = ShardSet(parts, **options)
     result = group.search(X, k=k)
     files, where, on_earth = {}, {}, {}

@@ -284,6 +284,12 @@ class CoarseCodec:
             raise PlaceprintError("codec state is inconsistent (projection shape)")
         return codec
 
+    def same_as(self, other: CoarseCodec) -> bool:
+        """Whether ``other`` holds the same fitted state (parameters and every array), so
+        that codes and code distances of the two mean the same."""
+        a, b = self.state(), other.state()
+        return a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
+
     def state_bytes(self) -> int:
         """Bytes of learned state needed to encode queries."""
         return int(sum(a.nbytes for a in self.state().values()))

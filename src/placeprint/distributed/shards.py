@@ -7,9 +7,9 @@ query is projected once (the codec is shared), each shard's matcher searches its
 places, and the answers are merged by score into global positions (shard ``i``'s
 positions follow those of shards ``0..i-1``, as in ``index merge`` of the same shards).
 
-Scores are comparable between shards only under one codec and one key length, so both
-are checked. The confidence of a merged answer is the winning shard's, lowered to 1 (a
-tie) when another shard's best answer scores as well.
+Scores are comparable between shards only under one codec and one key (length and
+frames), so both are checked. The confidence of a merged answer is the winning shard's,
+lowered to 1 (a tie) when another shard's best answer scores as well.
 """
 
 from __future__ import annotations
@@ -21,13 +21,6 @@ import numpy as np
 
 from placeprint.errors import PlaceprintError
 from placeprint.sequence.result import SequenceResult
-
-
-def _same_codec(a, b) -> bool:
-    names = ("mean_", "projection_", "offset_", "thresholds_", "levels_")
-    return a.code_size == b.code_size and all(
-        np.array_equal(getattr(a, n), getattr(b, n)) for n in names
-    )
 
 
 class ShardSet:
@@ -52,14 +45,14 @@ class ShardSet:
             loaded.append(s)
         first = loaded[0]
         for i, s in enumerate(loaded[1:], start=2):
-            if not _same_codec(first.codec, s.codec):
+            if not s.codec.same_as(first.codec):
                 raise PlaceprintError(
                     f"shard {i} has another codec: build the shards with --codec-from"
                 )
-            if s.key_bits != first.key_bits:
+            if (s.key_bits, s.key_frames) != (first.key_bits, first.key_frames):
                 raise PlaceprintError(
-                    f"shard {i} has {s.key_bits} key bits, shard 1 {first.key_bits}: "
-                    "give every shard the same --key-bits"
+                    f"shard {i} has {s.key_bits} key bits over {s.key_frames} frame(s), shard 1 "
+                    f"{first.key_bits} over {first.key_frames}: give every shard the same key"
                 )
         self.shards = loaded
         self.codec = first.codec

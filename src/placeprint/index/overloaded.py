@@ -416,12 +416,8 @@ class OverloadedIndex:
         """
         if not parts:
             raise PlaceprintError("nothing to merge")
-        first = parts[0].codec.state()
         for other in parts[1:]:
-            state = other.codec.state()
-            if state.keys() != first.keys() or not all(
-                np.array_equal(first[k], state[k]) for k in first
-            ):
+            if not other.codec.same_as(parts[0].codec):
                 raise PlaceprintError("indexes built with different codecs cannot be merged")
             if other.key_frames != parts[0].key_frames:
                 raise PlaceprintError("indexes with different key_frames cannot be merged")
