@@ -60,14 +60,15 @@ def _motif_images(n, rng):
     return images, labels
 
 
-def test_elements_read_a_motif_anywhere_better_than_the_whole_image(tmp_path):
+@pytest.mark.parametrize("combine", ["mean", "stacked"])
+def test_elements_read_a_motif_anywhere_better_than_the_whole_image(tmp_path, combine):
     rng = np.random.default_rng(1)
     train, y_train = _motif_images(240, rng)
     test, y_test = _motif_images(80, rng)
     layout = HogLayout(size=(128, 64), cell=8, window=3)
     P_tr, W_tr = describe_images(train, layout)
     P_te, W_te = describe_images(test, layout)
-    settings = ElementSettings(seeds=120, top=12, keep=12, bins=4, per_bin=10)
+    settings = ElementSettings(seeds=120, top=12, keep=12, bins=4, per_bin=10, combine=combine)
     model = StyleAwareElements(settings).fit(P_tr, y_train)
     mid = np.abs(model.predict(P_te) - y_test).mean()
     whole = whole_image_regression(W_tr, y_train).predict(W_te)
@@ -77,6 +78,7 @@ def test_elements_read_a_motif_anywhere_better_than_the_whole_image(tmp_path):
     again, layout_again = StyleAwareElements.load(tmp_path / "m.ppml")
     assert layout_again == layout
     np.testing.assert_allclose(again.predict(P_te), model.predict(P_te), rtol=1e-5)
+    assert again.settings.combine == combine
 
 
 def test_bad_input():
@@ -86,6 +88,8 @@ def test_bad_input():
         StyleAwareElements().predict(np.zeros((3, 4, 5)))
     with pytest.raises(PlaceprintError, match="seeds"):
         ElementSettings(seeds=0).check()
+    with pytest.raises(PlaceprintError, match="combine must be one of mean, stacked"):
+        ElementSettings(combine="median").check()
 
 
 def test_cli_fit_and_predict(tmp_path):

@@ -16,6 +16,11 @@ Three labels, each learned on one part and scored on another:
 Both methods see the same HOG: the mid-level elements its patches
 (:mod:`placeprint.midlevel.elements`), the baseline the whole image's HOG blocks
 (ridge regression, penalty by cross-validation), clipped to the learned range alike.
+
+``--tune`` is the validation run that chose each label's way of combining the elements'
+readings (:data:`COMBINE`): it never sees the test part. Nordland learns frames <= 15000
+and checks 15010-20000; style learns the training city and checks the validation city;
+every combiner is scored.
 """
 
 from __future__ import annotations
@@ -35,6 +40,12 @@ METRICS = {
 }
 
 
+#: how each label's element readings are combined, chosen by ``--tune`` (2026-12-06, 2-core
+#: sandbox; mid-level error mean / stacked, whole image): season 0.083 / 0.129 (0.117),
+#: position 9,787 / 8,993 frames (8,698), style 0.233 / 0.177 (0.207)
+COMBINE = {"season": "mean", "position": "stacked", "style": "stacked"}
+
+
 def label_error(label: str, predicted: np.ndarray, truth: np.ndarray) -> float:
     """The error of ``label``'s metric (:data:`METRICS`)."""
     if label == "season":
@@ -42,32 +53,44 @@ def label_error(label: str, predicted: np.ndarray, truth: np.ndarray) -> float:
     return float(np.mean(np.abs(predicted - truth)))
 
 
-def run_label(label, train_images, y_train, test_images, y_test, layout, settings, quiet):
-    """Fit both methods on one label; their test errors and the fitted elements."""
+def run_label(label, train_images, y_train, test_images, y_test, layout, settings, quiet,
+              combiners=None):  # fmt: skip
+    """Fit both methods on one label; their test errors and the fitted elements.
+
+    ``combiners``: the ways of combining readings to score (default: the label's own,
+    :data:`COMBINE`); the first is the one reported as ``midlevel_error``."""
+    from dataclasses import replace
+
     from placeprint.midlevel.elements import StyleAwareElements, whole_image_regression
     from placeprint.midlevel.hog import describe_images
 
     t0 = time.perf_counter()
     P_tr, W_tr = describe_images(train_images, layout)
     P_te, W_te = describe_images(test_images, layout)
-    elements = StyleAwareElements(settings).fit(P_tr, y_train)
-    mid = elements.predict(P_te)
+    by_combiner, fitted = {}, None
+    for combine in combiners or [COMBINE[label]]:
+        elements = StyleAwareElements(replace(settings, combine=combine)).fit(P_tr, y_train)
+        by_combiner[combine] = label_error(label, elements.predict(P_te), y_test)
+        fitted = fitted or elements
     whole = whole_image_regression(W_tr, y_train).predict(W_te)
     whole = np.clip(whole, y_train.min(), y_train.max())
     out = {
         "metric": METRICS[label],
         "train_images": len(train_images),
         "test_images": len(test_images),
-        "midlevel_error": label_error(label, mid, y_test),
+        "combine": fitted.settings.combine,
+        "midlevel_error": by_combiner[fitted.settings.combine],
+        "midlevel_error_by_combiner": by_combiner,
         "whole_image_error": label_error(label, whole, y_test),
-        "elements": int(elements.detectors_.shape[0]),
-        "bins": int(elements.detectors_.shape[1]),
+        "elements": int(fitted.detectors_.shape[0]),
+        "bins": int(fitted.detectors_.shape[1]),
         "seconds": time.perf_counter() - t0,
     }
     if not quiet:
-        print(f"{label}: mid-level {out['midlevel_error']:.3f}, whole image "
-              f"{out['whole_image_error']:.3f} ({out['seconds']:.0f} s)", flush=True)  # fmt: skip
-    return out, elements
+        mid = ", ".join(f"{k} {v:.3f}" for k, v in by_combiner.items())
+        print(f"{label}: mid-level {mid}; whole image {out['whole_image_error']:.3f} "
+              f"({out['seconds']:.0f} s)", flush=True)  # fmt: skip
+    return out, fitted
 
 
 def midlevel_main(argv: list[str], prog: str = "benchmarks/midlevel.py") -> dict:
@@ -75,7 +98,7 @@ def midlevel_main(argv: list[str], prog: str = "benchmarks/midlevel.py") -> dict
     from placeprint.evaluate.benchargs import Parser, finish
     from placeprint.evaluate.report import print_table, run_metadata
     from placeprint.midlevel.data import nordland_sets, style_views
-    from placeprint.midlevel.elements import ElementSettings
+    from placeprint.midlevel.elements import COMBINERS, ElementSettings
     from placeprint.midlevel.hog import HogLayout
 
     p = Parser(prog=prog, description=midlevel_main.__doc__)
@@ -88,6 +111,9 @@ def midlevel_main(argv: list[str], prog: str = "benchmarks/midlevel.py") -> dict
     p.add_argument("--keep", type=int, default=40, help="style-sensitive elements kept")
     p.add_argument("--per-bin", type=int, default=25, help="correspondences a label bin")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--tune", action="store_true",
+                   help="score every combiner on tuning data only (Nordland frames <= 20000, "
+                   "the validation city)")  # fmt: skip
     p.add_argument("--quiet", action="store_true")
     a = p.parse_args(argv)
     labels = [x.strip() for x in a.labels.split(",") if x.strip()]
@@ -104,7 +130,7 @@ def midlevel_main(argv: list[str], prog: str = "benchmarks/midlevel.py") -> dict
         if label == "style":
             layout = HogLayout(size=(160, 120), cell=10, window=4)
             train = style_views(a.style_train, "train", a.seed)
-            test = style_views(a.style_test, "test", a.seed)
+            test = style_views(a.style_test, "val" if a.tune else "test", a.seed)
             sets = (list(train[0]), train[1], list(test[0]), test[1])
         else:
             from placeprint.config import data_available
@@ -114,20 +140,29 @@ def midlevel_main(argv: list[str], prog: str = "benchmarks/midlevel.py") -> dict
                     "real data not found: set PLACEPRINT_DATA to the folder holding nordland/ "
                     "(default ../shared/data)"
                 )
-            nordland = nordland or nordland_sets()
+            nordland = nordland or nordland_sets(a.tune)
             layout = HogLayout()
             sets = nordland[label]
-        rows[label], elements = run_label(label, *sets, layout, settings, a.quiet)
+        combiners = list(COMBINERS) if a.tune else None
+        rows[label], elements = run_label(label, *sets, layout, settings, a.quiet, combiners)
         fitted[label] = (elements, sets[0], layout)
+    combiners = list(next(iter(rows.values()))["midlevel_error_by_combiner"])
     print_table(
-        "Style-aware mid-level elements vs whole-image regression (same HOG)",
-        ["label", "metric", "mid-level", "whole image", "elements", "train", "test"],
-        [[k, r["metric"], r["midlevel_error"], r["whole_image_error"], r["elements"],
-          r["train_images"], r["test_images"]] for k, r in rows.items()],
+        "Style-aware mid-level elements vs whole-image regression (same HOG)"
+        + (", tuning data" if a.tune else ""),
+        ["label", "metric", "combine"]
+        + ([f"mid-level {c}" for c in combiners] if a.tune else ["mid-level"])
+        + ["whole image", "elements", "train", "test"],
+        [[k, r["metric"], r["combine"], *r["midlevel_error_by_combiner"].values(),
+          r["whole_image_error"], r["elements"], r["train_images"], r["test_images"]]
+         for k, r in rows.items()],
     )  # fmt: skip
     out = {
         **run_metadata(prog, argv),
         "data": "season, position: real Nordland frames; style: synthetic cities",
+        "split": "tuning (Nordland <= 15000 learn, 15010-20000 check; style: validation city)"
+        if a.tune
+        else "test (Nordland <= 20000 learn, 20010-25000 test; style: test city)",
         "settings": settings.__dict__,
         "midlevel_error": {k: r["midlevel_error"] for k, r in rows.items()},
         "whole_image_error": {k: r["whole_image_error"] for k, r in rows.items()},

@@ -47,6 +47,10 @@ def fit_cmd(
     output: Annotated[Path, typer.Option("-o", "--output", help="Model file to write.")],
     seeds: Annotated[int, typer.Option(help="Candidate elements to mine.")] = 400,
     keep: Annotated[int, typer.Option(help="Style-sensitive elements to keep.")] = 40,
+    combine: Annotated[
+        str,
+        typer.Option(help="How the elements' readings become a label: mean or stacked."),
+    ] = "mean",
     quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
 ) -> None:
     """Mine style-sensitive elements and their regressors from labelled images."""
@@ -56,7 +60,7 @@ def fit_cmd(
     from placeprint.midlevel.elements import ElementSettings, StyleAwareElements
     from placeprint.midlevel.hog import HogLayout, describe_images
 
-    settings = ElementSettings(seeds=seeds, keep=keep)
+    settings = ElementSettings(seeds=seeds, keep=keep, combine=combine)
     settings.check()
     if output.is_dir() or not output.parent.is_dir():
         raise PlaceprintError(f"-o must name a file in an existing folder, got {output}")

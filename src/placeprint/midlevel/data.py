@@ -10,12 +10,14 @@ import numpy as np
 from placeprint.errors import PlaceprintError
 
 TUNE_LAST_FRAME = 20000  # Nordland: frames <= 20000 to learn, the rest to test
+CHOOSE_LAST_FRAME = 15000  # within those, for choosing settings: <= 15000 learn, the rest check
 
 
-def nordland_sets():
+def nordland_sets(tuning: bool = False):
     """``{label: (train_images, train_labels, test_images, test_labels)}`` for Nordland:
     ``position`` (frame number along the line) and ``season`` (0 summer, 1 winter), both
-    seasons' frames <= 20000 to learn and frames >= 20010 to test."""
+    seasons' frames <= 20000 to learn and frames >= 20010 to test; ``tuning``: frames
+    <= 15000 to learn and 15010-20000 to check, never a test frame."""
     from placeprint.datasets.nordland import load_nordland
 
     nl = load_nordland()
@@ -23,8 +25,9 @@ def nordland_sets():
     images = list(nl.summer) + list(nl.winter)
     both = np.concatenate([frames, frames])
     season = np.concatenate([np.zeros(len(frames)), np.ones(len(frames))])
-    train = np.flatnonzero(both <= TUNE_LAST_FRAME)
-    test = np.flatnonzero(both > TUNE_LAST_FRAME)
+    last, end = (CHOOSE_LAST_FRAME, TUNE_LAST_FRAME) if tuning else (TUNE_LAST_FRAME, np.inf)
+    train = np.flatnonzero(both <= last)
+    test = np.flatnonzero((both > last) & (both <= end))
     pick = lambda idx: [images[i] for i in idx]  # noqa: E731
     return {
         "position": (pick(train), both[train], pick(test), both[test]),

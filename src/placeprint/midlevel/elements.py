@@ -14,14 +14,22 @@
    each next bin is searched with a detector trained on the bin before it (so the
    element may change gradually: the paper's "style-aware" detectors), ``per_bin``
    detections a bin.
-4. Train a **style-aware regressor** per element: ridge regression (CV-chosen penalty)
-   from an element's corresponding patches to their labels.
+4. Train a **style-aware regressor** per element and combine the elements' readings;
+   ``combine`` says how (both chosen per label on tuning data, ``benchmarks/midlevel.py
+   --tune``):
 
-``predict(patches)``: each element finds its best window in an image (any of its bin
-detectors), its regressor reads the label off that window, and the image's label is the
-mean of the elements' readings weighted by each element's accuracy on the training
-images (elements that fire weaker than their median training detection are left out
-unless no element fires).
+   - ``"mean"``: a ridge regression (CV-chosen penalty) from how strongly each of the
+     element's bin detectors fires in an image to the label; an image's label is the mean
+     of its elements' readings weighted by each element's cross-validated accuracy
+     (elements that fire weaker than their median training detection are left out unless
+     none fires);
+   - ``"stacked"``: the paper's regressor on appearance: a ridge regression from the HOG
+     of the element's best window in an image (any of its bin detectors) to the label,
+     fitted on every training image; a second ridge regression, fitted on the elements'
+     out-of-fold readings of the training images, weighs the readings into the label.
+
+``predict(patches)``: the elements' readings combined as fitted, held to the learned
+range.
 """
 
 from __future__ import annotations
@@ -33,6 +41,8 @@ import numpy as np
 from placeprint.errors import PlaceprintError
 
 FILE_KIND = "placeprint-midlevel"
+COMBINERS = ("mean", "stacked")
+_ALPHAS = np.logspace(-3, 3, 13)
 
 
 @dataclass(frozen=True)
@@ -47,12 +57,16 @@ class ElementSettings:
     per_bin: int = 5
     shrinkage: float = 0.1
     seed: int = 0
+    combine: str = "mean"
 
     def check(self) -> None:
         if self.seeds < 1 or self.top < 2 or self.keep < 1 or self.bins < 2 or self.per_bin < 1:
             raise PlaceprintError("need seeds >= 1, top >= 2, keep >= 1, bins >= 2, per_bin >= 1")
         if self.rounds < 0 or not 0 <= self.shrinkage <= 1:
             raise PlaceprintError("need rounds >= 0 and shrinkage in [0, 1]")
+        if self.combine not in COMBINERS:
+            raise PlaceprintError(f"combine must be one of {', '.join(COMBINERS)}, got "
+                                  f"{self.combine!r}")  # fmt: skip
 
 
 def label_entropy(labels: np.ndarray, edges: np.ndarray) -> float:
@@ -104,8 +118,7 @@ class StyleAwareElements:
         return (mean - self.mu_) @ self.inv_
 
     def fit(self, P: np.ndarray, labels: np.ndarray) -> StyleAwareElements:
-        from sklearn.linear_model import Ridge, RidgeCV
-        from sklearn.model_selection import KFold, cross_val_predict
+        from sklearn.model_selection import KFold
 
         s = self.settings
         P = np.asarray(P, np.float32)
@@ -174,14 +187,24 @@ class StyleAwareElements:
         self.biases_ = (-np.median(raw, axis=0)).astype(np.float32)  # (E, bins)
         self.examples_ = np.array(examples)  # (E, bins, 2): image, window of each bin's best
         self.entropy_ = entropy[chosen]
-        # 4. each element's regressor: from how strongly each of its style-specific
-        # detectors fires in an image to the image's label; its weight from its
-        # cross-validated error on the training images
-        S = raw + self.biases_  # (n, E, bins), as _bin_scores gives
+        # 4. each element's regressor and how the readings are combined
         folds = KFold(5, shuffle=True, random_state=s.seed)
+        if s.combine == "stacked":
+            self._fit_stacked(P, labels, folds)
+        else:
+            self._fit_mean(raw + self.biases_, labels, folds)
+        self.label_range_ = (float(labels.min()), float(labels.max()))
+        return self
+
+    def _fit_mean(self, S: np.ndarray, labels: np.ndarray, folds) -> None:
+        """Regressors from each element's bin-detector scores ``S (n, E, bins)``; weights
+        from their cross-validated errors."""
+        from sklearn.linear_model import Ridge, RidgeCV
+        from sklearn.model_selection import cross_val_predict
+
         coefs, intercepts, errors = [], [], []
         for e in range(S.shape[1]):
-            reg = RidgeCV(alphas=np.logspace(-3, 3, 13)).fit(S[:, e], labels)
+            reg = RidgeCV(alphas=_ALPHAS).fit(S[:, e], labels)
             held_out = cross_val_predict(Ridge(alpha=reg.alpha_), S[:, e], labels, cv=folds)
             coefs.append(reg.coef_)
             intercepts.append(float(reg.intercept_))
@@ -190,10 +213,39 @@ class StyleAwareElements:
         self.intercept_ = np.array(intercepts)
         self.training_error_ = np.array(errors)
         self.weights_ = 1.0 / np.maximum(self.training_error_, 1e-6 * (np.ptp(labels) + 1e-12))
-        self.label_range_ = (float(labels.min()), float(labels.max()))
-        return self
+
+    def _fit_stacked(self, P: np.ndarray, labels: np.ndarray, folds) -> None:
+        """Appearance regressors on each element's best window in every training image,
+        and a ridge regression over their out-of-fold readings."""
+        from sklearn.linear_model import Ridge, RidgeCV
+        from sklearn.model_selection import cross_val_predict
+
+        rows = np.arange(len(P))
+        where = self._element_windows(P)
+        coefs, intercepts, errors = [], [], []
+        held_out = np.empty((len(P), where.shape[1]))
+        for e in range(where.shape[1]):
+            F = P[rows, where[:, e]]
+            reg = RidgeCV(alphas=_ALPHAS).fit(F, labels)
+            held_out[:, e] = cross_val_predict(Ridge(alpha=reg.alpha_), F, labels, cv=folds)
+            coefs.append(reg.coef_)
+            intercepts.append(float(reg.intercept_))
+            errors.append(float(np.abs(held_out[:, e] - labels).mean()))
+        self.coef_ = np.array(coefs, np.float32)  # (E, d)
+        self.intercept_ = np.array(intercepts)
+        self.training_error_ = np.array(errors)
+        stack = RidgeCV(alphas=_ALPHAS).fit(held_out, labels)
+        self.weights_ = np.asarray(stack.coef_, np.float64)  # (E,), may be negative
+        self.stack_intercept_ = float(stack.intercept_)
 
     # -------------------------------------------------------------- predict
+    def _element_windows(self, P: np.ndarray) -> np.ndarray:
+        """``(n, E)``: the window where each element fires best (any of its bin detectors)."""
+        E, B, d = self.detectors_.shape
+        scores, where = _best_windows(P, self.detectors_.reshape(-1, d), self.biases_.reshape(-1))
+        best_bin = scores.reshape(len(P), E, B).argmax(axis=2)
+        return np.take_along_axis(where.reshape(len(P), E, B), best_bin[..., None], 2)[..., 0]
+
     def _bin_scores(self, P: np.ndarray) -> np.ndarray:
         """``(n, E, bins)``: each element's style-specific detectors' best scores, less
         their median on the training images."""
@@ -215,6 +267,11 @@ class StyleAwareElements:
         d = self.detectors_.shape[2]
         if P.ndim != 3 or P.shape[2] != d:
             raise PlaceprintError(f"patches must be (n, p, {d}), got {P.shape}")
+        if self.settings.combine == "stacked":
+            F = P[np.arange(len(P))[:, None], self._element_windows(P)]  # (n, E, d)
+            readings = np.einsum("ned,ed->ne", F, self.coef_) + self.intercept_
+            label = readings @ self.weights_ + self.stack_intercept_
+            return np.clip(label, *self.label_range_)
         readings, fired = self._readings(P)
         w = np.where(fired, self.weights_[None, :], 0.0)
         none = w.sum(axis=1) == 0
@@ -233,7 +290,8 @@ class StyleAwareElements:
         if not hasattr(self, "coef_"):
             raise PlaceprintError("the elements are not fitted")
         meta = {"settings": self.params(), "layout": asdict(layout),
-                "label_range": list(self.label_range_)}  # fmt: skip
+                "label_range": list(self.label_range_),
+                "stack_intercept": getattr(self, "stack_intercept_", 0.0)}  # fmt: skip
         arrays = {
             "detectors": self.detectors_,
             "biases": self.biases_,
@@ -255,6 +313,7 @@ class StyleAwareElements:
         for name in ("detectors", "biases", "coef", "intercept", "weights", "training_error"):
             setattr(model, f"{name}_", np.array(arrays[name]))
         model.label_range_ = tuple(meta["label_range"])
+        model.stack_intercept_ = float(meta.get("stack_intercept", 0.0))
         layout = meta["layout"]
         return model, HogLayout(tuple(layout["size"]), layout["cell"], layout["window"])
 
