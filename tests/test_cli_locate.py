@@ -200,7 +200,8 @@ def test_answers_are_verified_against_the_matched_photos(lund_index):
     plain = json.loads(run(*args, "--no-verify").stdout)
     best, base = checked["modes"][0], plain["modes"][0]
     assert best["verified"] and best["inliers"] >= 15
-    assert checked["verification"]["verified"] and checked["verification"]["checked"] >= 2
+    assert checked["verification"]["verified"]
+    assert checked["verification"]["checked"] == 10  # the default --verify-top, of 25 neighbours
     assert "verification" not in plain and not base["verified"]
     err = haversine_km(best["lat"], best["lon"], truth.lat, truth.lon)
     err_plain = haversine_km(base["lat"], base["lon"], truth.lat, truth.lon)
@@ -214,6 +215,25 @@ def test_answers_are_verified_against_the_matched_photos(lund_index):
     assert geo.verified_calibrated and len(geo.verified_level_table_) >= 10
     n = len(geo.verified_level_table_)
     assert best["probability"] <= (n + 1) / (n + 2) + 1e-6
+
+
+def test_verify_top_is_recorded_and_used_by_locate(lund_index, tmp_path):
+    root, lund = lund_index
+    db = tmp_path / "db"
+    db.mkdir()
+    for n in [1, 2, *range(4, 13), *range(14, 19)]:  # 16 photos: the fewest an index takes
+        shutil.copy(lund / f"{n:02d}.jpg", db)
+    idx = tmp_path / "few.idx"
+    proc = run("index", "build", db, "-o", idx, "--describer", "tiny", "--verify-top", "3", "-q")
+    assert proc.returncode == 0, proc.stderr
+    from placeprint.locate import load_geolocator
+
+    assert load_geolocator(idx)[0].user_meta_["verify_top"] == 3
+    out = run("locate", lund / "03.jpg", "--index", idx, "--no-map", "--json")
+    assert json.loads(out.stdout)["verification"]["checked"] == 3  # of 16 neighbours
+    bad = run("index", "build", db, "-o", tmp_path / "x.idx", "--verify-top", "0")
+    assert_one_line_error(bad, "--verify-top must be 1-1000")
+    assert not (tmp_path / "x.idx").exists()
 
 
 def test_build_from_manifest_with_bad_rows_and_duplicates(lund_index, tmp_path):

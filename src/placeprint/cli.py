@@ -114,6 +114,13 @@ def index_build(
             "(for 2,000+ photos), none, or world (the real photo-location partition)."
         ),
     ] = "auto",
+    verify_top: Annotated[
+        int,
+        typer.Option(
+            help="Geotagged sources: database photos each answer is verified against "
+            "(more: surer answers, slower; locate and serve use the same)."
+        ),
+    ] = 10,
     workers: Annotated[
         int | None,
         typer.Option(help="Describe and encode on a local Dask cluster of this many workers."),
@@ -168,6 +175,8 @@ def index_build(
         raise PlaceprintError(f"--workers must be 1-256, got {workers}")
     if shard_size < 1:
         raise PlaceprintError(f"--shard-size must be >= 1, got {shard_size}")
+    if not 1 <= verify_top <= 1000:
+        raise PlaceprintError(f"--verify-top must be 1-1000, got {verify_top}")
     template = None
     if codec_from is not None:
         if describer is not None or paired is not None or code_size is not None:
@@ -239,7 +248,7 @@ def index_build(
         if source.suffix != ".npy":
             _write_places(source, items, positions, output, build, quiet)
         if positions is not None:
-            _build_geolocator(X, positions, items, config, output, build, cells, quiet)
+            _build_geolocator(X, positions, items, config, output, build, cells, quiet, verify_top)
         if template is not None:
             codec = template.codec
         else:
@@ -386,7 +395,7 @@ def _write_places(
 
 
 def _build_geolocator(
-    X, positions, items, config, output: Path, build, cells: str, quiet: bool
+    X, positions, items, config, output: Path, build, cells: str, quiet: bool, verify_top: int
 ) -> None:
     """Fit and save ``OUTPUT.<generation>.geo`` from the images that have positions."""
     from placeprint.locate import build_geolocator
@@ -429,6 +438,7 @@ def _build_geolocator(
         cells,
         route_rows=rows,
         generation=build.generation,
+        verify_top=verify_top,
     )
     if not quiet:
         cell_note = f", {geo.cells.n_cells} cells" if geo.uses_cells else ""

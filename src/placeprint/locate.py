@@ -61,6 +61,7 @@ def build_geolocator(
     route_rows: list[int] | None = None,
     generation: str | None = None,
     verify: bool = True,
+    verify_top: int | None = None,
 ) -> tuple[object, int]:
     """Fit a geolocator on ``X`` at ``(lat, lon)`` and save it; returns it and the file size.
 
@@ -69,10 +70,17 @@ def build_geolocator(
     ``route_rows`` are the photos' positions in the route index built alongside, so
     that a sequence match can be given a place on Earth (:func:`route_positions`).
     ``verify``: calibrate verified answers on up to 100 of the photos, each located from
-    the others and checked against its matches (:meth:`Geolocator.calibrate_verified`).
+    the others and checked against its matches (:meth:`Geolocator.calibrate_verified`);
+    ``verify_top``: distinct neighbours every answer checks (default
+    :data:`~placeprint.geo.verified.DEFAULT_VERIFY_TOP`), recorded so that ``locate`` and
+    the service check as many as the calibration did.
     """
     from placeprint.geo.geolocator import Geolocator
+    from placeprint.geo.verified import DEFAULT_VERIFY_TOP
 
+    verify_top = DEFAULT_VERIFY_TOP if verify_top is None else int(verify_top)
+    if verify_top < 1:
+        raise PlaceprintError(f"verify_top must be >= 1, got {verify_top}")
     if cells == "auto":
         c = default_cells(len(X))
     elif cells == "none":
@@ -94,8 +102,8 @@ def build_geolocator(
             p = Path(paths[row])
             return p if p.is_absolute() else folder / p
 
-        geo.calibrate_verified(AnswerVerifier(geo, image_of_row, cache_items=128))
-    meta = {"describer": describer, "paths": list(paths), "cells": cells}
+        geo.calibrate_verified(AnswerVerifier(geo, image_of_row, top=verify_top, cache_items=128))
+    meta = {"describer": describer, "paths": list(paths), "cells": cells, "verify_top": verify_top}
     if generation:
         meta["generation"] = generation
     if route_rows is not None:
@@ -176,6 +184,13 @@ class PhotoLocator:
         return names
 
     @property
+    def verify_top(self) -> int:
+        """Distinct neighbours an answer checks: as many as the index's calibration did."""
+        from placeprint.geo.verified import DEFAULT_VERIFY_TOP
+
+        return int(self.geo.user_meta_.get("verify_top", DEFAULT_VERIFY_TOP))
+
+    @property
     def verifier(self):
         """The :class:`~placeprint.geo.verified.AnswerVerifier` over the index's photos."""
         if self._verifier is None:
@@ -190,7 +205,7 @@ class PhotoLocator:
                 p = Path(paths[row])
                 return p if p.is_absolute() else folder / p
 
-            self._verifier = AnswerVerifier(self.geo, image_of_row)
+            self._verifier = AnswerVerifier(self.geo, image_of_row, top=self.verify_top)
         return self._verifier
 
     def predict(self, X: np.ndarray, album: bool = False, timestamps=None, images=None) -> list:

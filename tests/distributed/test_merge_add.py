@@ -149,3 +149,20 @@ def test_geotagged_parts_join_into_the_geolocator_of_one_build(tmp_path):
         assert got.user_meta_["route_rows"] == list(range(20))
         np.testing.assert_array_equal(got.level_table_, want.level_table_)
         np.testing.assert_array_equal(got.verified_level_table_, want.verified_level_table_)
+
+
+def test_geotagged_parts_with_other_settings_are_refused():
+    from placeprint.distributed.merge import _join_geotagged
+    from placeprint.errors import PlaceprintError
+
+    def part(name, cells="auto", verify_top=10):
+        return {"X": np.zeros((1, 4), np.float32), "lat": np.zeros(1), "lon": np.zeros(1),
+                "paths": [name], "rows": [0], "cells": cells, "describer": None,
+                "verify_top": verify_top}  # fmt: skip
+
+    joined = _join_geotagged([part("/a.jpg"), None, part("/b.jpg")])
+    assert joined["paths"] == ["/a.jpg", "/b.jpg"] and joined["verify_top"] == 10
+    with pytest.raises(PlaceprintError, match="different cells"):
+        _join_geotagged([part("/a.jpg"), part("/b.jpg", cells="none")])
+    with pytest.raises(PlaceprintError, match="--verify-top"):
+        _join_geotagged([part("/a.jpg"), part("/b.jpg", verify_top=25)])

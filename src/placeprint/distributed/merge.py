@@ -33,6 +33,7 @@ def _load_part(path: Path):
 def _geotagged_of(path: Path, offset: int) -> dict | None:
     """The geotagged rows of the index at ``path`` (its geolocator's descriptors, positions,
     absolute photo paths and route rows shifted by ``offset``), or None without one."""
+    from placeprint.geo.verified import DEFAULT_VERIFY_TOP
     from placeprint.indexfiles import side_path
     from placeprint.locate import load_geolocator
 
@@ -48,7 +49,8 @@ def _geotagged_of(path: Path, offset: int) -> dict | None:
     default_cells = "none" if geo.cells is None else "auto"
     return {"X": geo.descriptors_, "lat": geo.lat_, "lon": geo.lon_, "paths": paths,
             "rows": [int(r) + offset for r in rows], "cells": meta.get("cells", default_cells),
-            "describer": meta.get("describer")}  # fmt: skip
+            "describer": meta.get("describer"),
+            "verify_top": meta.get("verify_top", DEFAULT_VERIFY_TOP)}  # fmt: skip
 
 
 def _join_geotagged(parts: list[dict | None]) -> dict | None:
@@ -60,6 +62,11 @@ def _join_geotagged(parts: list[dict | None]) -> dict | None:
         return None
     if len({p["cells"] for p in have}) > 1:
         raise PlaceprintError("the parts' geolocators use different cells: rebuild them alike")
+    if len({p["verify_top"] for p in have}) > 1:
+        raise PlaceprintError(
+            "the parts' geolocators verify different numbers of photos (--verify-top): "
+            "rebuild them alike"
+        )
     paths = sum((p["paths"] for p in have), [])
     twins = duplicate_of(paths)
     keep = np.array([i not in twins for i in range(len(paths))], bool)
@@ -76,6 +83,7 @@ def _join_geotagged(parts: list[dict | None]) -> dict | None:
         "rows": [r for r, k in zip(sum((p["rows"] for p in have), []), keep, strict=True) if k],
         "cells": have[0]["cells"],
         "describer": have[0]["describer"],
+        "verify_top": have[0]["verify_top"],
     }
 
 
@@ -151,7 +159,7 @@ def _write_geolocator(geotagged: dict, output: Path, build) -> None:
     build_geolocator(
         geotagged["X"], geotagged["lat"], geotagged["lon"], paths, geotagged["describer"],
         build.side("geo"), geotagged["cells"], route_rows=geotagged["rows"],
-        generation=build.generation,
+        generation=build.generation, verify_top=geotagged["verify_top"],
     )  # fmt: skip
 
 
@@ -228,7 +236,10 @@ def add_segment(index_path: Path, source: Path, progress: bool = True) -> tuple[
 
 
 def _new_geotagged(X, new_places: dict, offset: int, old: dict | None, describer) -> dict | None:
-    """The added segment's photos that have positions, as :func:`_geotagged_of` gives them."""
+    """The added segment's photos that have positions, as :func:`_geotagged_of` gives them
+    (with the index's geolocator settings)."""
+    from placeprint.geo.verified import DEFAULT_VERIFY_TOP
+
     lat, lon = np.array(new_places["lat"], float), np.array(new_places["lon"], float)
     have = np.flatnonzero(np.isfinite(lat) & np.isfinite(lon))
     if len(have) == 0:
@@ -237,4 +248,5 @@ def _new_geotagged(X, new_places: dict, offset: int, old: dict | None, describer
             "paths": [new_places["paths"][i] for i in have],
             "rows": [int(i) + offset for i in have],
             "cells": old["cells"] if old else "auto",
-            "describer": old["describer"] if old else describer}  # fmt: skip
+            "describer": old["describer"] if old else describer,
+            "verify_top": old["verify_top"] if old else DEFAULT_VERIFY_TOP}  # fmt: skip

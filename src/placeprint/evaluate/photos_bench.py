@@ -285,6 +285,7 @@ def photos_main(argv: list[str], prog: str = "benchmarks/photos.py") -> dict:
     """Real photos located as `placeprint locate` does: table, JSON and error CDFs."""
     from placeprint.evaluate.benchargs import Parser, finish
     from placeprint.evaluate.report import print_table, run_metadata
+    from placeprint.geo.verified import DEFAULT_VERIFY_TOP
     from placeprint.locate import DEFAULT_PHOTO_DESCRIBER
     from placeprint.verify import FeatureCache, GeometricReranker
 
@@ -299,7 +300,8 @@ def photos_main(argv: list[str], prog: str = "benchmarks/photos.py") -> dict:
         help="a geotagged photo folder or manifest: every 4th photo a query (repeatable)",
     )
     p.add_argument("--describer", default=DEFAULT_PHOTO_DESCRIBER)
-    p.add_argument("--verify-top", type=int, default=10, help="neighbours verified a query")
+    p.add_argument("--verify-top", type=int, default=DEFAULT_VERIFY_TOP,
+                   help="neighbours verified a query (index build --verify-top)")  # fmt: skip
     p.add_argument("--no-lund-berlin", action="store_true", help="skip the shipped photos")
     a = p.parse_args(argv)
     if a.verify_top < 1:
