@@ -76,14 +76,23 @@ def test_build_from_manifest(lund_index, tmp_path):
     rows = ["path,lat,lon"]
     rows += [f"{f},{x.lat + 1.0:.8f},{x.lon:.8f}" for f, x in zip(files, fixes, strict=True)]
     manifest.write_text("\n".join(rows) + "\n")
-    proc = run("index", "build", manifest, "-o", tmp_path / "m.idx", "--describer", "tiny", "-q")
+    idx = tmp_path / "m.idx"
+    proc = run("index", "build", manifest, "-o", idx, "--describer", "tiny", "--verify-top", "3",
+               "-q")  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     from placeprint.geo.geolocator import Geolocator
 
-    geo = Geolocator.load(geo_path_for(tmp_path / "m.idx"))
+    geo = Geolocator.load(geo_path_for(idx))
     np.testing.assert_allclose(geo.lat_, [x.lat + 1.0 for x in fixes], atol=1e-7)
     assert geo.user_meta_["describer"]["name"] == "tiny"
     assert len(geo.user_meta_["paths"]) == 20
+    # --verify-top is recorded and locate verifies that many neighbours, not the default 10
+    assert geo.user_meta_["verify_top"] == 3
+    out = run("locate", lund / "23.jpg", "--index", idx, "--no-map", "--json")
+    assert json.loads(out.stdout)["verification"]["checked"] == 3
+    bad = run("index", "build", manifest, "-o", tmp_path / "x.idx", "--verify-top", "0")
+    assert_one_line_error(bad, "--verify-top must be 1-1000")
+    assert not (tmp_path / "x.idx").exists()
 
 
 def test_locate_errors(lund_index, tmp_path):
@@ -215,25 +224,6 @@ def test_answers_are_verified_against_the_matched_photos(lund_index):
     assert geo.verified_calibrated and len(geo.verified_level_table_) >= 10
     n = len(geo.verified_level_table_)
     assert best["probability"] <= (n + 1) / (n + 2) + 1e-6
-
-
-def test_verify_top_is_recorded_and_used_by_locate(lund_index, tmp_path):
-    root, lund = lund_index
-    db = tmp_path / "db"
-    db.mkdir()
-    for n in [1, 2, *range(4, 13), *range(14, 19)]:  # 16 photos: the fewest an index takes
-        shutil.copy(lund / f"{n:02d}.jpg", db)
-    idx = tmp_path / "few.idx"
-    proc = run("index", "build", db, "-o", idx, "--describer", "tiny", "--verify-top", "3", "-q")
-    assert proc.returncode == 0, proc.stderr
-    from placeprint.locate import load_geolocator
-
-    assert load_geolocator(idx)[0].user_meta_["verify_top"] == 3
-    out = run("locate", lund / "03.jpg", "--index", idx, "--no-map", "--json")
-    assert json.loads(out.stdout)["verification"]["checked"] == 3  # of 16 neighbours
-    bad = run("index", "build", db, "-o", tmp_path / "x.idx", "--verify-top", "0")
-    assert_one_line_error(bad, "--verify-top must be 1-1000")
-    assert not (tmp_path / "x.idx").exists()
 
 
 def test_build_from_manifest_with_bad_rows_and_duplicates(lund_index, tmp_path):

@@ -130,10 +130,11 @@ def test_geotagged_parts_join_into_the_geolocator_of_one_build(tmp_path):
         for f in chunk:
             (tmp_path / name / f.name).symlink_to(f)
     a, both, merged = (tmp_path / f"{n}.ppidx" for n in ("a", "both", "m"))
-    proc = run_cli("index", "build", tmp_path / "a", "-o", a, "--describer", "tiny", "-q")
+    top = ("--verify-top", "3")  # carried by merge and add (and fewer checks: a faster test)
+    proc = run_cli("index", "build", tmp_path / "a", "-o", a, "--describer", "tiny", *top, "-q")
     assert proc.returncode == 0, proc.stderr
     for src, out in ((tmp_path / "b", tmp_path / "b.ppidx"), (tmp_path / "all", both)):
-        proc = run_cli("index", "build", src, "-o", out, "--codec-from", a, "-q")
+        proc = run_cli("index", "build", src, "-o", out, "--codec-from", a, *top, "-q")
         assert proc.returncode == 0, proc.stderr
     merge_indexes([a, tmp_path / "b.ppidx"], merged)
     shutil.copy(a, tmp_path / "grown.ppidx")
@@ -147,6 +148,7 @@ def test_geotagged_parts_join_into_the_geolocator_of_one_build(tmp_path):
         np.testing.assert_array_equal(got.lat_, want.lat_)
         assert got.user_meta_["paths"] == want.user_meta_["paths"]
         assert got.user_meta_["route_rows"] == list(range(20))
+        assert got.user_meta_["verify_top"] == want.user_meta_["verify_top"] == 3
         np.testing.assert_array_equal(got.level_table_, want.level_table_)
         np.testing.assert_array_equal(got.verified_level_table_, want.verified_level_table_)
 
