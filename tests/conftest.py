@@ -124,6 +124,7 @@ def lund_tiny_index(tmp_path_factory):
         if f.stem not in LUND_HELD_OUT:
             (db / f.name).write_bytes(f.read_bytes())
     index = root / "lund.idx"
-    proc = run_cli("index", "build", db, "-o", index, "--describer", "tiny")
+    # 10 photos verified an answer, not the default 25: the service tests send many requests
+    proc = run_cli("index", "build", db, "-o", index, "--describer", "tiny", "--verify-top", "10")
     assert proc.returncode == 0, proc.stderr
     return SimpleNamespace(root=root, db=db, index=index, photos=lund, build_output=proc.stdout)

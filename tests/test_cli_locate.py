@@ -86,7 +86,7 @@ def test_build_from_manifest(lund_index, tmp_path):
     np.testing.assert_allclose(geo.lat_, [x.lat + 1.0 for x in fixes], atol=1e-7)
     assert geo.user_meta_["describer"]["name"] == "tiny"
     assert len(geo.user_meta_["paths"]) == 20
-    # --verify-top is recorded and locate verifies that many neighbours, not the default 10
+    # --verify-top is recorded and locate verifies that many neighbours, not the default 25
     assert geo.user_meta_["verify_top"] == 3
     out = run("locate", lund / "23.jpg", "--index", idx, "--no-map", "--json")
     assert json.loads(out.stdout)["verification"]["checked"] == 3
@@ -210,7 +210,7 @@ def test_answers_are_verified_against_the_matched_photos(lund_index):
     best, base = checked["modes"][0], plain["modes"][0]
     assert best["verified"] and best["inliers"] >= 15
     assert checked["verification"]["verified"]
-    assert checked["verification"]["checked"] == 10  # the default --verify-top, of 25 neighbours
+    assert checked["verification"]["checked"] == 10  # the fixture's --verify-top, of 25 neighbours
     assert "verification" not in plain and not base["verified"]
     err = haversine_km(best["lat"], best["lon"], truth.lat, truth.lon)
     err_plain = haversine_km(base["lat"], base["lon"], truth.lat, truth.lon)
@@ -257,3 +257,16 @@ def test_build_from_manifest_with_bad_rows_and_duplicates(lund_index, tmp_path):
     kept = [f for i, f in enumerate(files) if i not in (2, 4)]
     assert [Path(p).name for p in geo.user_meta_["paths"]] == [f.name for f in kept]
     np.testing.assert_allclose(geo.lat_, [read_gps(f).lat for f in kept], atol=1e-7)
+
+
+def test_indexes_built_before_verify_top_verify_10():
+    """A geolocator that does not record --verify-top was calibrated checking 10 photos."""
+    from types import SimpleNamespace
+
+    from placeprint.locate import PhotoLocator
+
+    loc = PhotoLocator.__new__(PhotoLocator)  # only its geolocator's settings are read
+    loc.geo = SimpleNamespace(user_meta_={})
+    assert loc.verify_top == 10
+    loc.geo.user_meta_["verify_top"] = 7
+    assert loc.verify_top == 7

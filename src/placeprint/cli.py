@@ -115,12 +115,12 @@ def index_build(
         ),
     ] = "auto",
     verify_top: Annotated[
-        int,
+        int | None,
         typer.Option(
             help="Geotagged sources: database photos each answer is verified against "
-            "(more: surer answers, slower; locate and serve use the same)."
+            "(default 25; more: surer answers, slower; locate and serve use the same)."
         ),
-    ] = 10,
+    ] = None,
     workers: Annotated[
         int | None,
         typer.Option(help="Describe and encode on a local Dask cluster of this many workers."),
@@ -175,7 +175,7 @@ def index_build(
         raise PlaceprintError(f"--workers must be 1-256, got {workers}")
     if shard_size < 1:
         raise PlaceprintError(f"--shard-size must be >= 1, got {shard_size}")
-    if not 1 <= verify_top <= 1000:
+    if verify_top is not None and not 1 <= verify_top <= 1000:
         raise PlaceprintError(f"--verify-top must be 1-1000, got {verify_top}")
     template = None
     if codec_from is not None:
@@ -395,7 +395,15 @@ def _write_places(
 
 
 def _build_geolocator(
-    X, positions, items, config, output: Path, build, cells: str, quiet: bool, verify_top: int
+    X,
+    positions,
+    items,
+    config,
+    output: Path,
+    build,
+    cells: str,
+    quiet: bool,
+    verify_top: int | None,
 ) -> None:
     """Fit and save ``OUTPUT.<generation>.geo`` from the images that have positions."""
     from placeprint.locate import build_geolocator

@@ -186,9 +186,9 @@ class PhotoLocator:
     @property
     def verify_top(self) -> int:
         """Distinct neighbours an answer checks: as many as the index's calibration did."""
-        from placeprint.geo.verified import DEFAULT_VERIFY_TOP
+        from placeprint.geo.verified import LEGACY_VERIFY_TOP
 
-        return int(self.geo.user_meta_.get("verify_top", DEFAULT_VERIFY_TOP))
+        return int(self.geo.user_meta_.get("verify_top", LEGACY_VERIFY_TOP))
 
     @property
     def verifier(self):

@@ -33,7 +33,7 @@ def _load_part(path: Path):
 def _geotagged_of(path: Path, offset: int) -> dict | None:
     """The geotagged rows of the index at ``path`` (its geolocator's descriptors, positions,
     absolute photo paths and route rows shifted by ``offset``), or None without one."""
-    from placeprint.geo.verified import DEFAULT_VERIFY_TOP
+    from placeprint.geo.verified import LEGACY_VERIFY_TOP
     from placeprint.indexfiles import side_path
     from placeprint.locate import load_geolocator
 
@@ -50,7 +50,7 @@ def _geotagged_of(path: Path, offset: int) -> dict | None:
     return {"X": geo.descriptors_, "lat": geo.lat_, "lon": geo.lon_, "paths": paths,
             "rows": [int(r) + offset for r in rows], "cells": meta.get("cells", default_cells),
             "describer": meta.get("describer"),
-            "verify_top": meta.get("verify_top", DEFAULT_VERIFY_TOP)}  # fmt: skip
+            "verify_top": meta.get("verify_top", LEGACY_VERIFY_TOP)}  # fmt: skip
 
 
 def _join_geotagged(parts: list[dict | None]) -> dict | None:

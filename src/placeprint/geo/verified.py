@@ -40,11 +40,13 @@ VIEW_KM = 0.012
 FALSE_AT_MIN = 0.2  # chance a verification at exactly min_inliers is wrong
 HALVING_INLIERS = 10.0  # ... halved by every this many more inliers
 VERIFIED_MAX = 0.999  # however many inliers, a verification is not certainty
-#: distinct neighbours an answer checks (``index build --verify-top``). On Lund+Berlin
-#: (``benchmarks/photos.py --verify-top``, 2 cores) 25 against 10: leave-one-out median
-#: 3.2 against 3.6 m, 50 / 90 % regions 0.47 / 0.91 against 0.44 / 0.88 of truths, at
-#: 0.52 against 0.24 s a photo and about 4 s more to build a 26-photo index
-DEFAULT_VERIFY_TOP = 10
+#: distinct neighbours an answer checks (``index build --verify-top``; the kNN density's
+#: 25 neighbours). On Lund+Berlin (``benchmarks/photos.py --verify-top``, 2 cores) 25
+#: against 10: leave-one-out median 3.2 against 3.6 m, within 25 m 1.00 against 0.97,
+#: 50 / 90 % regions holding 0.47 / 0.91 against 0.44 / 0.88 of truths, at 0.52 against
+#: 0.24 s a photo (the issue allows 1.5 s) and about 4 s more to build a 26-photo index
+DEFAULT_VERIFY_TOP = 25
+LEGACY_VERIFY_TOP = 10  # what geolocators written before ``--verify-top`` were calibrated with
 
 
 def verified_probability(inliers: int, min_inliers: int = 15) -> float:
