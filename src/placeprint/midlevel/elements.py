@@ -91,6 +91,30 @@ def label_bins(labels: np.ndarray, bins: int) -> np.ndarray:
     return edges
 
 
+def _ridge_per_element(F: np.ndarray, labels: np.ndarray, folds):
+    """One ridge regression (CV-chosen penalty) per element on its features ``F (n, E, f)``:
+    ``(coef (E, f), intercept (E,), out-of-fold readings (n, E))``."""
+    from sklearn.linear_model import Ridge, RidgeCV
+    from sklearn.model_selection import cross_val_predict
+
+    coefs, intercepts = [], []
+    held_out = np.empty(F.shape[:2])
+    for e in range(F.shape[1]):
+        reg = RidgeCV(alphas=_ALPHAS).fit(F[:, e], labels)
+        held_out[:, e] = cross_val_predict(Ridge(alpha=reg.alpha_), F[:, e], labels, cv=folds)
+        coefs.append(reg.coef_)
+        intercepts.append(float(reg.intercept_))
+    return np.array(coefs, np.float32), np.array(intercepts), held_out
+
+
+def _best_bin_windows(scores: np.ndarray, where: np.ndarray, shape: tuple[int, int]):
+    """``(n, E)`` window of each element's strongest bin detector, from the ``(n, E * bins)``
+    best scores and windows of :func:`_best_windows`."""
+    n = len(scores)
+    best_bin = scores.reshape(n, *shape).argmax(axis=2)
+    return np.take_along_axis(where.reshape(n, *shape), best_bin[..., None], 2)[..., 0]
+
+
 def _best_windows(P: np.ndarray, W: np.ndarray, b: np.ndarray | None = None, chunk: int = 256):
     """Per image and detector: the best window's score and index, ``(n, k)`` each."""
     n, p, d = P.shape
@@ -182,58 +206,36 @@ class StyleAwareElements:
         # every bin detector on every training image, once: its median best score is the
         # detector's offset, and the offset scores feed the regressors below
         E = len(detectors)
-        raw, _ = _best_windows(P, self.detectors_.reshape(E * bins, d))
+        raw, where = _best_windows(P, self.detectors_.reshape(E * bins, d))
         raw = raw.reshape(n, E, bins)
         self.biases_ = (-np.median(raw, axis=0)).astype(np.float32)  # (E, bins)
+        S = raw + self.biases_  # (n, E, bins), as _bin_scores gives
         self.examples_ = np.array(examples)  # (E, bins, 2): image, window of each bin's best
         self.entropy_ = entropy[chosen]
         # 4. each element's regressor and how the readings are combined
         folds = KFold(5, shuffle=True, random_state=s.seed)
-        if s.combine == "stacked":
-            self._fit_stacked(P, labels, folds)
+        if s.combine == "stacked":  # a bias moves no detector's best window
+            windows = _best_bin_windows(S.reshape(n, -1), where, (E, bins))
+            self._fit_stacked(P[np.arange(n)[:, None], windows], labels, folds)
         else:
-            self._fit_mean(raw + self.biases_, labels, folds)
+            self._fit_mean(S, labels, folds)
         self.label_range_ = (float(labels.min()), float(labels.max()))
         return self
 
     def _fit_mean(self, S: np.ndarray, labels: np.ndarray, folds) -> None:
         """Regressors from each element's bin-detector scores ``S (n, E, bins)``; weights
         from their cross-validated errors."""
-        from sklearn.linear_model import Ridge, RidgeCV
-        from sklearn.model_selection import cross_val_predict
-
-        coefs, intercepts, errors = [], [], []
-        for e in range(S.shape[1]):
-            reg = RidgeCV(alphas=_ALPHAS).fit(S[:, e], labels)
-            held_out = cross_val_predict(Ridge(alpha=reg.alpha_), S[:, e], labels, cv=folds)
-            coefs.append(reg.coef_)
-            intercepts.append(float(reg.intercept_))
-            errors.append(float(np.abs(held_out - labels).mean()))
-        self.coef_ = np.array(coefs, np.float32)  # (E, bins)
-        self.intercept_ = np.array(intercepts)
-        self.training_error_ = np.array(errors)
+        self.coef_, self.intercept_, held_out = _ridge_per_element(S, labels, folds)
+        self.training_error_ = np.abs(held_out - labels[:, None]).mean(axis=0)
         self.weights_ = 1.0 / np.maximum(self.training_error_, 1e-6 * (np.ptp(labels) + 1e-12))
 
-    def _fit_stacked(self, P: np.ndarray, labels: np.ndarray, folds) -> None:
-        """Appearance regressors on each element's best window in every training image,
-        and a ridge regression over their out-of-fold readings."""
-        from sklearn.linear_model import Ridge, RidgeCV
-        from sklearn.model_selection import cross_val_predict
+    def _fit_stacked(self, F: np.ndarray, labels: np.ndarray, folds) -> None:
+        """Appearance regressors on each element's best window ``F (n, E, d)`` in every
+        training image, and a ridge regression over their out-of-fold readings."""
+        from sklearn.linear_model import RidgeCV
 
-        rows = np.arange(len(P))
-        where = self._element_windows(P)
-        coefs, intercepts, errors = [], [], []
-        held_out = np.empty((len(P), where.shape[1]))
-        for e in range(where.shape[1]):
-            F = P[rows, where[:, e]]
-            reg = RidgeCV(alphas=_ALPHAS).fit(F, labels)
-            held_out[:, e] = cross_val_predict(Ridge(alpha=reg.alpha_), F, labels, cv=folds)
-            coefs.append(reg.coef_)
-            intercepts.append(float(reg.intercept_))
-            errors.append(float(np.abs(held_out[:, e] - labels).mean()))
-        self.coef_ = np.array(coefs, np.float32)  # (E, d)
-        self.intercept_ = np.array(intercepts)
-        self.training_error_ = np.array(errors)
+        self.coef_, self.intercept_, held_out = _ridge_per_element(F, labels, folds)
+        self.training_error_ = np.abs(held_out - labels[:, None]).mean(axis=0)
         stack = RidgeCV(alphas=_ALPHAS).fit(held_out, labels)
         self.weights_ = np.asarray(stack.coef_, np.float64)  # (E,), may be negative
         self.stack_intercept_ = float(stack.intercept_)
@@ -243,8 +245,7 @@ class StyleAwareElements:
         """``(n, E)``: the window where each element fires best (any of its bin detectors)."""
         E, B, d = self.detectors_.shape
         scores, where = _best_windows(P, self.detectors_.reshape(-1, d), self.biases_.reshape(-1))
-        best_bin = scores.reshape(len(P), E, B).argmax(axis=2)
-        return np.take_along_axis(where.reshape(len(P), E, B), best_bin[..., None], 2)[..., 0]
+        return _best_bin_windows(scores, where, (E, B))
 
     def _bin_scores(self, P: np.ndarray) -> np.ndarray:
         """``(n, E, bins)``: each element's style-specific detectors' best scores, less
