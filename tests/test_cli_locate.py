@@ -164,7 +164,8 @@ def test_build_from_parquet_manifest(lund_index, tmp_path):
         }
     )
     pq.write_table(table, tmp_path / "m.parquet")
-    proc = run("index", "build", tmp_path / "m.parquet", "-o", tmp_path / "p.idx", "-q")
+    proc = run("index", "build", tmp_path / "m.parquet", "-o", tmp_path / "p.idx", "-q",
+               "--verify-top", "3")  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     from placeprint.geo.geolocator import Geolocator
 
@@ -242,7 +243,8 @@ def test_build_from_manifest_with_bad_rows_and_duplicates(lund_index, tmp_path):
     rows.append(f"{files[6]},{fixes[6].lat:.8f},{fixes[6].lon:.8f}")  # the same file again
     manifest = tmp_path / "m.csv"
     manifest.write_text("\n".join(rows) + "\n")
-    proc = run("index", "build", manifest, "-o", tmp_path / "m.idx", "--describer", "tiny", "-q")
+    proc = run("index", "build", manifest, "-o", tmp_path / "m.idx", "--describer", "tiny", "-q",
+               "--verify-top", "3")  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     warnings = [line for line in proc.stderr.splitlines() if line.startswith("warning:")]
     assert len(warnings) == 4, proc.stderr
