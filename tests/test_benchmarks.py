@@ -167,7 +167,7 @@ def test_geolocation_benchmark_small(tmp_path):
             "--signals",
             "3",
             "--calibration-rows",
-            "60",
+            "20",
             "--json",
             str(tmp_path / "g.json"),
             "--plots",

@@ -265,6 +265,14 @@ def test_pca_reducer_projects_and_round_trips(tmp_path):
     assert np.all(np.diff(y.var(axis=0)) <= 1e-6)  # sorted by variance
     assert np.allclose(pca.components_ @ pca.components_.T, np.eye(8), atol=1e-10)
     assert np.allclose(PCAReducer(8).fit(x[:30]).transform(x[:2]).shape, (2, 8))  # n < d path
+    # fewer rows than dims: the same axes as numpy's SVD of the centred rows (sign-fixed),
+    # also when some asked-for axes have no variance (30 centred rows span 29 of them)
+    few = x[:30] - x[:30].mean(axis=0)
+    vt = np.linalg.svd(few, full_matrices=False)[2]
+    for k in (8, 30):
+        got = PCAReducer(k).fit(x[:30]).components_
+        want = vt[:k] * np.sign(vt[:k][np.arange(k), np.abs(vt[:k]).argmax(axis=1)])[:, None]
+        np.testing.assert_allclose(got[:29], want[:29], atol=1e-9)
     loaded = PCAReducer.load(pca.save(tmp_path / "pca.npz"))
     assert np.array_equal(loaded.transform(x), y)
     with pytest.raises(PlaceprintError, match="n_components"):

@@ -3,17 +3,16 @@
 import json
 
 import pytest
-from conftest import require_real_data
 
-from placeprint.evaluate.serve_bench import build_lund_index, main
+from placeprint.evaluate.serve_bench import HELD_OUT, main
 
 
 @pytest.fixture(scope="module")
-def lund(tmp_path_factory):
-    """The benchmark's own Lund index and held-out photos, built once for both tests."""
-    require_real_data("geotagged", "lund")
-    idx, queries = build_lund_index(tmp_path_factory.mktemp("lund"))
-    return ["--index", str(idx), "--photos", *map(str, queries)]
+def lund(lund_tiny_index):
+    """The session's Lund index (the benchmark's own build: tiny describer, the same 26
+    photos) and its held-out photos."""
+    queries = [lund_tiny_index.photos / f"{name}.jpg" for name in HELD_OUT]
+    return ["--index", str(lund_tiny_index.index), "--photos", *map(str, queries)]
 
 
 def test_concurrent_locate_requests_all_succeed(tmp_path, lund):
