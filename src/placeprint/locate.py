@@ -135,14 +135,17 @@ def photo_detail_problem(path: str | Path) -> str | None:
     """Why a photo cannot say where it was taken (tiny or flat), or ``None``."""
     from PIL import Image
 
+    from placeprint.describe.images import as_8bit_rgb, large_images_allowed
+
     try:
-        with Image.open(path) as im:
+        with large_images_allowed(), Image.open(path) as im:
             w, h = im.size
             if min(w, h) < MIN_DETAIL_SIDE:
                 return f"it is only {w} x {h} pixels"
             im.draft("L", (256, 256))
-            grey = np.asarray(im.convert("L").resize((64, 64)), np.float32)
-    except (OSError, ValueError):
+            # 16-bit grey scaled down, not clipped at 255 (which reads as flat white)
+            grey = np.asarray(as_8bit_rgb(im).convert("L").resize((64, 64)), np.float32)
+    except (OSError, ValueError, Image.DecompressionBombError):
         return None  # unreadable photos are reported where they are described
     if float(grey.std()) < MIN_DETAIL_STD:
         return "it is almost one flat colour"

@@ -35,6 +35,33 @@ def test_sixteen_bit_grey_is_scaled_not_clipped(tmp_path):
     grey = load_gray(tmp_path / "deep.png")
     np.testing.assert_allclose(grey, np.round(values / 257.0), atol=1.0)
     assert grey.min() == 0 and grey.max() == 255 and np.median(grey) < 200  # not saturated
+    # nor is it taken for a flat photo (clipping at 255 made every 16-bit photo white)
+    from placeprint.locate import photo_detail_problem
+
+    assert photo_detail_problem(tmp_path / "deep.png") is None
+    Image.fromarray(np.full((32, 64), 30000, np.uint16)).save(tmp_path / "flat.png")
+    assert "flat colour" in photo_detail_problem(tmp_path / "flat.png")
+
+
+def test_large_photos_are_read_quietly_and_too_large_ones_named(tmp_path, monkeypatch):
+    """Up to Pillow's hard limit (twice MAX_IMAGE_PIXELS) a photo is read without its
+    warning; past it, one clear error naming the file (here with the limit lowered)."""
+    import warnings
+
+    from placeprint.geo.exif import read_gps
+    from placeprint.locate import photo_detail_problem
+
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # hard limit 2000 pixels
+    Image.fromarray(_gradient(36, 40)).save(tmp_path / "large.jpg")  # 1440 pixels
+    Image.fromarray(_gradient(48, 64)).save(tmp_path / "huge.jpg")  # 3072 pixels
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # any warning fails
+        assert load_rgb(tmp_path / "large.jpg").shape == (36, 40, 3)
+        assert photo_detail_problem(tmp_path / "large.jpg") is None
+    for read in (load_rgb, load_gray, read_gps):
+        with pytest.raises(PlaceprintError, match=r"huge.jpg: too many pixels \(0 megapixels, "):
+            read(tmp_path / "huge.jpg")
+    assert photo_detail_problem(tmp_path / "huge.jpg") is None  # named where it is described
 
 
 def test_cmyk_palette_and_alpha_load_as_rgb(tmp_path):

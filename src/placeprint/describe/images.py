@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -61,15 +62,43 @@ def as_8bit_rgb(im):
     return im if im.mode == "RGB" else im.convert("RGB")
 
 
+def too_many_pixels(path: str | Path, err: Exception) -> str:
+    """The message for a file past Pillow's decompression-bomb limit (twice
+    ``Image.MAX_IMAGE_PIXELS``, about 179 megapixels)."""
+    import re
+
+    from PIL import Image
+
+    found = re.search(r"\((\d+) pixels\)", str(err))
+    size = f"{int(found.group(1)) / 1e6:.0f} megapixels, " if found else ""
+    limit = 2 * (Image.MAX_IMAGE_PIXELS or 0) / 1e6
+    return f"cannot read image {path}: too many pixels ({size}at most {limit:.0f} megapixels)"
+
+
+@contextlib.contextmanager
+def large_images_allowed():
+    """Read photos up to Pillow's hard limit without its warning (a 108-megapixel phone
+    photo is a photo, not an attack); past it, ``Image.DecompressionBombError``."""
+    import warnings
+
+    from PIL import Image
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        yield
+
+
 def open_photo(path: str | Path):
     """A photo file as an upright (EXIF orientation applied) 8-bit RGB PIL image."""
     from PIL import Image, ImageOps, UnidentifiedImageError
 
     path = Path(path)
     try:
-        with Image.open(path) as im:
+        with large_images_allowed(), Image.open(path) as im:
             im.load()
             return as_8bit_rgb(ImageOps.exif_transpose(im))
+    except Image.DecompressionBombError as exc:
+        raise PlaceprintError(too_many_pixels(path, exc)) from None
     except FileNotFoundError:
         raise PlaceprintError(f"image not found: {path}") from None
     except IsADirectoryError:

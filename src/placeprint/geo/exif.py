@@ -42,10 +42,14 @@ def read_gps(path: str | Path) -> GpsFix:
     """The EXIF GPS position of an image file; :class:`PlaceprintError` says what is wrong."""
     from PIL import Image, UnidentifiedImageError
 
+    from placeprint.describe.images import large_images_allowed, too_many_pixels
+
     path = Path(path)
     try:
-        with Image.open(path) as im:
+        with large_images_allowed(), Image.open(path) as im:
             gps = dict(im.getexif().get_ifd(GPS_IFD))
+    except Image.DecompressionBombError as exc:
+        raise PlaceprintError(too_many_pixels(path, exc)) from None
     except FileNotFoundError:
         raise PlaceprintError(f"image not found: {path}") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
