@@ -89,3 +89,21 @@ def test_unreadable_files_name_themselves(tmp_path):
         load_gray(tmp_path / "missing.png")
     with pytest.raises(PlaceprintError, match="is a folder"):
         load_rgb(tmp_path)
+
+
+def test_huge_jpegs_are_decoded_at_a_reduced_scale(tmp_path, monkeypatch):
+    """Past DRAFT_ABOVE_PIXELS a JPEG is decoded smaller (its longer side still at least
+    DRAFT_LONG_SIDE): the same picture as the full decode shrunk; other formats whole."""
+    from placeprint.describe import images
+
+    rgb = np.asarray(Image.fromarray(_gradient()).resize((400, 300), Image.BILINEAR))
+    Image.fromarray(rgb).save(tmp_path / "big.jpg", quality=95)
+    Image.fromarray(rgb).save(tmp_path / "big.png")
+    full = load_rgb(tmp_path / "big.jpg")
+    monkeypatch.setattr(images, "DRAFT_ABOVE_PIXELS", 100_000)  # 400 x 300 = 120,000
+    monkeypatch.setattr(images, "DRAFT_LONG_SIDE", 100)
+    small = load_rgb(tmp_path / "big.jpg")
+    assert small.shape == (75, 100, 3)  # 1/4 scale: the smallest with a longer side >= 100
+    shrunk = np.asarray(Image.fromarray(full.astype(np.uint8)).resize((100, 75), Image.BOX))
+    assert np.abs(small - shrunk).mean() < 4  # the same picture
+    assert load_rgb(tmp_path / "big.png").shape == (300, 400, 3)
