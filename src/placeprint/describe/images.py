@@ -62,15 +62,21 @@ def as_8bit_rgb(im):
     return im if im.mode == "RGB" else im.convert("RGB")
 
 
+def bomb_pixels(err: Exception) -> int | None:
+    """The pixel count Pillow's ``DecompressionBombError`` names, if it does."""
+    import re
+
+    found = re.search(r"\((\d+) pixels\)", str(err))
+    return int(found.group(1)) if found else None
+
+
 def too_many_pixels(path: str | Path, err: Exception) -> str:
     """The message for a file past Pillow's decompression-bomb limit (twice
     ``Image.MAX_IMAGE_PIXELS``, about 179 megapixels)."""
-    import re
-
     from PIL import Image
 
-    found = re.search(r"\((\d+) pixels\)", str(err))
-    size = f"{int(found.group(1)) / 1e6:.0f} megapixels, " if found else ""
+    pixels = bomb_pixels(err)
+    size = f"{pixels / 1e6:.0f} megapixels, " if pixels is not None else ""
     limit = 2 * (Image.MAX_IMAGE_PIXELS or 0) / 1e6
     return f"cannot read image {path}: too many pixels ({size}at most {limit:.0f} megapixels)"
 

@@ -52,6 +52,8 @@ class _PackedMask:
         import zipfile
         from pathlib import Path
 
+        from placeprint.derived_cache import derived_path, keep
+
         spec = importlib.util.find_spec("global_land_mask")
         if spec is None or spec.origin is None:
             raise PlaceprintError(
@@ -64,12 +66,12 @@ class _PackedMask:
             with z.open("lon.npy") as fh:
                 self.lon = np.lib.format.read_array(fh)
             shape = (len(self.lat), (len(self.lon) + 7) // 8)
-            cached = _cached_bits_path(npz)
+            cached = derived_path(npz, "land", "globe-mask", ".npy")
             self.bits = _load_cached_bits(cached, shape)
             if self.bits is None:
                 with z.open("mask.npy") as fh:
-                    self.bits = _packed_bits(fh, npz)
-                _store_cached_bits(cached, self.bits)
+                    bits = self.bits = _packed_bits(fh, npz)
+                keep(cached, lambda out: np.save(out, bits))
         self.lat0, self.dlat = float(self.lat[0]), float(self.lat[1] - self.lat[0])
         self.lon0, self.dlon = float(self.lon[0]), float(self.lon[1] - self.lon[0])
 
@@ -104,18 +106,6 @@ def _packed_bits(fh, npz) -> np.ndarray:
     return bits
 
 
-def _cached_bits_path(npz):
-    """Where the packed bits of this copy of the package's mask are kept."""
-    from placeprint.config import cache_root
-
-    st = npz.stat()
-    try:
-        root = cache_root()
-    except OSError:  # no writable cache folder: decompress every time
-        return None
-    return root / "land" / f"globe-mask-{st.st_size}-{st.st_mtime_ns}.npy"
-
-
 def _load_cached_bits(path, shape: tuple[int, int]) -> np.ndarray | None:
     """The kept bits, mapped read-only; None when absent or not what they should be."""
     if path is None:
@@ -125,20 +115,6 @@ def _load_cached_bits(path, shape: tuple[int, int]) -> np.ndarray | None:
     except (OSError, ValueError):
         return None
     return bits if bits.shape == shape and bits.dtype == np.uint8 else None
-
-
-def _store_cached_bits(path, bits: np.ndarray) -> None:
-    """Keep the packed bits for later processes (written whole, then renamed); a cache
-    that cannot be written is skipped."""
-    from placeprint.atomic import atomic_open
-
-    if path is None:
-        return
-    try:
-        with atomic_open(path, "wb", make_parents=True) as fh:
-            np.save(fh, bits)
-    except OSError:
-        pass
 
 
 _MASK: _PackedMask | None = None

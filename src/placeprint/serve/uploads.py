@@ -10,12 +10,11 @@ an ``(H, W, 3)`` uint8 RGB array ready for a describer.
 from __future__ import annotations
 
 import io
-import re
 
 import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
-from placeprint.describe.images import as_8bit_rgb
+from placeprint.describe.images import as_8bit_rgb, bomb_pixels
 
 #: Pillow formats accepted (MPO is the multi-picture JPEG some cameras write)
 ACCEPTED = {
@@ -95,8 +94,8 @@ def check_header(data: bytes, max_pixels: float, name: str = "the upload") -> Im
     try:
         im = Image.open(io.BytesIO(data), formats=_FORMATS)
     except Image.DecompressionBombError as err:  # Pillow's own guard, past 2x its limit
-        found = re.search(r"\((\d+) pixels\)", str(err))
-        size = f" ({int(found.group(1)) / 1e6:.0f} megapixels)" if found else ""
+        pixels = bomb_pixels(err)
+        size = f" ({pixels / 1e6:.0f} megapixels)" if pixels is not None else ""
         raise UploadError(
             413,
             f"{name} has too many pixels{size}; the limit is {max_pixels / 1e6:.0f} megapixels",
