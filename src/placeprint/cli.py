@@ -89,6 +89,13 @@ def index_build(
             "cnn_netvlad for geotagged photos)."
         ),
     ] = None,
+    describer_options: Annotated[
+        str | None,
+        typer.Option(
+            help='Options of --describer as a JSON object, e.g. \'{"layer": 10}\' '
+            "(see the describer's docstring)."
+        ),
+    ] = None,
     paired: Annotated[
         Path | None,
         typer.Option(
@@ -191,6 +198,7 @@ def index_build(
             raise PlaceprintError(
                 f"unknown describer {describer!r}: see `placeprint describe --list`"
             )
+    options = _describer_options(describer_options, describer, codec_from)
     runner = contextlib.nullcontext()
     if (workers is not None or scheduler is not None) and source.suffix != ".npy":
         from placeprint.distributed.runner import DaskRunner
@@ -221,7 +229,7 @@ def index_build(
         else:
             X, config, items = describe_source(
                 source,
-                {"name": describer} if describer else None,
+                {"name": describer, **options} if describer else None,
                 progress=not quiet,
                 fit_state_to=state_file,
                 positives=paired if paired is not None and paired.is_dir() else None,
@@ -285,6 +293,24 @@ def index_build(
 
 
 CELL_CHOICES = ("auto", "none", "world")
+
+
+def _describer_options(text: str | None, describer: str | None, codec_from: Path | None) -> dict:
+    """``--describer-options`` checked before any work: a JSON object the describer takes."""
+    if text is None:
+        return {}
+    if describer is None or codec_from is not None:
+        raise PlaceprintError("--describer-options needs --describer (and no --codec-from)")
+    try:
+        options = json.loads(text)
+    except ValueError:
+        raise PlaceprintError(f"--describer-options must be a JSON object, got {text!r}") from None
+    if not isinstance(options, dict) or {"name", "state"} & set(options):
+        raise PlaceprintError("--describer-options must be a JSON object of the describer's options")
+    from placeprint import describe
+
+    describe.get(describer, **options)  # a clear error for an option it does not take
+    return options
 
 
 @index_app.command("merge")

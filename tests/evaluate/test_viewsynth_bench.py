@@ -55,16 +55,26 @@ def test_small_run_end_to_end(tmp_path):
         [
             "--area", "val", "--streets", "1", "--spacing", "30", "--width", "256",
             "--queries", "6", "--headings", "8", "--work", str(tmp_path / "work"),
-            "--describer-options",
-            '{"k": 8, "whiten_dims": 64, "fit_images": 120, "vocab_images": 20, '
-            '"min_side": 48, "max_side": 64, "sizes": [4.0]}',
+            "--describers", "densevlad,cnn_gem", "--describer-options",
+            '{"densevlad": {"k": 8, "whiten_dims": 64, "fit_images": 120, "vocab_images": 20, '
+            '"min_side": 48, "max_side": 64, "sizes": [4.0]}, "cnn_gem": {"whiten_dims": 64}}',
             "--json", str(tmp_path / "v.json"), "--plots", str(tmp_path / "fig"), "--quiet",
         ]
     )  # fmt: skip
     saved = json.loads((tmp_path / "v.json").read_text())
     assert saved["r1_gain_night_offpath"] == pytest.approx(out["r1_gain_night_offpath"])
-    base, synth = out["rows"]
+    assert out["describer"] == "densevlad" and list(out["by_describer"]) == ["densevlad", "cnn_gem"]
+    assert [(r["describer"], r["database"]) for r in out["rows"]] == [
+        (d, db) for d in ("densevlad", "cnn_gem") for db in ("cut-outs", "+ synthesized")
+    ]
+    base, synth = out["rows"][:2]
     assert synth["views"] > base["views"] == base["places"] * 8
+    for name, gain in out["by_describer"].items():  # each describer's gain from its own rows
+        b, s = (r["lighting"]["night"]["r1"] for r in out["rows"] if r["describer"] == name)
+        assert gain["r1_gain_night_offpath"] == pytest.approx(s - b)
+    # a network's weights count in what a query needs, whitening alone would be far less
+    cnn = out["rows"][2]["bytes_per_place"]["describer_state"] * out["rows"][2]["places"]
+    assert cnn > 100_000
     for row in out["rows"]:
         for s in row["lighting"].values():
             assert s["r1"] <= s["r5"] and s["recall_at"][0] == s["r1"]
@@ -78,3 +88,7 @@ def test_bad_options_fail_before_work():
         viewsynth_main(["--lateral", "5"])
     with pytest.raises(PlaceprintError, match="--area"):
         viewsynth_main(["--area", "moon"])
+    with pytest.raises(PlaceprintError, match="--describers"):
+        viewsynth_main(["--describers", "densevlad,nope"])
+    with pytest.raises(PlaceprintError, match="--describer-options"):
+        viewsynth_main(["--describers", "densevlad", "--describer-options", '{"k": 8}'])

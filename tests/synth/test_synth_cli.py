@@ -64,10 +64,26 @@ def test_synth_views_positions_and_index_build(panoramas, tmp_path):
     idx = tmp_path / "views.ppidx"
     proc = run_cli(
         "index", "build", out / "manifest.csv", "-o", idx, "--describer", "tiny",
-        "--cells", "none", "-q",
+        "--describer-options", '{"size": 8}', "--cells", "none", "-q",
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
-    assert idx.is_file()
+    from placeprint.index import OverloadedIndex
+
+    index = OverloadedIndex.load(idx)
+    assert index.describer["name"] == "tiny" and index.describer["size"] == 8
+    assert index.ntotal == len(rows)
+    # options are checked before any work: one line each, the index left as it was
+    before = idx.read_bytes()
+    build = ("index", "build", out / "manifest.csv", "-o", idx, "--cells", "none")
+    for options, message in [
+        (["--describer", "tiny", "--describer-options", "{size: 8"], "JSON object"),
+        (["--describer", "tiny", "--describer-options", "[8]"], "JSON object"),
+        (["--describer", "tiny", "--describer-options", '{"sise": 8}'], "sise"),
+        (["--describer", "tiny", "--describer-options", '{"size": 1}'], ">= 2"),
+        (["--describer-options", '{"size": 8}'], "needs --describer"),
+    ]:
+        assert_one_line_error(run_cli(*build, *options), message)
+    assert idx.read_bytes() == before
 
 
 def test_failed_run_leaves_previous_views(panoramas, tmp_path):

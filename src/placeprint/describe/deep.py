@@ -68,6 +68,13 @@ class MobileNetBackbone:
         return layer_stride(self.layer)
 
     @property
+    def model_bytes(self) -> int:
+        """Size of the ONNX graph a query runs (the weights up to ``layer``), in bytes."""
+        from placeprint.describe.mobilenet_onnx import ensure_model
+
+        return ensure_model((self.layer,)).stat().st_size
+
+    @property
     def session(self):
         """The onnxruntime session (built on first use)."""
         if self._session is None:

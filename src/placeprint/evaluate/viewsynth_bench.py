@@ -38,6 +38,10 @@ from placeprint.errors import PlaceprintError
 
 CONDITIONS = {"night": ("summer", 22.0), "day": ("summer", 16.0)}
 
+#: describers run by default; the first gives the target figures. Chosen on the validation
+#: city (``--area val``), see the README's view synthesis section
+DESCRIBERS = ("cnn_gem", "densevlad")
+
 
 def _cached_panoramas(work: Path, world, points: np.ndarray, width: int, quiet: bool):
     """Daytime database panoramas and depths, rendered once per setting."""
@@ -129,14 +133,23 @@ def _search(d, X: np.ndarray, image: np.ndarray, k: int = 10) -> tuple[np.ndarra
     return top[np.argsort(-scores[top], kind="stable")], q
 
 
-def fit_database(name: str, views, source, describer_options: dict) -> dict:
-    """DenseVLAD fitted on ``views`` and their descriptors, 8-byte codes and storage."""
+def describer_bytes(d) -> int:
+    """What a query needs of the describer: its learned arrays and any network it runs."""
+    backbone = getattr(d, "backbone", None)
+    network = backbone.model_bytes if backbone is not None else 0
+    return sum(a.nbytes for a in d._state().values()) + network
+
+
+def fit_database(
+    name: str, views, source, describer: str = "densevlad", describer_options: dict | None = None
+) -> dict:
+    """``describer`` fitted on ``views`` and their descriptors, 8-byte codes and storage."""
     from placeprint import describe
     from placeprint.codec import CoarseCodec
     from placeprint.index import OverloadedIndex
 
     t0 = time.perf_counter()
-    d = describe.get("densevlad", **describer_options)
+    d = describe.get(describer, **(describer_options or {}))
     d.fit(list(views))
     X = d(list(views))
     fit_seconds = time.perf_counter() - t0
@@ -145,9 +158,10 @@ def fit_database(name: str, views, source, describer_options: dict) -> dict:
     index = OverloadedIndex(codec, describer=d.config())
     index.add_codes(codes)
     n_places = len(np.unique(source))
-    state_bytes = sum(a.nbytes for a in d._state().values())
+    state_bytes = describer_bytes(d)
     row = {
         "database": name,
+        "describer": describer,
         "views": len(views),
         "places": n_places,
         "views_per_place": len(views) / n_places,
@@ -198,8 +212,20 @@ def time_queries(databases: list[dict], images: np.ndarray) -> None:
         db["row"]["query_ms_median"] = 1000 * float(np.median(t))
 
 
+def gains(pair: list[dict]) -> dict:
+    """What synthesized views add to one describer's cut-out database (target keys)."""
+    base, synth = pair[0]["lighting"], pair[1]["lighting"]
+    return {
+        "r1_gain_night_offpath": synth["night"]["r1"] - base["night"]["r1"],
+        "r1_gain_day_offpath": synth["day"]["r1"] - base["day"]["r1"],
+        "r1_gain_night_offpath_compact": synth["night"]["r1_compact"] - base["night"]["r1_compact"],
+        "query_time_ratio": pair[1]["query_ms_median"] / pair[0]["query_ms_median"],
+    }
+
+
 def viewsynth_main(argv: list[str], prog: str = "benchmarks/viewsynth.py") -> dict:
     """Synthesized views vs cut-outs only, for off-path night queries: table, JSON, plots."""
+    from placeprint import describe
     from placeprint.crossview.pairs import AREAS, area_seed
     from placeprint.crossview.world import Condition, World
     from placeprint.evaluate.benchargs import Parser, describer_options, finish
@@ -222,7 +248,17 @@ def viewsynth_main(argv: list[str], prog: str = "benchmarks/viewsynth.py") -> di
     p.add_argument("--headings", type=int, default=12)
     p.add_argument("--grid-step", type=float, default=4.0)
     p.add_argument("--grid-radius", type=int, default=1)
-    p.add_argument("--describer-options", type=describer_options, default={})
+    p.add_argument(
+        "--describers",
+        default=",".join(DESCRIBERS),
+        help="comma-separated; the first gives the target figures, the rest are compared",
+    )
+    p.add_argument(
+        "--describer-options",
+        type=describer_options,
+        default={},
+        help='JSON object of options by describer, e.g. \'{"densevlad": {"k": 32}}\'',
+    )
     p.add_argument("--quiet", action="store_true")
     a = p.parse_args(argv)
     if a.area not in AREAS:
@@ -236,6 +272,19 @@ def viewsynth_main(argv: list[str], prog: str = "benchmarks/viewsynth.py") -> di
     if a.queries < 5 or a.streets < 1 or a.radius <= 0 or a.width < 64 or a.width % 2:
         raise PlaceprintError(
             f"{prog}: need --queries >= 5, --streets >= 1, --radius > 0, an even --width >= 64"
+        )
+    names = [n.strip() for n in a.describers.split(",") if n.strip()]
+    unknown = sorted(set(names) - set(describe.available()))
+    if not names or unknown or len(set(names)) < len(names):
+        raise PlaceprintError(
+            f"{prog}: --describers must name distinct describers from "
+            f"{', '.join(describe.available())}"
+        )
+    if set(a.describer_options) - set(names) or not all(
+        isinstance(v, dict) for v in a.describer_options.values()
+    ):
+        raise PlaceprintError(
+            f"{prog}: --describer-options must map describers of --describers to option objects"
         )
     settings = ViewSettings(headings=a.headings, grid_step_m=a.grid_step, grid_radius=a.grid_radius)
     settings.check()
@@ -258,31 +307,35 @@ def viewsynth_main(argv: list[str], prog: str = "benchmarks/viewsynth.py") -> di
     dist = np.hypot(*(poses[:, None, :2] - points[None, :, :]).transpose(2, 0, 1))
     within = dist <= a.radius
     correct = {name: within for name in queries}
-    databases = [
-        fit_database("cut-outs", views[~synthesized], source[~synthesized], a.describer_options),
-        fit_database("+ synthesized", views, source, a.describer_options),
-    ]
-    for db in databases:
-        score_database(db, queries, correct, a.quiet)
-    time_queries(databases, queries["night"])
-    rows = [db["row"] for db in databases]
+    by_describer, rows = {}, []
+    for name in names:
+        options = a.describer_options.get(name, {})
+        databases = [
+            fit_database("cut-outs", views[~synthesized], source[~synthesized], name, options),
+            fit_database("+ synthesized", views, source, name, options),
+        ]
+        for db in databases:
+            score_database(db, queries, correct, a.quiet)
+        time_queries(databases, queries["night"])
+        pair = [db["row"] for db in databases]
+        by_describer[name] = gains(pair)
+        rows.extend(pair)
     table = []
     for r in rows:
         for lighting, s in r["lighting"].items():
             b = r["bytes_per_place"]
             table.append(
-                [r["database"], lighting, r["views"], s["r1"], s["r5"], s["r1_compact"],
-                 r["query_ms_median"], b["float_descriptors"], b["compact_index"],
-                 b["describer_state"]]
+                [r["describer"], r["database"], lighting, r["views"], s["r1"], s["r5"],
+                 s["r1_compact"], r["query_ms_median"], b["float_descriptors"],
+                 b["compact_index"], b["describer_state"]]
             )  # fmt: skip
     print_table(
         f"View synthesis, synthetic {a.area} city: {len(points)} panoramas, "
         f"{a.queries} off-path queries per lighting",
-        ["database", "light", "views", "R@1", "R@5", "R@1 8B", "ms/query", "B/place float",
-         "B/place 8B", "B/place state"],
+        ["describer", "database", "light", "views", "R@1", "R@5", "R@1 8B", "ms/query",
+         "B/place float", "B/place 8B", "B/place state"],
         table,
     )  # fmt: skip
-    base, synth = rows[0]["lighting"], rows[1]["lighting"]
     out = {
         **run_metadata(prog, argv),
         "data": "synthetic city (placeprint.crossview.world): no real panoramas with depth "
@@ -293,10 +346,9 @@ def viewsynth_main(argv: list[str], prog: str = "benchmarks/viewsynth.py") -> di
         "settings": settings.as_dict(),
         "radius_m": a.radius,
         "lateral_m": list(lateral),
-        "r1_gain_night_offpath": synth["night"]["r1"] - base["night"]["r1"],
-        "r1_gain_day_offpath": synth["day"]["r1"] - base["day"]["r1"],
-        "r1_gain_night_offpath_compact": synth["night"]["r1_compact"] - base["night"]["r1_compact"],
-        "query_time_ratio": rows[1]["query_ms_median"] / rows[0]["query_ms_median"],
+        "describer": names[0],
+        **by_describer[names[0]],
+        "by_describer": by_describer,
         "rows": rows,
     }
     if a.plots:
@@ -305,7 +357,8 @@ def viewsynth_main(argv: list[str], prog: str = "benchmarks/viewsynth.py") -> di
 
 
 def plot(rows: list[dict], queries: dict, folder: Path) -> list[Path]:
-    """Recall@N of both databases under both lightings; a few night and day queries."""
+    """Recall@N of both databases of every describer under both lightings (dashed:
+    cut-outs only; one colour a describer); a few night and day queries."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -316,14 +369,18 @@ def plot(rows: list[dict], queries: dict, folder: Path) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
     for ax, lighting in zip(axes, ("night", "day"), strict=True):
-        for r, style in zip(rows, ("--", "-"), strict=True):
+        colours = {}
+        for r in rows:
+            colour = colours.setdefault(r["describer"], f"C{len(colours)}")
+            style = "--" if r["database"] == "cut-outs" else "-"
             rec = r["lighting"][lighting]["recall_at"]
-            ax.plot(range(1, len(rec) + 1), rec, style, marker="o", label=r["database"])
+            label = f"{r['describer']}, {r['database']}"
+            ax.plot(range(1, len(rec) + 1), rec, style, color=colour, marker="o", label=label)
         ax.set_title(f"off-path queries, {lighting}")
         ax.set_xlabel("N")
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("recall@N")
-    axes[0].legend()
+    axes[0].legend(fontsize=8)
     fig.tight_layout()
     curve = folder / "viewsynth_recall.png"
     with atomic_open(curve, "wb") as fh:
