@@ -306,7 +306,7 @@ def _describer_options(text: str | None, describer: str | None, codec_from: Path
     except ValueError:
         raise PlaceprintError(f"--describer-options must be a JSON object, got {text!r}") from None
     if not isinstance(options, dict) or {"name", "state"} & set(options):
-        raise PlaceprintError("--describer-options must be a JSON object of the describer's options")
+        raise PlaceprintError("--describer-options must be a JSON object of its options")
     from placeprint import describe
 
     describe.get(describer, **options)  # a clear error for an option it does not take
