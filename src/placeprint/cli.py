@@ -92,7 +92,7 @@ def index_build(
     describer_options: Annotated[
         str | None,
         typer.Option(
-            help='Options of --describer as a JSON object, e.g. \'{"layer": 10}\' '
+            help="Options of --describer as a JSON object, e.g. '{\"layer\": 10}' "
             "(see the describer's docstring)."
         ),
     ] = None,
