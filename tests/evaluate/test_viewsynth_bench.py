@@ -92,3 +92,5 @@ def test_bad_options_fail_before_work():
         viewsynth_main(["--describers", "densevlad,nope"])
     with pytest.raises(PlaceprintError, match="--describer-options"):
         viewsynth_main(["--describers", "densevlad", "--describer-options", '{"k": 8}'])
+    with pytest.raises(PlaceprintError, match="cnn_gem"):
+        viewsynth_main(["--describer-options", '{"cnn_gem": {"layer": 99}}'])
