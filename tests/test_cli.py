@@ -164,6 +164,12 @@ def test_describe_folder_to_npy_equals_library_and_skips_bad_files(tmp_path):
     np.testing.assert_allclose(X, get("seqslam")(files), rtol=1e-6)
     again = run("describe", folder, "-o", out, "--describer", "seqslam", "-q")
     assert again.returncode == 0 and np.array_equal(np.load(out), X)
+    small = tmp_path / "small.npy"
+    proc = run("describe", folder, "-o", small, "--describer", "tiny",
+               "--describer-options", '{"size": 4}', "-q")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    np.testing.assert_allclose(np.load(small), get("tiny", size=4)(files), rtol=1e-6)
+    assert np.load(small).shape[1] == get("tiny", size=4).dim < get("tiny").dim
 
 
 def test_describe_bad_input_is_one_line(tmp_path):
@@ -172,6 +178,17 @@ def test_describe_bad_input_is_one_line(tmp_path):
         run("describe", tmp_path, "-o", tmp_path / "x.npy", "--describer", "nope"), "unknown"
     )
     assert_one_line_error(run("describe"), "--list")
+    npy = tmp_path / "x.npy"
+    assert_one_line_error(
+        run("describe", tmp_path, "-o", npy, "--describer", "tiny", "--describer-options", "{"),
+        "JSON object",
+    )
+    assert_one_line_error(
+        run("describe", tmp_path, "-o", npy, "--describer-options", '{"size": 4}',
+            "--state", tmp_path / "s.describer"),
+        "--state",
+    )  # fmt: skip
+    assert not npy.exists()
 
 
 def test_learning_describer_state_is_saved_next_to_the_index(tmp_path):

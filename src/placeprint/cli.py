@@ -198,7 +198,9 @@ def index_build(
             raise PlaceprintError(
                 f"unknown describer {describer!r}: see `placeprint describe --list`"
             )
-    options = _describer_options(describer_options, describer, codec_from)
+    options = _describer_options(
+        describer_options, describer, "--codec-from" if codec_from is not None else None
+    )
     runner = contextlib.nullcontext()
     if (workers is not None or scheduler is not None) and source.suffix != ".npy":
         from placeprint.distributed.runner import DaskRunner
@@ -295,12 +297,15 @@ def index_build(
 CELL_CHOICES = ("auto", "none", "world")
 
 
-def _describer_options(text: str | None, describer: str | None, codec_from: Path | None) -> dict:
-    """``--describer-options`` checked before any work: a JSON object the describer takes."""
+def _describer_options(text: str | None, describer: str | None, state_from: str | None) -> dict:
+    """``--describer-options`` checked before any work: a JSON object the describer takes.
+    ``state_from``: the option given that already fixes the describer (then none may be)."""
     if text is None:
         return {}
-    if describer is None or codec_from is not None:
-        raise PlaceprintError("--describer-options needs --describer (and no --codec-from)")
+    if state_from is not None:
+        raise PlaceprintError(f"--describer-options cannot be combined with {state_from}")
+    if describer is None:
+        raise PlaceprintError("--describer-options needs --describer")
     try:
         options = json.loads(text)
     except ValueError:
@@ -490,6 +495,10 @@ def describe_cmd(
         Path | None, typer.Option("-o", "--output", help="Write descriptors (n, dim) to .npy.")
     ] = None,
     describer: Annotated[str, typer.Option(help="Describer name (see --list).")] = "seqslam",
+    describer_options: Annotated[
+        str | None,
+        typer.Option(help="Options of --describer as a JSON object, e.g. '{\"size\": 8}'."),
+    ] = None,
     state: Annotated[
         Path | None,
         typer.Option(help="Saved state of a learning describer (e.g. INDEX.describer)."),
@@ -522,7 +531,10 @@ def describe_cmd(
     from placeprint.sources import describe_source
 
     fit_to = output.with_name(output.name + ".describer") if fit else None
-    config = {"name": describer}
+    options = _describer_options(
+        describer_options, describer, "--state" if state is not None else None
+    )
+    config = {"name": describer, **options}
     if state is not None:
         from placeprint.describe.base import Describer
 
