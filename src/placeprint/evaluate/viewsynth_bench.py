@@ -7,8 +7,10 @@ metres along ``--streets`` streets, summer noon. Queries: perspective photos tak
 *off* the panorama path (``--lateral`` metres to the side, anywhere between two
 panoramas, at a random heading), at night and, as a control, on a summer afternoon.
 
-Two databases, each described by DenseVLAD (dense RootSIFT -> VLAD -> PCA-whitening,
-vocabulary and whitening fitted on that database):
+Two databases, each described by every describer of ``--describers`` (default
+:data:`DESCRIBERS`: ``cnn_gem`` with the options chosen on the validation city, whose
+figures are the target keys, and Torii et al.'s DenseVLAD: dense RootSIFT -> VLAD ->
+PCA-whitening), fitted on that database:
 
 - **cut-outs**: ``--headings`` perspective views at each panorama's own position;
 - **+ synthesized**: those plus the warped views from the grid around each panorama
@@ -20,8 +22,8 @@ of where the query was taken. Reported per database and lighting: R@1, R@5, R@1 
 median milliseconds a night query takes (describing it and searching every view, from
 the image; the two databases take turns on each photo, so a busy machine slows both
 alike), and the storage per real place (panorama): float descriptors, compact codes,
-and the describer state a query needs. ``--area val`` is for choosing settings; the
-default ``test`` city is only scored.
+and the describer state a query needs (learned arrays and any network it runs).
+``--area val`` is for choosing settings; the default ``test`` city is only scored.
 """
 
 from __future__ import annotations
