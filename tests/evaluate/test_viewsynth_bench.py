@@ -57,7 +57,8 @@ def test_small_run_end_to_end(tmp_path):
             "--queries", "6", "--headings", "8", "--work", str(tmp_path / "work"),
             "--describers", "densevlad,cnn_gem", "--describer-options",
             '{"densevlad": {"k": 8, "whiten_dims": 64, "fit_images": 120, "vocab_images": 20, '
-            '"min_side": 48, "max_side": 64, "sizes": [4.0]}, "cnn_gem": {"whiten_dims": 64}}',
+            '"min_side": 48, "max_side": 64, "sizes": [4.0]}, "cnn_gem": {"whiten_dims": 64, '
+            '"layer": 6, "image_size": [64, 48], "grid": [4, 3]}}',
             "--json", str(tmp_path / "v.json"), "--plots", str(tmp_path / "fig"), "--quiet",
         ]
     )  # fmt: skip

@@ -77,12 +77,21 @@ def test_synth_views_positions_and_index_build(panoramas, tmp_path):
     build = ("index", "build", out / "manifest.csv", "-o", idx, "--cells", "none")
     for options, message in [
         (["--describer", "tiny", "--describer-options", "{size: 8"], "JSON object"),
-        (["--describer", "tiny", "--describer-options", "[8]"], "JSON object"),
         (["--describer", "tiny", "--describer-options", '{"sise": 8}'], "sise"),
-        (["--describer", "tiny", "--describer-options", '{"size": 1}'], ">= 2"),
-        (["--describer-options", '{"size": 8}'], "needs --describer"),
     ]:
         assert_one_line_error(run_cli(*build, *options), message)
+    from placeprint.cli import _describer_options
+    from placeprint.errors import PlaceprintError
+
+    for args, message in [  # the same check, in process
+        (("[8]", "tiny", None), "JSON object"),
+        (('{"size": 1}', "tiny", None), ">= 2"),
+        (('{"size": 8}', None, None), "needs --describer"),
+        (('{"size": 8}', "tiny", "--codec-from"), "--codec-from"),
+    ]:
+        with pytest.raises(PlaceprintError, match=message):
+            _describer_options(*args)
+    assert _describer_options('{"size": 8}', "tiny", None) == {"size": 8}
     assert idx.read_bytes() == before
 
 
