@@ -216,3 +216,16 @@ def test_gem_beats_chance_on_real_nordland(cache):
     S, W = d(summer), d(winter[::3])
     hits = np.abs((W @ S.T).argmax(axis=1) - np.arange(0, 300, 3)) <= 2
     assert hits.mean() >= 0.6  # measured 0.82 (0.64 and 0.84 on frames 5010-8000, 15010-18000)
+
+
+def test_state_bytes_count_the_network_a_query_runs():
+    from placeprint.describe.mobilenet_onnx import ensure_model
+
+    rng = np.random.default_rng(0)
+    images = [rng.integers(0, 255, (48, 64, 3), dtype=np.uint8) for _ in range(6)]
+    d = GemDescriber(layer=6, image_size=(64, 48), grid=(2, 2), whiten_dims=4).fit(images)
+    graph = ensure_model((6,)).stat().st_size
+    assert d.fixed_bytes() == graph > 100_000
+    learned = sum(a.nbytes for a in d._state().values())
+    assert learned > 0 and d.state_bytes() == learned + graph
+    assert describe.get("tiny").state_bytes() == 0  # nothing learned, no network

@@ -59,6 +59,15 @@ class Describer:
     def _set_state(self, arrays: dict[str, np.ndarray]) -> None:
         """Restore learned arrays (learners only)."""
 
+    def fixed_bytes(self) -> int:
+        """Bytes of what describing needs that is not learned from data (e.g. a network's
+        weights); 0 for describers that need nothing beyond their code."""
+        return 0
+
+    def state_bytes(self) -> int:
+        """Bytes a query needs of this describer: its learned arrays and :meth:`fixed_bytes`."""
+        return int(sum(a.nbytes for a in self._state().values())) + self.fixed_bytes()
+
     # -- shared behaviour ---------------------------------------------------------
     @property
     def is_fitted(self) -> bool:

@@ -128,6 +128,10 @@ class CrnDescriber(Describer):
             )
         CrnNet(self.crn_dims, self.sizes, self.widths, self.context)  # validates the shape
 
+    def fixed_bytes(self) -> int:
+        """The ONNX graph of the backbone up to its layer."""
+        return self.backbone.model_bytes
+
     # -- the Describer interface ------------------------------------------------------------
     @property
     def dim(self) -> int:

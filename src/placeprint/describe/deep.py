@@ -196,6 +196,10 @@ class _DeepDescriber(Describer):
         self.whiten_eps = float(whiten_eps)
         self.threads = int(threads)
 
+    def fixed_bytes(self) -> int:
+        """The ONNX graph of the backbone up to its layer."""
+        return self.backbone.model_bytes
+
     def _common_params(self) -> dict:
         return {
             "layer": self.layer,

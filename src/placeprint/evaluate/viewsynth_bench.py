@@ -138,13 +138,6 @@ def _search(d, X: np.ndarray, image: np.ndarray, k: int = 10) -> tuple[np.ndarra
     return top[np.argsort(-scores[top], kind="stable")], q
 
 
-def describer_bytes(d) -> int:
-    """What a query needs of the describer: its learned arrays and any network it runs."""
-    backbone = getattr(d, "backbone", None)
-    network = backbone.model_bytes if backbone is not None else 0
-    return sum(a.nbytes for a in d._state().values()) + network
-
-
 def fit_database(
     name: str, views, source, describer: str = "densevlad", describer_options: dict | None = None
 ) -> dict:
@@ -163,7 +156,7 @@ def fit_database(
     index = OverloadedIndex(codec, describer=d.config())
     index.add_codes(codes)
     n_places = len(np.unique(source))
-    state_bytes = describer_bytes(d)
+    state_bytes = d.state_bytes()
     row = {
         "database": name,
         "describer": describer,
