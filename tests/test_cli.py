@@ -210,6 +210,8 @@ def test_learning_describer_state_is_saved_next_to_the_index(tmp_path):
         idx,
         "--describer",
         "texton",
+        "--describer-options",
+        '{"textons": 32}',  # a quick k-means; the state is what is tested
         "--code-size",
         "2",
         "-q",

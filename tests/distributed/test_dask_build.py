@@ -137,3 +137,11 @@ def test_workers_get_describers_with_their_own_thread_count(frames):
     np.testing.assert_array_equal(one(some), deep(some))  # the same descriptors
     plain = describe.get("seqslam")
     assert with_threads(plain, 1) is plain
+
+
+def test_a_shards_descriptor_length_is_read_from_its_header(tmp_path):
+    X = np.arange(3 * 7, dtype=np.float32).reshape(3, 7)
+    path = tmp_path / "shard.npz"
+    np.savez(path, X=X, kept=np.arange(3), failed="[]")
+    assert DaskRunner._shard_dim(path) == 7
+    assert DaskRunner._shard_dim((X.ravel(), [0, 1, 2], [])) == 7

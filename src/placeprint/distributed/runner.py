@@ -205,6 +205,19 @@ class DaskRunner:
             X = z["X"].astype(np.float32).reshape(len(kept), -1) if descriptors else None
             return X, kept, json.loads(str(z["failed"]))
 
+    @staticmethod
+    def _shard_dim(entry) -> int:
+        """The descriptor length of a finished, non-empty shard, read from its header only."""
+        if not isinstance(entry, Path):
+            X, kept, _ = entry
+            return int(np.asarray(X).size // len(kept))
+        with np.load(entry, allow_pickle=False) as z, z.zip.open("X.npy") as fh:
+            fmt = np.lib.format
+            major, _ = fmt.read_magic(fh)
+            read = fmt.read_array_header_1_0 if major == 1 else fmt.read_array_header_2_0
+            shape = read(fh)[0]
+        return int(np.prod(shape[1:], dtype=np.int64)) if len(shape) > 1 else 1
+
     def _assemble(self, ranges: list[range], results: dict) -> tuple[np.ndarray, list[int]]:
         """The shards in order: a memory map in ``work_dir`` when the shards are files, else
         one array. Failures are reported here, in route order."""
@@ -217,7 +230,7 @@ class DaskRunner:
             kept_all += [r.start + k for k in kept]
         if not kept_all:
             raise PlaceprintError("no image could be read")
-        dim = self._load_shard(results[int(np.flatnonzero(counts)[0])])[0].shape[1]
+        dim = self._shard_dim(results[int(np.flatnonzero(counts)[0])])
         on_disk = all(isinstance(e, Path) for e in results.values())
         if on_disk and self.work_dir is not None:
             from placeprint.atomic import atomic_open
