@@ -30,9 +30,22 @@ class Nordland:
 
     def dark_mask(self, threshold: float = DARK_THRESHOLD) -> np.ndarray:
         """``(n,) bool``: mean intensity below ``threshold`` in either season."""
-        mean_s = np.array([load_gray(p).mean() for p in self.summer])
-        mean_w = np.array([load_gray(p).mean() for p in self.winter])
+        mean_s = np.array([mean_intensity(p) for p in self.summer])
+        mean_w = np.array([mean_intensity(p) for p in self.winter])
         return (mean_s < threshold) | (mean_w < threshold)
+
+
+_MEANS: dict[tuple[str, int, int], float] = {}
+
+
+def mean_intensity(path: Path) -> float:
+    """Mean grey level of an image file, remembered for the process while the file is
+    unchanged (same size and modification time): every Nordland load asks for all 5,000."""
+    st = Path(path).stat()
+    key = (str(path), st.st_mtime_ns, st.st_size)
+    if key not in _MEANS:
+        _MEANS[key] = float(load_gray(path).mean())
+    return _MEANS[key]
 
 
 def load_nordland(root: str | Path | None = None) -> Nordland:
