@@ -73,6 +73,9 @@ def test_small_run_end_to_end(tmp_path):
     for name, gain in out["by_describer"].items():  # each describer's gain from its own rows
         b, s = (r["lighting"]["night"]["r1"] for r in out["rows"] if r["describer"] == name)
         assert gain["r1_gain_night_offpath"] == pytest.approx(s - b)
+        for lighting in ("night", "day"):  # an interval around the measured gain
+            low, high = gain[f"r1_gain_{lighting}_offpath_ci95"]
+            assert -1 <= low <= gain[f"r1_gain_{lighting}_offpath"] <= high <= 1
     # a network's weights count in what a query needs, whitening alone would be far less
     cnn = out["rows"][2]["bytes_per_place"]["describer_state"] * out["rows"][2]["places"]
     assert cnn > 100_000

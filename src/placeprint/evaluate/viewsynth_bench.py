@@ -125,9 +125,13 @@ def hamming_rank(db_codes: np.ndarray, query_codes: np.ndarray, k: int) -> np.nd
     return np.argsort(dist, axis=1, kind="stable")[:, :k]
 
 
+def _hits(ranked_sources: np.ndarray, correct: np.ndarray, n: int) -> np.ndarray:
+    """``(queries,) bool``: a right panorama among each query's first ``n`` answers."""
+    return np.take_along_axis(correct, ranked_sources[:, :n], axis=1).any(axis=1)
+
+
 def _recall(ranked_sources: np.ndarray, correct: np.ndarray, n: int) -> float:
-    hits = np.take_along_axis(correct, ranked_sources[:, :n], axis=1).any(axis=1)
-    return float(hits.mean())
+    return float(_hits(ranked_sources, correct, n).mean())
 
 
 def _search(d, X: np.ndarray, image: np.ndarray, k: int = 10) -> tuple[np.ndarray, np.ndarray]:
@@ -176,14 +180,17 @@ def fit_database(
 
 
 def score_database(db: dict, queries: dict, correct: dict, quiet: bool) -> None:
-    """R@1, R@5 (float descriptors) and R@1, R@5 of the 8-byte codes, per lighting."""
+    """R@1, R@5 (float descriptors) and R@1, R@5 of the 8-byte codes, per lighting; each
+    query's R@1 hit is kept in ``db["hits"]`` for the gains' intervals."""
     row, source = db["row"], db["source"]
+    db["hits"] = {}
     for lighting, images in queries.items():
         found = [_search(db["describer"], db["X"], im) for im in images]
         ranked = source[np.array([top for top, _ in found])]
         Q = np.stack([q for _, q in found])
         compact = source[hamming_rank(db["codes"], db["codec"].encode(Q), 10)]
         ok = correct[lighting]
+        db["hits"][lighting] = _hits(ranked, ok, 1)
         row["lighting"][lighting] = {
             "r1": _recall(ranked, ok, 1),
             "r5": _recall(ranked, ok, 5),
@@ -210,15 +217,24 @@ def time_queries(databases: list[dict], images: np.ndarray) -> None:
         db["row"]["query_ms_median"] = 1000 * float(np.median(t))
 
 
-def gains(pair: list[dict]) -> dict:
-    """What synthesized views add to one describer's cut-out database (target keys)."""
-    base, synth = pair[0]["lighting"], pair[1]["lighting"]
-    return {
+def gains(databases: list[dict]) -> dict:
+    """What synthesized views add to one describer's cut-out database (target keys), with
+    95 % paired-bootstrap intervals of the R@1 gains over the queries."""
+    from placeprint.evaluate.uncertainty import paired_gain_interval
+
+    base, synth = databases[0]["row"]["lighting"], databases[1]["row"]["lighting"]
+    out = {
         "r1_gain_night_offpath": synth["night"]["r1"] - base["night"]["r1"],
         "r1_gain_day_offpath": synth["day"]["r1"] - base["day"]["r1"],
         "r1_gain_night_offpath_compact": synth["night"]["r1_compact"] - base["night"]["r1_compact"],
-        "query_time_ratio": pair[1]["query_ms_median"] / pair[0]["query_ms_median"],
+        "query_time_ratio": databases[1]["row"]["query_ms_median"]
+        / databases[0]["row"]["query_ms_median"],
     }
+    for lighting in ("night", "day"):
+        low, high = paired_gain_interval(databases[1]["hits"][lighting],
+                                         databases[0]["hits"][lighting])  # fmt: skip
+        out[f"r1_gain_{lighting}_offpath_ci95"] = [low, high]
+    return out
 
 
 def viewsynth_main(argv: list[str], prog: str = "benchmarks/viewsynth.py") -> dict:
@@ -320,9 +336,8 @@ def viewsynth_main(argv: list[str], prog: str = "benchmarks/viewsynth.py") -> di
         for db in databases:
             score_database(db, queries, correct, a.quiet)
         time_queries(databases, queries["night"])
-        pair = [db["row"] for db in databases]
-        by_describer[name] = gains(pair)
-        rows.extend(pair)
+        by_describer[name] = gains(databases)
+        rows.extend(db["row"] for db in databases)
     table = []
     for r in rows:
         for lighting, s in r["lighting"].items():
@@ -339,6 +354,10 @@ def viewsynth_main(argv: list[str], prog: str = "benchmarks/viewsynth.py") -> di
          "B/place float", "B/place 8B", "B/place state"],
         table,
     )  # fmt: skip
+    for name, g in by_describer.items():
+        lo, hi = g["r1_gain_night_offpath_ci95"]
+        print(f"{name}: night R@1 gain {g['r1_gain_night_offpath']:+.3f} (95 % interval "
+              f"{lo:+.3f} to {hi:+.3f} over {a.queries} queries)")  # fmt: skip
     out = {
         **run_metadata(prog, argv),
         "data": "synthetic city (placeprint.crossview.world): no real panoramas with depth "
