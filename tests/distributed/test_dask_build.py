@@ -139,9 +139,24 @@ def test_workers_get_describers_with_their_own_thread_count(frames):
     assert with_threads(plain, 1) is plain
 
 
-def test_a_shards_descriptor_length_is_read_from_its_header(tmp_path):
-    X = np.arange(3 * 7, dtype=np.float32).reshape(3, 7)
-    path = tmp_path / "shard.npz"
-    np.savez(path, X=X, kept=np.arange(3), failed="[]")
-    assert DaskRunner._shard_dim(path) == 7
-    assert DaskRunner._shard_dim((X.ravel(), [0, 1, 2], [])) == 7
+def test_assembling_reads_each_shards_descriptors_once(tmp_path, monkeypatch):
+    X = np.arange(5 * 7, dtype=np.float32).reshape(5, 7)
+    results = {}
+    for i, part in enumerate([X[:0], X[:3], X[3:]]):  # the first shard kept no image
+        results[i] = tmp_path / f"shard{i}.npz"
+        failed = '[["a.png", "unreadable"]]' if i == 0 else "[]"
+        np.savez(results[i], X=part, kept=np.arange(len(part)), failed=failed)
+    reads = []
+    load = DaskRunner._load_shard
+    monkeypatch.setattr(
+        DaskRunner, "_load_shard",
+        staticmethod(lambda e, descriptors=True: (reads.append(e) if descriptors else None)
+                     or load(e, descriptors)),
+    )  # fmt: skip
+    runner = DaskRunner.__new__(DaskRunner)
+    runner.work_dir = tmp_path
+    out, kept = runner._assemble([range(0, 1), range(1, 4), range(4, 6)], results)
+    assert out.shape == (5, 7)  # the descriptor length comes from the first non-empty shard
+    np.testing.assert_array_equal(out, X)
+    assert kept == [1, 2, 3, 4, 5]
+    assert reads == [results[1], results[2]]

@@ -205,19 +205,6 @@ class DaskRunner:
             X = z["X"].astype(np.float32).reshape(len(kept), -1) if descriptors else None
             return X, kept, json.loads(str(z["failed"]))
 
-    @staticmethod
-    def _shard_dim(entry) -> int:
-        """The descriptor length of a finished, non-empty shard, read from its header only."""
-        if not isinstance(entry, Path):
-            X, kept, _ = entry
-            return int(np.asarray(X).size // len(kept))
-        with np.load(entry, allow_pickle=False) as z, z.zip.open("X.npy") as fh:
-            fmt = np.lib.format
-            major, _ = fmt.read_magic(fh)
-            read = fmt.read_array_header_1_0 if major == 1 else fmt.read_array_header_2_0
-            shape = read(fh)[0]
-        return int(np.prod(shape[1:], dtype=np.int64)) if len(shape) > 1 else 1
-
     def _assemble(self, ranges: list[range], results: dict) -> tuple[np.ndarray, list[int]]:
         """The shards in order: a memory map in ``work_dir`` when the shards are files, else
         one array. Failures are reported here, in route order."""
@@ -230,7 +217,12 @@ class DaskRunner:
             kept_all += [r.start + k for k in kept]
         if not kept_all:
             raise PlaceprintError("no image could be read")
-        dim = self._shard_dim(results[int(np.flatnonzero(counts)[0])])
+        # the first shard with descriptors gives their length; every shard before it is
+        # empty, so it is also the first written
+        first = int(np.flatnonzero(counts)[0])
+        head = self._load_shard(results[first])[0]
+        dim = head.shape[1]
+        rest = (i for i in range(first + 1, len(ranges)) if counts[i])
         on_disk = all(isinstance(e, Path) for e in results.values())
         if on_disk and self.work_dir is not None:
             from placeprint.atomic import atomic_open
@@ -239,11 +231,12 @@ class DaskRunner:
             header = {"descr": "<f4", "fortran_order": False, "shape": (len(kept_all), dim)}
             with atomic_open(target, "wb") as fh:  # streamed: one shard in memory at a time
                 np.lib.format.write_array_header_1_0(fh, header)
-                for i in range(len(ranges)):
-                    if counts[i]:
-                        fh.write(np.ascontiguousarray(self._load_shard(results[i])[0], "<f4"))
+                fh.write(np.ascontiguousarray(head, "<f4"))
+                del head
+                for i in rest:
+                    fh.write(np.ascontiguousarray(self._load_shard(results[i])[0], "<f4"))
             return np.load(target, mmap_mode="r"), kept_all
-        parts = [self._load_shard(results[i])[0] for i in range(len(ranges)) if counts[i]]
+        parts = [head] + [self._load_shard(results[i])[0] for i in rest]
         return np.concatenate(parts).reshape(-1, dim), kept_all
 
     def _save_shard(self, describer, files, X, kept, failed) -> Path | None:

@@ -222,17 +222,16 @@ def gains(databases: list[dict]) -> dict:
     95 % paired-bootstrap intervals of the R@1 gains over the queries."""
     from placeprint.evaluate.uncertainty import paired_gain_interval
 
-    base, synth = databases[0]["row"]["lighting"], databases[1]["row"]["lighting"]
+    cut, more = databases
+    base, synth = cut["row"]["lighting"], more["row"]["lighting"]
     out = {
         "r1_gain_night_offpath": synth["night"]["r1"] - base["night"]["r1"],
         "r1_gain_day_offpath": synth["day"]["r1"] - base["day"]["r1"],
         "r1_gain_night_offpath_compact": synth["night"]["r1_compact"] - base["night"]["r1_compact"],
-        "query_time_ratio": databases[1]["row"]["query_ms_median"]
-        / databases[0]["row"]["query_ms_median"],
+        "query_time_ratio": more["row"]["query_ms_median"] / cut["row"]["query_ms_median"],
     }
     for lighting in ("night", "day"):
-        low, high = paired_gain_interval(databases[1]["hits"][lighting],
-                                         databases[0]["hits"][lighting])  # fmt: skip
+        low, high = paired_gain_interval(more["hits"][lighting], cut["hits"][lighting])
         out[f"r1_gain_{lighting}_offpath_ci95"] = [low, high]
     return out
 
