@@ -41,7 +41,7 @@ def test_synth_views_positions_and_index_build(panoramas, tmp_path):
     out = tmp_path / "views"
     proc = run_cli(
         "synth", panoramas / "manifest.csv", "-o", out, "--headings", "2", "--size", "64x48",
-        "--grid-step", "3", "--max-holes", "1", "-q",
+        "--grid-step", "3", "--grid-radius", "1", "--max-holes", "1", "-q",
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     summary = json.loads((out / "synth.json").read_text())

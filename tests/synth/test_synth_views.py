@@ -45,7 +45,7 @@ def test_yaw_is_a_roll_of_the_panorama():
     image, depth = _scene()
     W = image.shape[1]
     rolled, rolled_depth = np.roll(image, W // 4, axis=1), np.roll(depth, W // 4, axis=1)
-    s = ViewSettings(headings=4, size=(24, 32), grid_step_m=1.5, max_hole_share=1.0)
+    s = ViewSettings(headings=4, size=(24, 32), grid_step_m=1.5, grid_radius=1, max_hole_share=1.0)
     a = list(panorama_views(image, depth, s, yaw_deg=90.0))
     b = list(panorama_views(rolled, rolled_depth, s, yaw_deg=0.0))
     assert len(a) == len(b) == 4 * 9

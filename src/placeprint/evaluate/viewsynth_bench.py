@@ -24,6 +24,9 @@ the image; the two databases take turns on each photo, so a busy machine slows b
 alike), and the storage per real place (panorama): float descriptors, compact codes,
 and the describer state a query needs (learned arrays and any network it runs).
 ``--area val`` is for choosing settings; the default ``test`` city is only scored.
+``--ceiling`` also scores the first describer with one ideal daytime view per query added
+to the cut-outs (:mod:`placeprint.evaluate.viewsynth_ceiling`): what the describer allows
+at the query's own pose, and what the heading and grid steps cost.
 """
 
 from __future__ import annotations
@@ -258,9 +261,10 @@ def viewsynth_main(argv: list[str], prog: str = "benchmarks/viewsynth.py") -> di
     p.add_argument("--queries", type=int, default=150, help="queries per lighting")
     p.add_argument("--lateral", default="2,5", help="query offset from the path (metres)")
     p.add_argument("--radius", type=float, default=12.0, help="metres for a right answer")
-    p.add_argument("--headings", type=int, default=12)
-    p.add_argument("--grid-step", type=float, default=4.0)
-    p.add_argument("--grid-radius", type=int, default=1)
+    defaults = ViewSettings()
+    p.add_argument("--headings", type=int, default=defaults.headings)
+    p.add_argument("--grid-step", type=float, default=defaults.grid_step_m)
+    p.add_argument("--grid-radius", type=int, default=defaults.grid_radius)
     p.add_argument(
         "--describers",
         default=",".join(DESCRIBERS),
@@ -272,6 +276,12 @@ def viewsynth_main(argv: list[str], prog: str = "benchmarks/viewsynth.py") -> di
         default=None,
         help='JSON object of options by describer, e.g. \'{"densevlad": {"k": 32}}\' '
         "(default: the options chosen on the validation city)",
+    )
+    p.add_argument(
+        "--ceiling",
+        action="store_true",
+        help="also score the first describer with ideal daytime views at or near each "
+        "query's pose (placeprint.evaluate.viewsynth_ceiling)",
     )
     p.add_argument("--quiet", action="store_true")
     a = p.parse_args(argv)
@@ -337,6 +347,11 @@ def viewsynth_main(argv: list[str], prog: str = "benchmarks/viewsynth.py") -> di
         time_queries(databases, queries["night"])
         by_describer[name] = gains(databases)
         rows.extend(db["row"] for db in databases)
+    ceiling = None
+    if a.ceiling:
+        ceiling = _ceiling(world, points, images, depths, poses, dist.argmin(axis=1), settings,
+                           a, (views[~synthesized], source[~synthesized]), names[0],
+                           chosen.get(names[0], {}), queries, correct)  # fmt: skip
     table = []
     for r in rows:
         for lighting, s in r["lighting"].items():
@@ -372,9 +387,30 @@ def viewsynth_main(argv: list[str], prog: str = "benchmarks/viewsynth.py") -> di
         "by_describer": by_describer,
         "rows": rows,
     }
+    if ceiling is not None:
+        out["ceiling_r1"] = ceiling
     if a.plots:
         out["plots"] = [str(p) for p in plot(rows, queries, a.plots)]
     return finish(out, a.json)
+
+
+def _ceiling(world, points, images, depths, poses, near, settings, a, cut_outs, describer,
+             options, queries, correct) -> dict:  # fmt: skip
+    """``--ceiling``: R@1 by lighting of the cut-outs plus each ideal view per query."""
+    from placeprint.evaluate.report import print_table
+    from placeprint.evaluate.viewsynth_ceiling import ceiling_views, score_ceilings
+
+    t0 = time.perf_counter()
+    extra = ceiling_views(world, points, images, depths, poses, near, settings, a.width)
+    found = score_ceilings(extra, near, *cut_outs, describer, options, queries, correct)
+    if not a.quiet:
+        print(f"ceilings made and scored in {time.perf_counter() - t0:.0f} s")
+    print_table(
+        f"{describer}: cut-outs plus one ideal daytime view per query (synthetic renderer)",
+        ["added view", "night R@1", "day R@1"],
+        [[name, r["night"], r["day"]] for name, r in found.items()],
+    )
+    return {"describer": describer, **found}
 
 
 def plot(rows: list[dict], queries: dict, folder: Path) -> list[Path]:

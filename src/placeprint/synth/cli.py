@@ -8,6 +8,9 @@ from typing import Annotated
 import typer
 
 from placeprint.errors import PlaceprintError
+from placeprint.synth.views import ViewSettings
+
+_DEFAULTS = ViewSettings()
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -29,16 +32,18 @@ def synth_cmd(
         ),
     ],
     output: Annotated[Path, typer.Option("-o", "--output", help="Folder of views to write.")],
-    headings: Annotated[int, typer.Option(help="Headings a position is seen at.")] = 12,
+    headings: Annotated[
+        int, typer.Option(help="Headings a position is seen at.")
+    ] = _DEFAULTS.headings,
     fov: Annotated[float, typer.Option(help="Horizontal field of view (degrees).")] = 60.0,
     pitch: Annotated[float, typer.Option(help="Camera pitch (degrees up).")] = 0.0,
     size: Annotated[str, typer.Option(help="View size WIDTHxHEIGHT (pixels).")] = "160x120",
     grid_step: Annotated[
         float, typer.Option(help="Metres between synthesized positions (with depth).")
-    ] = 4.0,
+    ] = _DEFAULTS.grid_step_m,
     grid_radius: Annotated[
         int, typer.Option(help="Grid steps around each panorama (0: cut-outs only).")
-    ] = 1,
+    ] = _DEFAULTS.grid_radius,
     max_holes: Annotated[
         float, typer.Option(help="Drop a warped view with more of its pixels unseen.")
     ] = 0.3,
@@ -50,7 +55,6 @@ def synth_cmd(
     """
     from placeprint.progress import progress_bar
     from placeprint.synth.folder import synthesize_folder
-    from placeprint.synth.views import ViewSettings
 
     settings = ViewSettings(
         headings=headings,
