@@ -12,6 +12,7 @@ from placeprint.evaluate.viewsynth_bench import (
     street_queries,
     viewsynth_main,
 )
+from placeprint.evaluate.viewsynth_ceiling import CEILINGS
 
 
 def test_street_queries_lie_off_the_path_between_panoramas():
@@ -54,7 +55,8 @@ def test_small_run_end_to_end(tmp_path):
     out = viewsynth_main(
         [
             "--area", "val", "--streets", "1", "--spacing", "30", "--width", "256",
-            "--queries", "6", "--headings", "8", "--work", str(tmp_path / "work"),
+            "--queries", "6", "--headings", "8", "--grid-radius", "1", "--ceiling",
+            "--work", str(tmp_path / "work"),
             "--describers", "densevlad,cnn_gem", "--describer-options",
             '{"densevlad": {"k": 8, "whiten_dims": 64, "fit_images": 120, "vocab_images": 20, '
             '"min_side": 48, "max_side": 64, "sizes": [4.0]}, "cnn_gem": {"whiten_dims": 64, '
@@ -83,6 +85,12 @@ def test_small_run_end_to_end(tmp_path):
         for s in row["lighting"].values():
             assert s["r1"] <= s["r5"] and s["recall_at"][0] == s["r1"]
     assert out["query_time_ratio"] > 0
+    ceiling = out["ceiling_r1"]  # the first describer, cut-outs plus one view per query
+    assert ceiling["describer"] == "densevlad"
+    assert set(ceiling) - {"describer"} == set(CEILINGS)
+    assert all(0 <= r[light] <= 1 for n, r in ceiling.items() if n != "describer"
+               for light in ("night", "day"))  # fmt: skip
+    assert saved["ceiling_r1"] == ceiling
     assert all((tmp_path / "fig" / n).stat().st_size > 1000 for n in
                ("viewsynth_recall.png", "viewsynth_queries.png"))  # fmt: skip
 
