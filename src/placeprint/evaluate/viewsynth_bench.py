@@ -41,7 +41,8 @@ import numpy as np
 
 from placeprint.errors import PlaceprintError
 
-CONDITIONS = {"night": ("summer", 22.0), "day": ("summer", 16.0)}
+CONDITIONS = {"night": ("summer", 22.0), "day": ("summer", 16.0)}  # the queries'
+DATABASE_CONDITION = ("summer", 12.0)  # the panoramas': summer noon
 
 #: describers run by default; the first gives the target figures. ``cnn_gem`` and its
 #: options were chosen on the validation city (``--area val``, 2026-12-07; night R@1 gain
@@ -63,7 +64,7 @@ def _cached_panoramas(work: Path, world, points: np.ndarray, width: int, quiet: 
         return z["images"], z["depths"]
     images, depths = [], []
     for i, (x, y) in enumerate(points):
-        im, d = panorama(world, x, y, Condition("summer", 12.0), width=width)
+        im, d = panorama(world, x, y, Condition(*DATABASE_CONDITION), width=width)
         images.append(im)
         depths.append(d)
         if not quiet and (i + 1) % 20 == 0:
@@ -350,8 +351,8 @@ def viewsynth_main(argv: list[str], prog: str = "benchmarks/viewsynth.py") -> di
     ceiling = None
     if a.ceiling:
         ceiling = _ceiling(world, points, images, depths, poses, dist.argmin(axis=1), settings,
-                           a, (views[~synthesized], source[~synthesized]), names[0],
-                           chosen.get(names[0], {}), queries, correct)  # fmt: skip
+                           a.width, (views[~synthesized], source[~synthesized]), names[0],
+                           chosen.get(names[0], {}), queries, correct, a.quiet)  # fmt: skip
     table = []
     for r in rows:
         for lighting, s in r["lighting"].items():
@@ -394,16 +395,16 @@ def viewsynth_main(argv: list[str], prog: str = "benchmarks/viewsynth.py") -> di
     return finish(out, a.json)
 
 
-def _ceiling(world, points, images, depths, poses, near, settings, a, cut_outs, describer,
-             options, queries, correct) -> dict:  # fmt: skip
+def _ceiling(world, points, images, depths, poses, near, settings, width, cut_outs, describer,
+             options, queries, correct, quiet) -> dict:  # fmt: skip
     """``--ceiling``: R@1 by lighting of the cut-outs plus each ideal view per query."""
     from placeprint.evaluate.report import print_table
     from placeprint.evaluate.viewsynth_ceiling import ceiling_views, score_ceilings
 
     t0 = time.perf_counter()
-    extra = ceiling_views(world, points, images, depths, poses, near, settings, a.width)
+    extra = ceiling_views(world, points, images, depths, poses, near, settings, width)
     found = score_ceilings(extra, near, *cut_outs, describer, options, queries, correct)
-    if not a.quiet:
+    if not quiet:
         print(f"ceilings made and scored in {time.perf_counter() - t0:.0f} s")
     print_table(
         f"{describer}: cut-outs plus one ideal daytime view per query (synthetic renderer)",

@@ -1,6 +1,6 @@
 """How far view synthesis could lift the night: ``benchmarks/viewsynth.py --ceiling``.
 
-Each ceiling adds one daytime view per query (summer noon, as the database panoramas) to
+Each ceiling adds one daytime view per query (in the database panoramas' light) to
 the cut-outs database, made at or near the query's own pose, and labelled with the
 panorama nearest the query; the night and day queries are then scored as usual:
 
@@ -45,11 +45,13 @@ def ceiling_views(world, points, images, depths, poses, near, settings, width):
     as the module docstring says; ``near``: each pose's nearest panorama."""
     from placeprint.crossview.render import panorama
     from placeprint.crossview.world import Condition
+    from placeprint.evaluate.viewsynth_bench import DATABASE_CONDITION
     from placeprint.synth.cutout import perspective_cutout
     from placeprint.synth.warp import warp_panorama
 
-    noon = Condition("summer", 12.0)
+    noon = Condition(*DATABASE_CONDITION)
     size, fov, pitch = tuple(settings.size), settings.fov_deg, settings.pitch_deg
+    headings, offsets = settings.heading_list(), settings.offsets()
     out: dict[str, list[np.ndarray]] = {name: [] for name in CEILINGS}
     for (x, y, heading), p in zip(poses, near, strict=True):
         px, py = points[p]
@@ -57,9 +59,9 @@ def ceiling_views(world, points, images, depths, poses, near, settings, width):
         out["render_at_pose"].append(perspective_cutout(at_pose, heading, pitch, fov, size))
         warped = warp_panorama(images[p], depths[p], (x - px, y - py, 0.0)).image
         out["warp_at_pose"].append(perspective_cutout(warped, heading, pitch, fov, size))
-        step = nearest_heading(heading, settings.heading_list())
+        step = nearest_heading(heading, headings)
         out["render_nearest_heading"].append(perspective_cutout(at_pose, step, pitch, fov, size))
-        east, north = nearest_offset((x - px, y - py), settings.offsets())
+        east, north = nearest_offset((x - px, y - py), offsets)
         on_grid, _ = panorama(world, px + east, py + north, noon, width=width)
         out["render_nearest_grid"].append(perspective_cutout(on_grid, heading, pitch, fov, size))
     return {name: np.stack(views) for name, views in out.items()}
