@@ -116,15 +116,13 @@ def lund_tiny_index(tmp_path_factory):
     """
     from types import SimpleNamespace
 
+    from placeprint.evaluate.serve_bench import build_lund_index
+
     lund = require_real_data("geotagged", "lund").resolve()
     root = tmp_path_factory.mktemp("lund-index")
-    db = root / "db"
-    db.mkdir()
-    for f in sorted(lund.glob("*.jpg")):
-        if f.stem not in LUND_HELD_OUT:
-            (db / f.name).write_bytes(f.read_bytes())
-    index = root / "lund.idx"
     # 10 photos verified an answer, not the default 25: the service tests send many requests
-    proc = run_cli("index", "build", db, "-o", index, "--describer", "tiny", "--verify-top", "10")
-    assert proc.returncode == 0, proc.stderr
-    return SimpleNamespace(root=root, db=db, index=index, photos=lund, build_output=proc.stdout)
+    built = build_lund_index(root, verify_top=10)
+    assert sorted(p.stem for p in built.queries) == sorted(LUND_HELD_OUT)
+    assert len(list(built.db.glob("*.jpg"))) == len(list(lund.glob("*.jpg"))) - len(LUND_HELD_OUT)
+    return SimpleNamespace(root=root, db=built.db, index=built.index, photos=lund,
+                           build_output=built.build_output)  # fmt: skip

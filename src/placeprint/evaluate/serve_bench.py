@@ -22,6 +22,7 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -55,8 +56,19 @@ def rss_mb(pid: int) -> float | None:
     return None
 
 
-def build_lund_index(folder: Path, quiet: bool = True) -> tuple[Path, list[Path]]:
-    """A tiny-describer Lund index under ``folder`` and the held-out query photos."""
+class LundIndex(NamedTuple):
+    """A Lund index built by :func:`build_lund_index`: the ``index`` file, the held-out
+    ``queries``, the folder ``db`` of indexed photos and what ``index build`` printed."""
+
+    index: Path
+    queries: list[Path]
+    db: Path
+    build_output: str
+
+
+def build_lund_index(folder: Path, quiet: bool = True, verify_top: int | None = None) -> LundIndex:
+    """A tiny-describer index of the Lund photos (but :data:`HELD_OUT`) under ``folder``,
+    built by ``placeprint index build`` (``--verify-top`` when given)."""
     from placeprint.config import data_path
 
     lund = data_path("geotagged", "lund")
@@ -73,15 +85,16 @@ def build_lund_index(folder: Path, quiet: bool = True) -> tuple[Path, list[Path]
         else:
             shutil.copy(f, db / f.name)
     idx = folder / "lund.idx"
-    cmd = [sys.executable, "-m", "placeprint.cli", "index", "build", str(db), "-o", str(idx)]
-    proc = subprocess.run(
-        [*cmd, "--describer", "tiny", "-q"], capture_output=True, text=True, timeout=600
-    )
+    cmd = [sys.executable, "-m", "placeprint.cli", "index", "build", str(db), "-o", str(idx),
+           "--describer", "tiny"]  # fmt: skip
+    if verify_top is not None:
+        cmd += ["--verify-top", str(verify_top)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     if proc.returncode != 0:
         raise PlaceprintError(f"index build failed: {proc.stderr.strip()[-300:]}")
     if not quiet:
         print(f"built {idx}")
-    return idx, queries
+    return LundIndex(idx, queries, db, proc.stdout)
 
 
 def _wait_healthy(client, url: str, proc, log_file: Path, timeout_s: float) -> None:
@@ -212,7 +225,7 @@ def main(argv: list[str] | None = None, prog: str = "benchmarks/serve.py") -> di
     with tempfile.TemporaryDirectory(prefix="placeprint-serve-bench-") as tmp:
         tmp = Path(tmp)
         if a.index is None:
-            idx, queries = build_lund_index(tmp, quiet=a.quiet)
+            idx, queries, _, _ = build_lund_index(tmp, quiet=a.quiet)
         else:
             idx, queries = a.index, []
         photos = list(a.photos or queries)
