@@ -84,8 +84,12 @@ def test_warped_view_moves_towards_what_it_faces():
 
 def test_views_with_too_many_holes_are_dropped():
     image, depth = _scene()
-    everything = ViewSettings(headings=8, size=(24, 32), grid_step_m=5.0, max_hole_share=1.0)
-    strict = ViewSettings(headings=8, size=(24, 32), grid_step_m=5.0, max_hole_share=0.0)
+    everything = ViewSettings(
+        headings=8, size=(24, 32), grid_step_m=5.0, grid_radius=2, max_hole_share=1.0
+    )
+    strict = ViewSettings(
+        headings=8, size=(24, 32), grid_step_m=5.0, grid_radius=2, max_hole_share=0.0
+    )
     all_views = [m for _, m in panorama_views(image, depth, everything)]
     kept = [m for _, m in panorama_views(image, depth, strict)]
     shares = [m.hole_share for m in all_views if m.synthesized]

@@ -31,17 +31,18 @@ class ViewSettings:
     up, ``size = (h, w)`` pixels) at each position; the positions are the panorama's
     own and, with depth, the ``(2 grid_radius + 1)^2 - 1`` grid points around it.
 
-    Defaults chosen on the validation city (``benchmarks/viewsynth.py --area val``,
-    2026-12-07): a describer that keeps the image's layout loses most of a night query
-    between database headings and positions, so 36 headings (10 degrees apart) and a 5 x 5
-    grid 3 m apart (night R@1 gain +0.153, against +0.127 with 12 headings, 3 x 3, 4 m)."""
+    Defaults chosen on two validation cities (``benchmarks/viewsynth.py --area val``,
+    seeds 0 and 1, 2026-12-07): a describer that keeps the image's layout loses most of a
+    night query between database headings and positions, so 36 headings (10 degrees apart)
+    and a 7 x 7 grid 2 m apart (night R@1 gain +0.200 / +0.240, against +0.153 / +0.200
+    with a 5 x 5 grid 3 m apart and +0.127 / +0.093 with 12 headings, 3 x 3, 4 m)."""
 
     headings: int = 36
     fov_deg: float = 60.0
     pitch_deg: float = 0.0
     size: tuple[int, int] = (120, 160)
-    grid_step_m: float = 3.0
-    grid_radius: int = 2
+    grid_step_m: float = 2.0
+    grid_radius: int = 3
     max_hole_share: float = 0.3
 
     def check(self) -> None:
