@@ -67,7 +67,9 @@ def test_warped_view_moves_towards_what_it_faces():
     az, el = np.arctan2(d[..., 0], d[..., 1]), np.arcsin(d[..., 2])
     stripes = ((np.floor(np.tan(az) * 9.0) + np.floor(np.tan(el) / np.cos(az) * 9.0)) % 2) * 255
     image = np.repeat(stripes[..., None], 3, axis=2).astype(np.uint8)  # 1 m checkerboard
-    s = ViewSettings(headings=1, size=(64, 64), grid_step_m=3.0, max_hole_share=1.0, fov_deg=40)
+    s = ViewSettings(
+        headings=1, size=(64, 64), grid_step_m=3.0, grid_radius=1, max_hole_share=1.0, fov_deg=40
+    )
     views = {(m.east_m, m.north_m): v for v, m in panorama_views(image, depth, s)}
     here, ahead = views[(0.0, 0.0)][..., 0].astype(float), views[(0.0, 3.0)][..., 0].astype(float)
     # the centre square (1 m) spans 64 / (2 * 9 tan 20) pixels from here, 9/6 as many ahead

@@ -225,7 +225,8 @@ def main(argv: list[str] | None = None, prog: str = "benchmarks/serve.py") -> di
     with tempfile.TemporaryDirectory(prefix="placeprint-serve-bench-") as tmp:
         tmp = Path(tmp)
         if a.index is None:
-            idx, queries, _, _ = build_lund_index(tmp, quiet=a.quiet)
+            built = build_lund_index(tmp, quiet=a.quiet)
+            idx, queries = built.index, built.queries
         else:
             idx, queries = a.index, []
         photos = list(a.photos or queries)
