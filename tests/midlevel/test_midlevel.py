@@ -60,7 +60,7 @@ def _motif_images(n, rng):
     return images, labels
 
 
-@pytest.mark.parametrize("combine", ["mean", "stacked"])
+@pytest.mark.parametrize("combine", ["mean", "stacked", "pooled"])
 def test_elements_read_a_motif_anywhere_better_than_the_whole_image(tmp_path, combine):
     rng = np.random.default_rng(1)
     train, y_train = _motif_images(240, rng)
@@ -79,6 +79,54 @@ def test_elements_read_a_motif_anywhere_better_than_the_whole_image(tmp_path, co
     assert layout_again == layout
     np.testing.assert_allclose(again.predict(P_te), model.predict(P_te), rtol=1e-5)
     assert again.settings.combine == combine
+
+
+def test_pooled_responses_are_each_detectors_best_and_mean_window_by_brute_force():
+    from placeprint.midlevel.elements import _pooled_responses
+
+    rng = np.random.default_rng(3)
+    P = rng.normal(size=(7, 5, 6)).astype(np.float32)  # 7 images, 5 windows, 6 numbers
+    W = rng.normal(size=(4, 6)).astype(np.float32)
+    b = rng.normal(size=4).astype(np.float32)
+    got = _pooled_responses(P, W, b)
+    assert got.shape == (7, 4, 2)
+    for i in range(7):
+        for k in range(4):
+            scores = [float(P[i, j] @ W[k]) + b[k] for j in range(5)]
+            assert got[i, k, 0] == pytest.approx(max(scores), rel=1e-5, abs=1e-5)
+            assert got[i, k, 1] == pytest.approx(sum(scores) / 5, rel=1e-5, abs=1e-5)
+
+
+def _count_images(n, rng):
+    """Between one and four copies of the same cross on a noisy background: the label is how
+    many, which an element's best response alone cannot tell but its mean response can."""
+    images, labels = [], rng.integers(1, 5, n).astype(float)
+    cross = np.zeros((12, 12), bool)
+    cross[5:7, :] = cross[:, 5:7] = True
+    for count in labels.astype(int):
+        img = rng.normal(100, 20, (64, 128))
+        for slot in rng.choice(8, size=count, replace=False):  # 2 x 4 slots of 32 x 32
+            r, c = 32 * (slot // 4) + rng.integers(2, 18), 32 * (slot % 4) + rng.integers(2, 18)
+            img[r : r + 12, c : c + 12][cross] = 240
+        images.append(np.clip(img, 0, 255))
+    return images, labels
+
+
+def test_pooled_elements_count_an_element_that_best_responses_cannot():
+    rng = np.random.default_rng(4)
+    train, y_train = _count_images(200, rng)
+    test, y_test = _count_images(80, rng)
+    layout = HogLayout(size=(128, 64), cell=8, window=2)
+    P_tr, _ = describe_images(train, layout)
+    P_te, _ = describe_images(test, layout)
+    errors = {}
+    for combine in ("mean", "pooled"):
+        settings = ElementSettings(seeds=60, top=10, keep=8, bins=4, per_bin=10, combine=combine)
+        model = StyleAwareElements(settings).fit(P_tr, y_train)
+        errors[combine] = np.abs(model.predict(P_te) - y_test).mean()
+    guess = np.abs(np.median(y_train) - y_test).mean()  # about 1 copy
+    assert errors["pooled"] < 0.5 * guess, errors
+    assert errors["pooled"] < errors["mean"], errors
 
 
 def test_bad_input():

@@ -18,19 +18,23 @@ Both methods see the same HOG: the mid-level elements its patches
 (ridge regression, penalty by cross-validation), clipped to the learned range alike.
 
 ``--tune`` is the validation run that chose each label's way of combining the elements'
-readings (:data:`COMBINE`): it never sees the test part. Nordland learns frames <= 15000
-and checks 15010-20000; style learns the training city and checks the validation city;
-every combiner is scored.
+readings (:data:`COMBINE`): it never sees the test part. Nordland is scored on folds of
+the learning frames shaped like the test split (:func:`placeprint.midlevel.data.tuning_folds`:
+season holds out each block of 5,000 frames in turn, position learns a stretch and checks
+the next); style learns the training city and checks the validation city. Every combiner
+is scored with its own element counts (:data:`ELEMENTS`).
 """
 
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from placeprint.errors import PlaceprintError
+from placeprint.midlevel.elements import ELEMENT_COUNTS as ELEMENTS
 
 LABELS = ("season", "position", "style")
 METRICS = {
@@ -39,11 +43,11 @@ METRICS = {
     "style": "mean absolute error (style units, 0-1)",
 }
 
-
-#: how each label's element readings are combined, chosen by ``--tune`` (2026-12-06, 2-core
-#: sandbox; mid-level error mean / stacked, whole image): season 0.083 / 0.129 (0.117),
-#: position 9,787 / 8,993 frames (8,698), style 0.233 / 0.177 (0.207)
-COMBINE = {"season": "mean", "position": "stacked", "style": "stacked"}
+#: how each label's element readings are combined, chosen by ``--tune`` (2026-12-07, 2-core
+#: sandbox, ``benchmarks/results/midlevel_tuning.json``; mean over the folds, mid-level
+#: mean / stacked / pooled against the whole image): season 0.145 / 0.121 / 0.070 (0.083),
+#: position 7,263 / 6,718 / 6,632 frames (6,667), style 0.233 / 0.177 / 0.189 (0.207)
+COMBINE = {"season": "pooled", "position": "pooled", "style": "stacked"}
 
 
 def label_error(label: str, predicted: np.ndarray, truth: np.ndarray) -> float:
@@ -53,37 +57,52 @@ def label_error(label: str, predicted: np.ndarray, truth: np.ndarray) -> float:
     return float(np.mean(np.abs(predicted - truth)))
 
 
-def run_label(label, train_images, y_train, test_images, y_test, layout, settings, quiet,
-              combiners=None):  # fmt: skip
-    """Fit both methods on one label; their test errors and the fitted elements.
+def element_settings(base, combine: str, seeds: int | None = None, keep: int | None = None):
+    """``base`` with ``combine`` and its element counts (:data:`ELEMENTS`, unless given)."""
+    default_seeds, default_keep = ELEMENTS[combine]
+    seeds = default_seeds if seeds is None else seeds
+    return replace(base, combine=combine, seeds=seeds, keep=default_keep if keep is None else keep)
+
+
+def run_label(label, y, P, W, splits, settings, quiet, combiners=None, counts=(None, None)):
+    """Fit both methods on every ``(learn, check)`` split of one label (index arrays or masks
+    into ``y``, the HOG patches ``P`` and whole-image HOG ``W``): their mean errors over the
+    splits, and the elements fitted on the first split with the first combiner.
 
     ``combiners``: the ways of combining readings to score (default: the label's own,
-    :data:`COMBINE`); the first is the one reported as ``midlevel_error``."""
-    from dataclasses import replace
-
+    :data:`COMBINE`); the first is the one reported as ``midlevel_error``. ``counts``:
+    ``(seeds, keep)`` for every combiner instead of :data:`ELEMENTS`."""
     from placeprint.midlevel.elements import StyleAwareElements, whole_image_regression
-    from placeprint.midlevel.hog import describe_images
 
     t0 = time.perf_counter()
-    P_tr, W_tr = describe_images(train_images, layout)
-    P_te, W_te = describe_images(test_images, layout)
-    by_combiner, fitted = {}, None
-    for combine in combiners or [COMBINE[label]]:
-        elements = StyleAwareElements(replace(settings, combine=combine)).fit(P_tr, y_train)
-        by_combiner[combine] = label_error(label, elements.predict(P_te), y_test)
-        fitted = fitted or elements
-    whole = whole_image_regression(W_tr, y_train).predict(W_te)
-    whole = np.clip(whole, y_train.min(), y_train.max())
+    combiners = combiners or [COMBINE[label]]
+    by_fold: dict[str, list[float]] = {c: [] for c in combiners}
+    whole_by_fold, fitted = [], None
+    for learn, check in splits:
+        for combine in combiners:
+            model = StyleAwareElements(element_settings(settings, combine, *counts))
+            model.fit(P[learn], y[learn])
+            by_fold[combine].append(label_error(label, model.predict(P[check]), y[check]))
+            fitted = fitted or (model, learn)
+        whole = whole_image_regression(W[learn], y[learn]).predict(W[check])
+        whole = np.clip(whole, y[learn].min(), y[learn].max())
+        whole_by_fold.append(label_error(label, whole, y[check]))
+    by_combiner = {c: float(np.mean(v)) for c, v in by_fold.items()}
+    model, learn = fitted
     out = {
         "metric": METRICS[label],
-        "train_images": len(train_images),
-        "test_images": len(test_images),
-        "combine": fitted.settings.combine,
-        "midlevel_error": by_combiner[fitted.settings.combine],
+        "train_images": len(y[learn]),
+        "test_images": sum(len(y[check]) for _, check in splits),
+        "folds": len(splits),
+        "combine": model.settings.combine,
+        "midlevel_error": by_combiner[model.settings.combine],
         "midlevel_error_by_combiner": by_combiner,
-        "whole_image_error": label_error(label, whole, y_test),
-        "elements": int(fitted.detectors_.shape[0]),
-        "bins": int(fitted.detectors_.shape[1]),
+        "midlevel_error_by_fold": by_fold,
+        "whole_image_error": float(np.mean(whole_by_fold)),
+        "whole_image_error_by_fold": whole_by_fold,
+        "elements": int(model.detectors_.shape[0]),
+        "seeds": model.settings.seeds,
+        "bins": int(model.detectors_.shape[1]),
         "seconds": time.perf_counter() - t0,
     }
     if not quiet:
@@ -93,13 +112,46 @@ def run_label(label, train_images, y_train, test_images, y_test, layout, setting
     return out, fitted
 
 
+def label_data(label: str, a, cache: dict):
+    """``(images, y, P, W, splits, layout)`` of one label for this run (test or tuning)."""
+    from placeprint.midlevel.data import (
+        nordland_labelled,
+        nordland_test_split,
+        style_views,
+        tuning_folds,
+    )
+    from placeprint.midlevel.hog import HogLayout, describe_images
+
+    if label == "style":
+        layout = HogLayout(size=(160, 120), cell=10, window=4)
+        train = style_views(a.style_train, "train", a.seed)
+        check = style_views(a.style_test, "val" if a.tune else "test", a.seed)
+        images = list(train[0]) + list(check[0])
+        n = len(train[1])
+        splits = [(np.arange(n), np.arange(n, len(images)))]
+        return (images, np.concatenate([train[1], check[1]]), *describe_images(images, layout),
+                splits, layout)  # fmt: skip
+    from placeprint.config import data_available
+
+    if not data_available("nordland"):
+        raise PlaceprintError(
+            "real data not found: set PLACEPRINT_DATA to the folder holding nordland/ "
+            "(default ../shared/data)"
+        )
+    if "nordland" not in cache:  # both Nordland labels share the frames and their HOG
+        images, frames, season = nordland_labelled()
+        layout = HogLayout()
+        cache["nordland"] = (images, frames, season, *describe_images(images, layout), layout)
+    images, frames, season, P, W, layout = cache["nordland"]
+    splits = tuning_folds(label, frames) if a.tune else [nordland_test_split(frames)]
+    return images, (season if label == "season" else frames), P, W, splits, layout
+
+
 def midlevel_main(argv: list[str], prog: str = "benchmarks/midlevel.py") -> dict:
     """Mid-level elements vs whole-image regression on every label: table, JSON, plots."""
     from placeprint.evaluate.benchargs import Parser, finish
     from placeprint.evaluate.report import print_table, run_metadata
-    from placeprint.midlevel.data import nordland_sets, style_views
     from placeprint.midlevel.elements import COMBINERS, ElementSettings
-    from placeprint.midlevel.hog import HogLayout
 
     p = Parser(prog=prog, description=midlevel_main.__doc__)
     p.add_argument("--json", type=Path, default=None)
@@ -107,63 +159,57 @@ def midlevel_main(argv: list[str], prog: str = "benchmarks/midlevel.py") -> dict
     p.add_argument("--labels", default=",".join(LABELS), help="any of season,position,style")
     p.add_argument("--style-train", type=int, default=600, help="synthetic photos to learn")
     p.add_argument("--style-test", type=int, default=200, help="synthetic photos to test")
-    p.add_argument("--seeds", type=int, default=400, help="candidate elements mined")
-    p.add_argument("--keep", type=int, default=40, help="style-sensitive elements kept")
+    p.add_argument("--seeds", type=int, default=None,
+                   help="candidate elements mined (default: the combiner's own)")  # fmt: skip
+    p.add_argument("--keep", type=int, default=None,
+                   help="style-sensitive elements kept (default: the combiner's own)")  # fmt: skip
     p.add_argument("--per-bin", type=int, default=25, help="correspondences a label bin")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--tune", action="store_true",
-                   help="score every combiner on tuning data only (Nordland frames <= 20000, "
-                   "the validation city)")  # fmt: skip
+                   help="score every combiner on tuning data only (folds of Nordland frames "
+                   "<= 20000, the validation city)")  # fmt: skip
     p.add_argument("--quiet", action="store_true")
     a = p.parse_args(argv)
     labels = [x.strip() for x in a.labels.split(",") if x.strip()]
     unknown = [x for x in labels if x not in LABELS]
     if unknown or not labels:
         raise PlaceprintError(f"{prog}: --labels takes {', '.join(LABELS)}; got {a.labels!r}")
-    if min(a.style_train, a.style_test, a.seeds, a.keep, a.per_bin) < 1:
+    counts = [x for x in (a.style_train, a.style_test, a.per_bin, a.seeds, a.keep) if x is not None]
+    if min(counts) < 1:
         raise PlaceprintError(f"{prog}: counts must be >= 1")
-    settings = ElementSettings(seeds=a.seeds, keep=a.keep, per_bin=a.per_bin, seed=a.seed)
+    settings = ElementSettings(per_bin=a.per_bin, seed=a.seed)
     settings.check()
-    rows, fitted = {}, {}
-    nordland = None
+    rows, fitted, cache = {}, {}, {}
     for label in labels:
-        if label == "style":
-            layout = HogLayout(size=(160, 120), cell=10, window=4)
-            train = style_views(a.style_train, "train", a.seed)
-            test = style_views(a.style_test, "val" if a.tune else "test", a.seed)
-            sets = (list(train[0]), train[1], list(test[0]), test[1])
-        else:
-            from placeprint.config import data_available
-
-            if not data_available("nordland"):
-                raise PlaceprintError(
-                    "real data not found: set PLACEPRINT_DATA to the folder holding nordland/ "
-                    "(default ../shared/data)"
-                )
-            nordland = nordland or nordland_sets(a.tune)
-            layout = HogLayout()
-            sets = nordland[label]
+        images, y, P, W, splits, layout = label_data(label, a, cache)
         combiners = list(COMBINERS) if a.tune else None
-        rows[label], elements = run_label(label, *sets, layout, settings, a.quiet, combiners)
-        fitted[label] = (elements, sets[0], layout)
+        rows[label], (model, learn) = run_label(label, y, P, W, splits, settings, a.quiet,
+                                                combiners, (a.seeds, a.keep))  # fmt: skip
+        fitted[label] = (model, [images[i] for i in np.flatnonzero(learn)], layout)
     combiners = list(next(iter(rows.values()))["midlevel_error_by_combiner"])
     print_table(
         "Style-aware mid-level elements vs whole-image regression (same HOG)"
-        + (", tuning data" if a.tune else ""),
+        + (", tuning folds (mean)" if a.tune else ""),
         ["label", "metric", "combine"]
         + ([f"mid-level {c}" for c in combiners] if a.tune else ["mid-level"])
-        + ["whole image", "elements", "train", "test"],
+        + ["whole image", "elements", "folds", "checked"],
         [[k, r["metric"], r["combine"], *r["midlevel_error_by_combiner"].values(),
-          r["whole_image_error"], r["elements"], r["train_images"], r["test_images"]]
+          r["whole_image_error"], r["elements"], r["folds"], r["test_images"]]
          for k, r in rows.items()],
     )  # fmt: skip
     out = {
         **run_metadata(prog, argv),
         "data": "season, position: real Nordland frames; style: synthetic cities",
-        "split": "tuning (Nordland <= 15000 learn, 15010-20000 check; style: validation city)"
+        "split": "tuning (Nordland folds of frames <= 20000: season each block of 5,000 held "
+        "out, position forward; style: validation city)"
         if a.tune
         else "test (Nordland <= 20000 learn, 20010-25000 test; style: test city)",
-        "settings": settings.__dict__,
+        "settings": {
+            **settings.__dict__,
+            "elements": {k: list(v) for k, v in ELEMENTS.items()},
+            "seeds": a.seeds,
+            "keep": a.keep,
+        },
         "midlevel_error": {k: r["midlevel_error"] for k, r in rows.items()},
         "whole_image_error": {k: r["whole_image_error"] for k, r in rows.items()},
         "midlevel_beats_whole_image": {

@@ -45,22 +45,35 @@ def read_labels(path: Path) -> tuple[list[Path], list[float]]:
 def fit_cmd(
     labels: Annotated[Path, typer.Argument(help="CSV with path,label (a number) per image.")],
     output: Annotated[Path, typer.Option("-o", "--output", help="Model file to write.")],
-    seeds: Annotated[int, typer.Option(help="Candidate elements to mine.")] = 400,
-    keep: Annotated[int, typer.Option(help="Style-sensitive elements to keep.")] = 40,
+    seeds: Annotated[
+        int | None, typer.Option(help="Candidate elements to mine [default: 800 pooled, else 400].")
+    ] = None,
+    keep: Annotated[
+        int | None,
+        typer.Option(help="Style-sensitive elements to keep [default: 300 pooled, else 40]."),
+    ] = None,
     combine: Annotated[
         str,
-        typer.Option(help="How the elements' readings become a label: mean or stacked."),
-    ] = "mean",
+        typer.Option(
+            help="How the elements' readings become a label: mean, stacked (appearance "
+            "regressors) or pooled (one regression on every element's responses)."
+        ),
+    ] = "pooled",
     quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
 ) -> None:
     """Mine style-sensitive elements and their regressors from labelled images."""
     import numpy as np
 
     from placeprint.errors import PlaceprintError
-    from placeprint.midlevel.elements import ElementSettings, StyleAwareElements
+    from placeprint.midlevel.elements import ELEMENT_COUNTS, ElementSettings, StyleAwareElements
     from placeprint.midlevel.hog import HogLayout, describe_images
 
-    settings = ElementSettings(seeds=seeds, keep=keep, combine=combine)
+    default_seeds, default_keep = ELEMENT_COUNTS.get(combine, (400, 40))
+    settings = ElementSettings(
+        seeds=default_seeds if seeds is None else seeds,
+        keep=default_keep if keep is None else keep,
+        combine=combine,
+    )
     settings.check()
     if output.is_dir() or not output.parent.is_dir():
         raise PlaceprintError(f"-o must name a file in an existing folder, got {output}")

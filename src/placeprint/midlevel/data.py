@@ -1,5 +1,6 @@
 """Labelled image sets for style-aware elements: Nordland (position along the line,
-season) and the synthetic city whose windows change shape from west to east."""
+season) with its test split and tuning folds, and the synthetic city whose windows change
+shape from west to east."""
 
 from __future__ import annotations
 
@@ -10,29 +11,39 @@ import numpy as np
 from placeprint.errors import PlaceprintError
 
 TUNE_LAST_FRAME = 20000  # Nordland: frames <= 20000 to learn, the rest to test
-CHOOSE_LAST_FRAME = 15000  # within those, for choosing settings: <= 15000 learn, the rest check
+FOLD_FRAMES = 5000  # tuning folds: blocks of 5,000 frames of the learning stretch
 
 
-def nordland_sets(tuning: bool = False):
-    """``{label: (train_images, train_labels, test_images, test_labels)}`` for Nordland:
-    ``position`` (frame number along the line) and ``season`` (0 summer, 1 winter), both
-    seasons' frames <= 20000 to learn and frames >= 20010 to test; ``tuning``: frames
-    <= 15000 to learn and 15010-20000 to check, never a test frame."""
+def nordland_labelled() -> tuple[list, np.ndarray, np.ndarray]:
+    """``(images, frame, season)`` of Nordland's frames, summer's then winter's: the frame
+    number along the line (``position``) and 0 summer / 1 winter (``season``)."""
     from placeprint.datasets.nordland import load_nordland
 
     nl = load_nordland()
     frames = np.asarray(nl.frames, float)
-    images = list(nl.summer) + list(nl.winter)
-    both = np.concatenate([frames, frames])
     season = np.concatenate([np.zeros(len(frames)), np.ones(len(frames))])
-    last, end = (CHOOSE_LAST_FRAME, TUNE_LAST_FRAME) if tuning else (TUNE_LAST_FRAME, np.inf)
-    train = np.flatnonzero(both <= last)
-    test = np.flatnonzero((both > last) & (both <= end))
-    pick = lambda idx: [images[i] for i in idx]  # noqa: E731
-    return {
-        "position": (pick(train), both[train], pick(test), both[test]),
-        "season": (pick(train), season[train], pick(test), season[test]),
-    }
+    return list(nl.summer) + list(nl.winter), np.concatenate([frames, frames]), season
+
+
+def nordland_test_split(frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(learn, test)`` masks: both seasons' frames <= 20000 learn, the rest test."""
+    return frames <= TUNE_LAST_FRAME, frames > TUNE_LAST_FRAME
+
+
+def tuning_folds(label: str, frames: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``(learn, check)`` masks over the learning frames only (<= 20000), shaped like the
+    test split: for ``season`` each block of 5,000 frames is checked by a model learned on
+    the other three (the test stretch is track never seen, in both seasons); for
+    ``position`` frames <= 5,000 k learn and the next 5,000 check (k = 1, 2, 3), as every
+    test frame lies beyond the learned stretch."""
+    blocks = np.ceil(frames / FOLD_FRAMES).astype(int)  # frame 1-5000 -> 1, ...
+    last = int(np.ceil(TUNE_LAST_FRAME / FOLD_FRAMES))
+    usable = frames <= TUNE_LAST_FRAME
+    if label == "season":
+        return [(usable & (blocks != b), blocks == b) for b in range(1, last + 1)]
+    if label == "position":
+        return [(usable & (blocks <= b), blocks == b + 1) for b in range(1, last)]
+    raise PlaceprintError(f"no Nordland folds for label {label!r}")
 
 
 def style_views(

@@ -26,7 +26,13 @@
    - ``"stacked"``: the paper's regressor on appearance: a ridge regression from the HOG
      of the element's best window in an image (any of its bin detectors) to the label,
      fitted on every training image; a second ridge regression, fitted on the elements'
-     out-of-fold readings of the training images, weighs the readings into the label.
+     out-of-fold readings of the training images, weighs the readings into the label;
+   - ``"pooled"``: one ridge regression (CV-chosen penalty) from every element's pooled
+     responses to the label: each bin detector's strongest response in the image (is the
+     element there, in this style?) and its mean over all windows (how much of the image
+     looks like it). An element's part of the reading is its coefficients times its own
+     responses; its ``training_error_`` (for ranking the elements in figures) is that of a
+     ridge regression on its responses alone, cross-validated.
 
 ``predict(patches)``: the elements' readings combined as fitted, held to the learned
 range.
@@ -41,7 +47,11 @@ import numpy as np
 from placeprint.errors import PlaceprintError
 
 FILE_KIND = "placeprint-midlevel"
-COMBINERS = ("mean", "stacked")
+COMBINERS = ("mean", "stacked", "pooled")
+#: candidate elements mined and style-sensitive elements kept ``(seeds, keep)`` that suit
+#: each way of combining readings: ``pooled`` reads many weak elements in one regression,
+#: ``mean`` and ``stacked`` a few strong ones each
+ELEMENT_COUNTS = {"mean": (400, 40), "stacked": (400, 40), "pooled": (800, 300)}
 _ALPHAS = np.logspace(-3, 3, 13)
 
 
@@ -113,6 +123,14 @@ def _best_bin_windows(scores: np.ndarray, where: np.ndarray, shape: tuple[int, i
     n = len(scores)
     best_bin = scores.reshape(n, *shape).argmax(axis=2)
     return np.take_along_axis(where.reshape(n, *shape), best_bin[..., None], 2)[..., 0]
+
+
+def _pooled_responses(P: np.ndarray, W: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``(n, k, 2)``: each detector's best score in each image and its mean over the image's
+    windows (the mean of ``x @ w`` is the mean window's ``@ w``), both plus offset ``b``."""
+    best, _ = _best_windows(P, W, b)
+    mean = P.mean(axis=1) @ W.T + b
+    return np.stack([best, mean.astype(np.float32)], axis=2)
 
 
 def _best_windows(P: np.ndarray, W: np.ndarray, b: np.ndarray | None = None, chunk: int = 256):
@@ -217,6 +235,10 @@ class StyleAwareElements:
         if s.combine == "stacked":  # a bias moves no detector's best window
             windows = _best_bin_windows(S.reshape(n, -1), where, (E, bins))
             self._fit_stacked(P[np.arange(n)[:, None], windows], labels, folds)
+        elif s.combine == "pooled":  # as _pooled gives, from the scores already taken
+            mean = P.mean(axis=1) @ self.detectors_.reshape(E * bins, d).T
+            mean = mean.reshape(n, E, bins) + self.biases_
+            self._fit_pooled(np.stack([S, mean], axis=3).reshape(n, E, 2 * bins), labels, folds)
         else:
             self._fit_mean(S, labels, folds)
         self.label_range_ = (float(labels.min()), float(labels.max()))
@@ -240,7 +262,27 @@ class StyleAwareElements:
         self.weights_ = np.asarray(stack.coef_, np.float64)  # (E,), may be negative
         self.stack_intercept_ = float(stack.intercept_)
 
+    def _fit_pooled(self, F: np.ndarray, labels: np.ndarray, folds) -> None:
+        """One ridge regression on every element's pooled responses ``F (n, E, f)``; each
+        element's own cross-validated error ranks it."""
+        from sklearn.linear_model import RidgeCV
+
+        n, E, f = F.shape
+        _, _, held_out = _ridge_per_element(F, labels, folds)
+        self.training_error_ = np.abs(held_out - labels[:, None]).mean(axis=0)
+        joint = RidgeCV(alphas=_ALPHAS).fit(F.reshape(n, -1), labels)
+        self.coef_ = np.asarray(joint.coef_, np.float32).reshape(E, f)
+        self.intercept_ = np.array([float(joint.intercept_)])
+        self.weights_ = np.ones(E)
+
     # -------------------------------------------------------------- predict
+    def _pooled(self, P: np.ndarray) -> np.ndarray:
+        """``(n, E, 2 * bins)``: every bin detector's best and mean response, less the
+        detector's median best on the training images."""
+        E, B, d = self.detectors_.shape
+        R = _pooled_responses(P, self.detectors_.reshape(-1, d), self.biases_.reshape(-1))
+        return R.reshape(len(P), E, 2 * B)
+
     def _element_windows(self, P: np.ndarray) -> np.ndarray:
         """``(n, E)``: the window where each element fires best (any of its bin detectors)."""
         E, B, d = self.detectors_.shape
@@ -272,6 +314,9 @@ class StyleAwareElements:
             F = P[np.arange(len(P))[:, None], self._element_windows(P)]  # (n, E, d)
             readings = np.einsum("ned,ed->ne", F, self.coef_) + self.intercept_
             label = readings @ self.weights_ + self.stack_intercept_
+            return np.clip(label, *self.label_range_)
+        if self.settings.combine == "pooled":
+            label = np.einsum("nef,ef->n", self._pooled(P), self.coef_) + self.intercept_[0]
             return np.clip(label, *self.label_range_)
         readings, fired = self._readings(P)
         w = np.where(fired, self.weights_[None, :], 0.0)
