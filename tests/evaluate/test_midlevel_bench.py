@@ -67,6 +67,9 @@ def test_small_tuning_run_scores_every_combiner(tmp_path):
     for errors in row["midlevel_error_by_fold"].values():
         assert len(errors) == 1 and 0 <= errors[0] <= 1
     assert out["midlevel_error"]["style"] == row["midlevel_error_by_combiner"]["mean"]
+    low, high = row["difference_interval"]
+    difference = row["midlevel_error_by_combiner"]["mean"] - row["whole_image_error"]
+    assert row["difference"] == pytest.approx(difference) and low <= difference <= high
     assert (tmp_path / "fig" / "midlevel_style.png").stat().st_size > 1_000
     with pytest.raises(PlaceprintError, match="--labels"):
         midlevel_main(["--labels", "colour"])

@@ -50,11 +50,21 @@ METRICS = {
 COMBINE = {"season": "pooled", "position": "pooled", "style": "stacked"}
 
 
+#: Nordland images in a stretch of 100 frame numbers (10 frames, both seasons) are alike:
+#: the interval of a difference resamples whole stretches
+STRETCH_FRAMES = 100
+
+
+def image_errors(label: str, predicted: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """Each image's error under ``label``'s metric (:data:`METRICS`)."""
+    if label == "season":
+        return ((predicted > 0.5) != (truth > 0.5)).astype(np.float64)
+    return np.abs(predicted - truth).astype(np.float64)
+
+
 def label_error(label: str, predicted: np.ndarray, truth: np.ndarray) -> float:
     """The error of ``label``'s metric (:data:`METRICS`)."""
-    if label == "season":
-        return float(np.mean((predicted > 0.5) != (truth > 0.5)))
-    return float(np.mean(np.abs(predicted - truth)))
+    return float(np.mean(image_errors(label, predicted, truth)))
 
 
 def element_settings(base, combine: str, seeds: int | None = None, keep: int | None = None):
@@ -64,30 +74,47 @@ def element_settings(base, combine: str, seeds: int | None = None, keep: int | N
     return replace(base, combine=combine, seeds=seeds, keep=default_keep if keep is None else keep)
 
 
-def run_label(label, y, P, W, splits, settings, quiet, combiners=None, counts=(None, None)):
+def run_label(label, y, P, W, splits, settings, quiet, combiners=None, counts=(None, None),
+              groups=None):  # fmt: skip
     """Fit both methods on every ``(learn, check)`` split of one label (index arrays or masks
     into ``y``, the HOG patches ``P`` and whole-image HOG ``W``): their mean errors over the
-    splits, and the elements fitted on the first split with the first combiner.
+    splits, the 95 % interval of the first combiner's error less the whole image's (images
+    resampled in pairs, or whole ``groups`` of alike images), and the elements fitted on
+    the first split with the first combiner.
 
     ``combiners``: the ways of combining readings to score (default: the label's own,
     :data:`COMBINE`); the first is the one reported as ``midlevel_error``. ``counts``:
     ``(seeds, keep)`` for every combiner instead of :data:`ELEMENTS`."""
+    from placeprint.evaluate.uncertainty import paired_gain_interval
     from placeprint.midlevel.elements import StyleAwareElements, whole_image_regression
 
     t0 = time.perf_counter()
     combiners = combiners or [COMBINE[label]]
     by_fold: dict[str, list[float]] = {c: [] for c in combiners}
     whole_by_fold, fitted = [], None
+    mid_errors, whole_errors, checked = [], [], []  # per image, first combiner
     for learn, check in splits:
         for combine in combiners:
             model = StyleAwareElements(element_settings(settings, combine, *counts))
             model.fit(P[learn], y[learn])
-            by_fold[combine].append(label_error(label, model.predict(P[check]), y[check]))
+            errors = image_errors(label, model.predict(P[check]), y[check])
+            by_fold[combine].append(float(errors.mean()))
+            if combine == combiners[0]:
+                mid_errors.append(errors)
             fitted = fitted or (model, learn)
         whole = whole_image_regression(W[learn], y[learn]).predict(W[check])
-        whole = np.clip(whole, y[learn].min(), y[learn].max())
-        whole_by_fold.append(label_error(label, whole, y[check]))
+        whole_errors.append(image_errors(label, np.clip(whole, y[learn].min(), y[learn].max()),
+                                         y[check]))  # fmt: skip
+        whole_by_fold.append(float(whole_errors[-1].mean()))
+        checked.append(np.arange(len(y))[check])
     by_combiner = {c: float(np.mean(v)) for c, v in by_fold.items()}
+    checked = np.concatenate(checked)
+    # each image checked once (a fold's image in no other fold): its group, else itself
+    interval = paired_gain_interval(
+        np.concatenate(mid_errors),
+        np.concatenate(whole_errors),
+        groups=None if groups is None else np.asarray(groups)[checked],
+    )
     model, learn = fitted
     out = {
         "metric": METRICS[label],
@@ -100,6 +127,13 @@ def run_label(label, y, P, W, splits, settings, quiet, combiners=None, counts=(N
         "midlevel_error_by_fold": by_fold,
         "whole_image_error": float(np.mean(whole_by_fold)),
         "whole_image_error_by_fold": whole_by_fold,
+        "difference": float(
+            np.concatenate(mid_errors).mean() - np.concatenate(whole_errors).mean()
+        ),
+        "difference_interval": list(interval),
+        "difference_resampled": "images"
+        if groups is None
+        else f"stretches of {STRETCH_FRAMES} frames",
         "elements": int(model.detectors_.shape[0]),
         "seeds": model.settings.seeds,
         "bins": int(model.detectors_.shape[1]),
@@ -112,8 +146,16 @@ def run_label(label, y, P, W, splits, settings, quiet, combiners=None, counts=(N
     return out, fitted
 
 
+def _difference(row: dict) -> str:
+    """``-0.003 (-0.010 to +0.004)``: a label's error difference and its interval."""
+    low, high = row["difference_interval"]
+    fmt = "{:+.3f}" if abs(row["difference"]) < 10 else "{:+,.0f}"
+    return f"{fmt.format(row['difference'])} ({fmt.format(low)} to {fmt.format(high)})"
+
+
 def label_data(label: str, a, cache: dict):
-    """``(images, y, P, W, splits, layout)`` of one label for this run (test or tuning)."""
+    """``(images, y, P, W, splits, layout, groups)`` of one label for this run (test or
+    tuning); ``groups``: Nordland's stretches (:data:`STRETCH_FRAMES`), None for style."""
     from placeprint.midlevel.data import (
         nordland_labelled,
         nordland_test_split,
@@ -130,7 +172,7 @@ def label_data(label: str, a, cache: dict):
         n = len(train[1])
         splits = [(np.arange(n), np.arange(n, len(images)))]
         return (images, np.concatenate([train[1], check[1]]), *describe_images(images, layout),
-                splits, layout)  # fmt: skip
+                splits, layout, None)  # fmt: skip
     from placeprint.config import data_available
 
     if not data_available("nordland"):
@@ -144,7 +186,8 @@ def label_data(label: str, a, cache: dict):
         cache["nordland"] = (images, frames, season, *describe_images(images, layout), layout)
     images, frames, season, P, W, layout = cache["nordland"]
     splits = tuning_folds(label, frames) if a.tune else [nordland_test_split(frames)]
-    return images, (season if label == "season" else frames), P, W, splits, layout
+    groups = np.ceil(frames / STRETCH_FRAMES).astype(int)
+    return images, (season if label == "season" else frames), P, W, splits, layout, groups
 
 
 def midlevel_main(argv: list[str], prog: str = "benchmarks/midlevel.py") -> dict:
@@ -181,10 +224,10 @@ def midlevel_main(argv: list[str], prog: str = "benchmarks/midlevel.py") -> dict
     settings.check()
     rows, fitted, cache = {}, {}, {}
     for label in labels:
-        images, y, P, W, splits, layout = label_data(label, a, cache)
+        images, y, P, W, splits, layout, groups = label_data(label, a, cache)
         combiners = list(COMBINERS) if a.tune else None
         rows[label], (model, learn) = run_label(label, y, P, W, splits, settings, a.quiet,
-                                                combiners, (a.seeds, a.keep))  # fmt: skip
+                                                combiners, (a.seeds, a.keep), groups)  # fmt: skip
         fitted[label] = (model, [images[i] for i in np.flatnonzero(learn)], layout)
     combiners = list(next(iter(rows.values()))["midlevel_error_by_combiner"])
     print_table(
@@ -192,9 +235,9 @@ def midlevel_main(argv: list[str], prog: str = "benchmarks/midlevel.py") -> dict
         + (", tuning folds (mean)" if a.tune else ""),
         ["label", "metric", "combine"]
         + ([f"mid-level {c}" for c in combiners] if a.tune else ["mid-level"])
-        + ["whole image", "elements", "folds", "checked"],
+        + ["whole image", "mid-level less whole (95 %)", "elements", "folds", "checked"],
         [[k, r["metric"], r["combine"], *r["midlevel_error_by_combiner"].values(),
-          r["whole_image_error"], r["elements"], r["folds"], r["test_images"]]
+          r["whole_image_error"], _difference(r), r["elements"], r["folds"], r["test_images"]]
          for k, r in rows.items()],
     )  # fmt: skip
     out = {
@@ -215,6 +258,7 @@ def midlevel_main(argv: list[str], prog: str = "benchmarks/midlevel.py") -> dict
         "midlevel_beats_whole_image": {
             k: r["midlevel_error"] < r["whole_image_error"] for k, r in rows.items()
         },
+        "difference_interval": {k: r["difference_interval"] for k, r in rows.items()},
         "labels": rows,
     }
     if a.plots:
