@@ -60,14 +60,17 @@ def _motif_images(n, rng):
     return images, labels
 
 
+def _described(make_images, seed, train, test, window):
+    """HOG patches, whole-image HOG and labels of ``train`` and ``test`` new images."""
+    rng = np.random.default_rng(seed)
+    layout = HogLayout(size=(128, 64), cell=8, window=window)
+    sets = [make_images(n, rng) for n in (train, test)]
+    return layout, [(*describe_images(images, layout), y) for images, y in sets]
+
+
 @pytest.mark.parametrize("combine", ["mean", "stacked", "pooled"])
 def test_elements_read_a_motif_anywhere_better_than_the_whole_image(tmp_path, combine):
-    rng = np.random.default_rng(1)
-    train, y_train = _motif_images(240, rng)
-    test, y_test = _motif_images(80, rng)
-    layout = HogLayout(size=(128, 64), cell=8, window=3)
-    P_tr, W_tr = describe_images(train, layout)
-    P_te, W_te = describe_images(test, layout)
+    layout, [(P_tr, W_tr, y_train), (P_te, W_te, y_test)] = _described(_motif_images, 1, 240, 80, 3)
     settings = ElementSettings(seeds=120, top=12, keep=12, bins=4, per_bin=10, combine=combine)
     model = StyleAwareElements(settings).fit(P_tr, y_train)
     mid = np.abs(model.predict(P_te) - y_test).mean()
@@ -113,12 +116,7 @@ def _count_images(n, rng):
 
 
 def test_pooled_elements_count_an_element_that_best_responses_cannot():
-    rng = np.random.default_rng(4)
-    train, y_train = _count_images(200, rng)
-    test, y_test = _count_images(80, rng)
-    layout = HogLayout(size=(128, 64), cell=8, window=2)
-    P_tr, _ = describe_images(train, layout)
-    P_te, _ = describe_images(test, layout)
+    _, [(P_tr, _, y_train), (P_te, _, y_test)] = _described(_count_images, 4, 200, 80, 2)
     errors = {}
     for combine in ("mean", "pooled"):
         settings = ElementSettings(seeds=60, top=10, keep=8, bins=4, per_bin=10, combine=combine)

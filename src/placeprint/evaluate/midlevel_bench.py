@@ -78,7 +78,7 @@ def run_label(label, y, P, W, splits, settings, quiet, combiners=None, counts=(N
               groups=None):  # fmt: skip
     """Fit both methods on every ``(learn, check)`` split of one label (index arrays or masks
     into ``y``, the HOG patches ``P`` and whole-image HOG ``W``): their mean errors over the
-    splits, the 95 % interval of the first combiner's error less the whole image's (images
+    splits, the 95 % interval of each combiner's error less the whole image's (images
     resampled in pairs, or whole ``groups`` of alike images), and the elements fitted on
     the first split with the first combiner.
 
@@ -92,15 +92,15 @@ def run_label(label, y, P, W, splits, settings, quiet, combiners=None, counts=(N
     combiners = combiners or [COMBINE[label]]
     by_fold: dict[str, list[float]] = {c: [] for c in combiners}
     whole_by_fold, fitted = [], None
-    mid_errors, whole_errors, checked = [], [], []  # per image, first combiner
+    mid_errors: dict[str, list[np.ndarray]] = {c: [] for c in combiners}  # per image
+    whole_errors, checked = [], []
     for learn, check in splits:
         for combine in combiners:
             model = StyleAwareElements(element_settings(settings, combine, *counts))
             model.fit(P[learn], y[learn])
             errors = image_errors(label, model.predict(P[check]), y[check])
             by_fold[combine].append(float(errors.mean()))
-            if combine == combiners[0]:
-                mid_errors.append(errors)
+            mid_errors[combine].append(errors)
             fitted = fitted or (model, learn)
         whole = whole_image_regression(W[learn], y[learn]).predict(W[check])
         whole_errors.append(image_errors(label, np.clip(whole, y[learn].min(), y[learn].max()),
@@ -108,13 +108,13 @@ def run_label(label, y, P, W, splits, settings, quiet, combiners=None, counts=(N
         whole_by_fold.append(float(whole_errors[-1].mean()))
         checked.append(np.arange(len(y))[check])
     by_combiner = {c: float(np.mean(v)) for c, v in by_fold.items()}
-    checked = np.concatenate(checked)
-    # each image checked once (a fold's image in no other fold): its group, else itself
-    interval = paired_gain_interval(
-        np.concatenate(mid_errors),
-        np.concatenate(whole_errors),
-        groups=None if groups is None else np.asarray(groups)[checked],
-    )
+    checked = np.concatenate(checked)  # each image in one fold's check at most
+    whole_errors = np.concatenate(whole_errors)
+    resample = None if groups is None else np.asarray(groups)[checked]
+    difference = {c: float(np.concatenate(v).mean() - whole_errors.mean())
+                  for c, v in mid_errors.items()}  # fmt: skip
+    interval = {c: list(paired_gain_interval(np.concatenate(v), whole_errors, groups=resample))
+                for c, v in mid_errors.items()}  # fmt: skip
     model, learn = fitted
     out = {
         "metric": METRICS[label],
@@ -127,10 +127,10 @@ def run_label(label, y, P, W, splits, settings, quiet, combiners=None, counts=(N
         "midlevel_error_by_fold": by_fold,
         "whole_image_error": float(np.mean(whole_by_fold)),
         "whole_image_error_by_fold": whole_by_fold,
-        "difference": float(
-            np.concatenate(mid_errors).mean() - np.concatenate(whole_errors).mean()
-        ),
-        "difference_interval": list(interval),
+        "difference": difference[model.settings.combine],
+        "difference_interval": interval[model.settings.combine],
+        "difference_by_combiner": difference,
+        "difference_interval_by_combiner": interval,
         "difference_resampled": "images"
         if groups is None
         else f"stretches of {STRETCH_FRAMES} frames",
@@ -247,8 +247,8 @@ def midlevel_main(argv: list[str], prog: str = "benchmarks/midlevel.py") -> dict
         "out, position forward; style: validation city)"
         if a.tune
         else "test (Nordland <= 20000 learn, 20010-25000 test; style: test city)",
-        "settings": {
-            **settings.__dict__,
+        "settings": {  # shared by every combiner; each label's own combine and counts below
+            **{k: v for k, v in settings.__dict__.items() if k not in ("combine", "seeds", "keep")},
             "elements": {k: list(v) for k, v in ELEMENTS.items()},
             "seeds": a.seeds,
             "keep": a.keep,
