@@ -7,7 +7,12 @@ import numpy as np
 import pytest
 
 from placeprint.errors import PlaceprintError
-from placeprint.evaluate.midlevel_bench import ELEMENTS, element_settings, midlevel_main
+from placeprint.evaluate.midlevel_bench import (
+    ELEMENTS,
+    _difference,
+    element_settings,
+    midlevel_main,
+)
 from placeprint.midlevel.data import nordland_test_split, tuning_folds
 from placeprint.midlevel.elements import ElementSettings
 
@@ -70,6 +75,12 @@ def test_small_tuning_run_scores_every_combiner(tmp_path):
     low, high = row["difference_interval"]
     difference = row["midlevel_error_by_combiner"]["mean"] - row["whole_image_error"]
     assert row["difference"] == pytest.approx(difference) and low <= difference <= high
+    errors = row["midlevel_error_by_combiner"]
+    best = min(errors, key=errors.get)
+    shown = _difference(row)
+    assert (
+        shown.startswith(f"{best} ") and f"{errors[best] - row['whole_image_error']:+.3f}" in shown
+    )
     assert (tmp_path / "fig" / "midlevel_style.png").stat().st_size > 1_000
     with pytest.raises(PlaceprintError, match="--labels"):
         midlevel_main(["--labels", "colour"])

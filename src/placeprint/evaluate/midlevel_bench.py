@@ -147,10 +147,16 @@ def run_label(label, y, P, W, splits, settings, quiet, combiners=None, counts=(N
 
 
 def _difference(row: dict) -> str:
-    """``-0.003 (-0.010 to +0.004)``: a label's error difference and its interval."""
-    low, high = row["difference_interval"]
-    fmt = "{:+.3f}" if abs(row["difference"]) < 10 else "{:+,.0f}"
-    return f"{fmt.format(row['difference'])} ({fmt.format(low)} to {fmt.format(high)})"
+    """``-0.003 (-0.010 to +0.004)``: the error difference of a label's combiner and its
+    interval; when several were scored (``--tune``), of the one with the lowest error,
+    named first (``pooled -0.014 (...)``)."""
+    errors = row["midlevel_error_by_combiner"]
+    best = min(errors, key=errors.get) if len(errors) > 1 else row["combine"]
+    difference = row["difference_by_combiner"][best]
+    low, high = row["difference_interval_by_combiner"][best]
+    fmt = "{:+.3f}" if abs(difference) < 10 else "{:+,.0f}"
+    text = f"{fmt.format(difference)} ({fmt.format(low)} to {fmt.format(high)})"
+    return f"{best} {text}" if len(errors) > 1 else text
 
 
 def label_data(label: str, a, cache: dict):
@@ -235,7 +241,8 @@ def midlevel_main(argv: list[str], prog: str = "benchmarks/midlevel.py") -> dict
         + (", tuning folds (mean)" if a.tune else ""),
         ["label", "metric", "combine"]
         + ([f"mid-level {c}" for c in combiners] if a.tune else ["mid-level"])
-        + ["whole image", "mid-level less whole (95 %)", "elements", "folds", "checked"],
+        + ["whole image", ("best, " if a.tune else "") + "mid-level less whole (95 %)",
+           "elements", "folds", "checked"],
         [[k, r["metric"], r["combine"], *r["midlevel_error_by_combiner"].values(),
           r["whole_image_error"], _difference(r), r["elements"], r["folds"], r["test_images"]]
          for k, r in rows.items()],
