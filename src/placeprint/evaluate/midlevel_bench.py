@@ -90,23 +90,21 @@ def run_label(label, y, P, W, splits, settings, quiet, combiners=None, counts=(N
 
     t0 = time.perf_counter()
     combiners = combiners or [COMBINE[label]]
-    by_fold: dict[str, list[float]] = {c: [] for c in combiners}
-    whole_by_fold, fitted = [], None
-    mid_errors: dict[str, list[np.ndarray]] = {c: [] for c in combiners}  # per image
+    fitted = None
+    mid_errors: dict[str, list[np.ndarray]] = {c: [] for c in combiners}  # per fold, image
     whole_errors, checked = [], []
     for learn, check in splits:
         for combine in combiners:
             model = StyleAwareElements(element_settings(settings, combine, *counts))
             model.fit(P[learn], y[learn])
-            errors = image_errors(label, model.predict(P[check]), y[check])
-            by_fold[combine].append(float(errors.mean()))
-            mid_errors[combine].append(errors)
+            mid_errors[combine].append(image_errors(label, model.predict(P[check]), y[check]))
             fitted = fitted or (model, learn)
         whole = whole_image_regression(W[learn], y[learn]).predict(W[check])
         whole_errors.append(image_errors(label, np.clip(whole, y[learn].min(), y[learn].max()),
                                          y[check]))  # fmt: skip
-        whole_by_fold.append(float(whole_errors[-1].mean()))
         checked.append(np.arange(len(y))[check])
+    by_fold = {c: [float(e.mean()) for e in v] for c, v in mid_errors.items()}
+    whole_by_fold = [float(e.mean()) for e in whole_errors]
     by_combiner = {c: float(np.mean(v)) for c, v in by_fold.items()}
     checked = np.concatenate(checked)  # each image in one fold's check at most
     whole_errors = np.concatenate(whole_errors)
@@ -234,7 +232,7 @@ def midlevel_main(argv: list[str], prog: str = "benchmarks/midlevel.py") -> dict
         combiners = list(COMBINERS) if a.tune else None
         rows[label], (model, learn) = run_label(label, y, P, W, splits, settings, a.quiet,
                                                 combiners, (a.seeds, a.keep), groups)  # fmt: skip
-        fitted[label] = (model, [images[i] for i in np.flatnonzero(learn)], layout)
+        fitted[label] = (model, [images[i] for i in np.arange(len(y))[learn]], layout)
     combiners = list(next(iter(rows.values()))["midlevel_error_by_combiner"])
     print_table(
         "Style-aware mid-level elements vs whole-image regression (same HOG)"
