@@ -8,10 +8,15 @@ import pytest
 
 from placeprint.errors import PlaceprintError
 from placeprint.evaluate.midlevel_bench import (
+    COMBINE,
     ELEMENTS,
+    MAX_MEMBERS,
     _difference,
+    best_variant,
     element_settings,
     midlevel_main,
+    run_label,
+    variant_name,
 )
 from placeprint.midlevel.data import nordland_test_split, tuning_folds
 from placeprint.midlevel.elements import ElementSettings
@@ -67,15 +72,17 @@ def test_small_tuning_run_scores_every_combiner(tmp_path):
     )  # fmt: skip
     saved = json.loads((tmp_path / "m.json").read_text())
     row = saved["labels"]["style"]
-    assert set(row["midlevel_error_by_combiner"]) == {"mean", "stacked", "pooled"}
+    own = COMBINE["style"]  # then scored with 2 to 5 sets of elements
+    scored = ["mean", "stacked", "pooled", *(f"{own} x{k}" for k in range(2, MAX_MEMBERS + 1))]
+    assert list(row["midlevel_error_by_variant"]) == scored
     assert row["elements"] == 6 and row["folds"] == 1 and row["test_images"] == 30
     for errors in row["midlevel_error_by_fold"].values():
         assert len(errors) == 1 and 0 <= errors[0] <= 1
-    assert out["midlevel_error"]["style"] == row["midlevel_error_by_combiner"]["mean"]
+    assert out["midlevel_error"]["style"] == row["midlevel_error_by_variant"]["mean"]
     low, high = row["difference_interval"]
-    difference = row["midlevel_error_by_combiner"]["mean"] - row["whole_image_error"]
+    difference = row["midlevel_error_by_variant"]["mean"] - row["whole_image_error"]
     assert row["difference"] == pytest.approx(difference) and low <= difference <= high
-    errors = row["midlevel_error_by_combiner"]
+    errors = row["midlevel_error_by_variant"]
     best = min(errors, key=errors.get)
     shown = _difference(row)
     assert (
@@ -86,3 +93,30 @@ def test_small_tuning_run_scores_every_combiner(tmp_path):
         midlevel_main(["--labels", "colour"])
     with pytest.raises(PlaceprintError, match="counts"):
         midlevel_main(["--keep", "0"])
+    with pytest.raises(PlaceprintError, match="drop --members"):
+        midlevel_main(["--tune", "--members", "2"])
+
+
+def test_best_variant_is_the_lowest_error_and_the_fewest_sets_on_a_tie():
+    assert best_variant({"pooled": 0.07, "pooled x2": 0.05, "pooled x3": 0.05}) == "pooled x2"
+    assert best_variant({"mean": 0.2, "stacked": 0.1}) == "stacked"
+    assert variant_name("pooled", 1) == "pooled" and variant_name("pooled", 3) == "pooled x3"
+
+
+def test_a_variant_of_k_sets_is_scored_as_the_mean_of_the_first_k_sets():
+    from placeprint.midlevel.ensemble import ElementEnsemble
+
+    rng = np.random.default_rng(8)
+    P = rng.normal(size=(60, 6, 8)).astype(np.float32)
+    y = P[:, :, 0].max(axis=1) + 0.1 * rng.normal(size=60)  # a patch says the label
+    splits = [(np.arange(40), np.arange(40, 60))]
+    base = ElementSettings(top=4, bins=3, per_bin=3, seed=2)
+    row, _ = run_label("style", y, P, P.mean(axis=1), splits, base, True,
+                       [("pooled", 2), ("pooled", 1)], (20, 4))  # fmt: skip
+    assert row["combine"] == "pooled" and row["members"] == 2
+    model = ElementEnsemble(element_settings(base, "pooled", 20, 4), 2).fit(P[:40], y[:40])
+    each = np.abs(model.member_predictions(P[40:]) - y[40:])
+    assert row["midlevel_error_by_variant"]["pooled"] == pytest.approx(each[0].mean())
+    two = np.abs(model.predict(P[40:]) - y[40:]).mean()
+    assert row["midlevel_error"] == row["midlevel_error_by_variant"]["pooled x2"]
+    assert row["midlevel_error"] == pytest.approx(two)

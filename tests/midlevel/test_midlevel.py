@@ -150,12 +150,19 @@ def test_cli_fit_and_predict(tmp_path):
         lines.append(f"{i}.png,{y}")
     (tmp_path / "labels.csv").write_text("\n".join(lines) + "\n")
     proc = run_cli("midlevel", "fit", tmp_path / "labels.csv", "-o", tmp_path / "m.ppml",
-                   "--seeds", "40", "--keep", "5", "-q")  # fmt: skip
+                   "--seeds", "40", "--keep", "5", "--members", "2", "-q")  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     proc = run_cli("midlevel", "predict", tmp_path / "m.ppml", tmp_path / "0.png")
     assert proc.returncode == 0, proc.stderr
     value = float(proc.stdout.split("\t")[1])
     assert 0 <= value <= 1  # held to the learned range
+    from placeprint.midlevel.ensemble import ElementEnsemble
+
+    model, layout = ElementEnsemble.load(tmp_path / "m.ppml")
+    P, _ = describe_images([tmp_path / "0.png"], layout)
+    assert len(model.members_) == 2 and model.predict(P)[0] == pytest.approx(value, rel=1e-5)
+    assert_one_line_error(run_cli("midlevel", "fit", tmp_path / "labels.csv", "-o",
+                                  tmp_path / "y", "--members", "0"), "--members")  # fmt: skip
     (tmp_path / "bad.csv").write_text("path,label\n0.png,high\n")
     assert_one_line_error(run_cli("midlevel", "fit", tmp_path / "bad.csv", "-o", tmp_path / "x"),
                           "not a number")  # fmt: skip

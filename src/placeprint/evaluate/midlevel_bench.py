@@ -18,7 +18,10 @@ Both methods see the same HOG: the mid-level elements its patches
 (ridge regression, penalty by cross-validation), clipped to the learned range alike.
 
 ``--tune`` is the validation run that chose each label's way of combining the elements'
-readings (:data:`COMBINE`): it never sees the test part. Nordland is scored on folds of
+readings (:data:`COMBINE`) and how many sets of elements, each mined from its own seeds,
+the reading averages (:data:`MEMBERS`, :mod:`placeprint.midlevel.ensemble`): it never
+sees the test part. The combiners are compared with one set each; the label's combiner is
+then scored with 2 to :data:`MAX_MEMBERS` sets. Nordland is scored on folds of
 the learning frames shaped like the test split (:func:`placeprint.midlevel.data.tuning_folds`:
 season holds out each block of 5,000 frames in turn, position learns a stretch and checks
 the next); style learns the training city and checks the validation city. Every combiner
@@ -49,6 +52,12 @@ METRICS = {
 #: position 7,263 / 6,718 / 6,632 frames (6,667), style 0.233 / 0.177 / 0.189 (0.207)
 COMBINE = {"season": "pooled", "position": "pooled", "style": "stacked"}
 
+#: how many sets of elements, each mined from its own seeds, each label's reading averages
+#: (:mod:`placeprint.midlevel.ensemble`), chosen by ``--tune`` among 1 to MAX_MEMBERS for
+#: the label's combiner
+MEMBERS = {"season": 1, "position": 1, "style": 1}
+MAX_MEMBERS = 5
+
 
 #: Nordland images in a stretch of 100 frame numbers (10 frames, both seasons) are alike:
 #: the interval of a difference resamples whole stretches
@@ -74,87 +83,119 @@ def element_settings(base, combine: str, seeds: int | None = None, keep: int | N
     return replace(base, combine=combine, seeds=seeds, keep=default_keep if keep is None else keep)
 
 
-def run_label(label, y, P, W, splits, settings, quiet, combiners=None, counts=(None, None),
+def variant_name(combine: str, members: int) -> str:
+    """``"pooled"`` for one set of elements, ``"pooled x3"`` for the mean of three."""
+    return combine if members == 1 else f"{combine} x{members}"
+
+
+def label_variants(label: str, tune: bool) -> list[tuple[str, int]]:
+    """``(combine, members)`` to score: the label's own (:data:`COMBINE`, :data:`MEMBERS`);
+    with ``tune`` every combiner with one set of elements, then the label's combiner with
+    2 to :data:`MAX_MEMBERS` sets."""
+    if not tune:
+        return [(COMBINE[label], MEMBERS[label])]
+    from placeprint.midlevel.elements import COMBINERS
+
+    return [(c, 1) for c in COMBINERS] + [(COMBINE[label], k) for k in range(2, MAX_MEMBERS + 1)]
+
+
+def run_label(label, y, P, W, splits, settings, quiet, variants=None, counts=(None, None),
               groups=None):  # fmt: skip
     """Fit both methods on every ``(learn, check)`` split of one label (index arrays or masks
     into ``y``, the HOG patches ``P`` and whole-image HOG ``W``): their mean errors over the
-    splits, the 95 % interval of each combiner's error less the whole image's (images
-    resampled in pairs, or whole ``groups`` of alike images), and the elements fitted on
-    the first split with the first combiner.
+    splits, the 95 % interval of each variant's error less the whole image's (images
+    resampled in pairs, or whole ``groups`` of alike images), and the first set of elements
+    fitted on the first split for the first variant.
 
-    ``combiners``: the ways of combining readings to score (default: the label's own,
-    :data:`COMBINE`); the first is the one reported as ``midlevel_error``. ``counts``:
-    ``(seeds, keep)`` for every combiner instead of :data:`ELEMENTS`."""
+    ``variants``: ``(combine, members)`` to score (default: the label's own,
+    :func:`label_variants`); the first is the one reported as ``midlevel_error``. The sets
+    of one combiner are fitted once: ``x2`` is the mean of ``x1``'s set and the next.
+    ``counts``: ``(seeds, keep)`` for every combiner instead of :data:`ELEMENTS`."""
     from placeprint.evaluate.uncertainty import paired_gain_interval
-    from placeprint.midlevel.elements import StyleAwareElements, whole_image_regression
+    from placeprint.midlevel.elements import whole_image_regression
+    from placeprint.midlevel.ensemble import ElementEnsemble
 
     t0 = time.perf_counter()
-    combiners = combiners or [COMBINE[label]]
+    variants = variants or label_variants(label, False)
+    most = {}  # combine -> the most sets any of its variants asks for
+    for combine, members in variants:
+        most[combine] = max(most.get(combine, 0), members)
+    names = [variant_name(*v) for v in variants]
     fitted = None
-    mid_errors: dict[str, list[np.ndarray]] = {c: [] for c in combiners}  # per fold, image
+    mid_errors: dict[str, list[np.ndarray]] = {v: [] for v in names}  # per fold, image
     whole_errors, checked = [], []
     for learn, check in splits:
-        for combine in combiners:
-            model = StyleAwareElements(element_settings(settings, combine, *counts))
-            model.fit(P[learn], y[learn])
-            mid_errors[combine].append(image_errors(label, model.predict(P[check]), y[check]))
-            fitted = fitted or (model, learn)
+        for combine, members in most.items():
+            model = ElementEnsemble(element_settings(settings, combine, *counts), members)
+            each = model.fit(P[learn], y[learn]).member_predictions(P[check])
+            for c, k in variants:
+                if c == combine:
+                    predicted = each[:k].mean(axis=0)
+                    mid_errors[variant_name(c, k)].append(image_errors(label, predicted, y[check]))
+            fitted = fitted or (model.members_[0], learn)
         whole = whole_image_regression(W[learn], y[learn]).predict(W[check])
         whole_errors.append(image_errors(label, np.clip(whole, y[learn].min(), y[learn].max()),
                                          y[check]))  # fmt: skip
         checked.append(np.arange(len(y))[check])
-    by_fold = {c: [float(e.mean()) for e in v] for c, v in mid_errors.items()}
+    by_fold = {v: [float(e.mean()) for e in errs] for v, errs in mid_errors.items()}
     whole_by_fold = [float(e.mean()) for e in whole_errors]
-    by_combiner = {c: float(np.mean(v)) for c, v in by_fold.items()}
+    by_variant = {v: float(np.mean(errs)) for v, errs in by_fold.items()}
     checked = np.concatenate(checked)  # each image in one fold's check at most
     whole_errors = np.concatenate(whole_errors)
     resample = None if groups is None else np.asarray(groups)[checked]
-    difference = {c: float(np.concatenate(v).mean() - whole_errors.mean())
-                  for c, v in mid_errors.items()}  # fmt: skip
-    interval = {c: list(paired_gain_interval(np.concatenate(v), whole_errors, groups=resample))
-                for c, v in mid_errors.items()}  # fmt: skip
-    model, learn = fitted
+    difference = {v: float(np.concatenate(errs).mean() - whole_errors.mean())
+                  for v, errs in mid_errors.items()}  # fmt: skip
+    interval = {v: list(paired_gain_interval(np.concatenate(errs), whole_errors, groups=resample))
+                for v, errs in mid_errors.items()}  # fmt: skip
+    element, learn = fitted
+    reported = names[0]
     out = {
         "metric": METRICS[label],
         "train_images": len(y[learn]),
         "test_images": sum(len(y[check]) for _, check in splits),
         "folds": len(splits),
-        "combine": model.settings.combine,
-        "midlevel_error": by_combiner[model.settings.combine],
-        "midlevel_error_by_combiner": by_combiner,
+        "combine": variants[0][0],
+        "members": variants[0][1],
+        "midlevel_error": by_variant[reported],
+        "midlevel_error_by_variant": by_variant,
         "midlevel_error_by_fold": by_fold,
         "whole_image_error": float(np.mean(whole_by_fold)),
         "whole_image_error_by_fold": whole_by_fold,
-        "difference": difference[model.settings.combine],
-        "difference_interval": interval[model.settings.combine],
-        "difference_by_combiner": difference,
-        "difference_interval_by_combiner": interval,
+        "difference": difference[reported],
+        "difference_interval": interval[reported],
+        "difference_by_variant": difference,
+        "difference_interval_by_variant": interval,
         "difference_resampled": "images"
         if groups is None
         else f"stretches of {STRETCH_FRAMES} frames",
-        "elements": int(model.detectors_.shape[0]),
-        "seeds": model.settings.seeds,
-        "bins": int(model.detectors_.shape[1]),
+        "elements": int(element.detectors_.shape[0]),
+        "seeds": element.settings.seeds,
+        "bins": int(element.detectors_.shape[1]),
         "seconds": time.perf_counter() - t0,
     }
     if not quiet:
-        mid = ", ".join(f"{k} {v:.3f}" for k, v in by_combiner.items())
+        mid = ", ".join(f"{k} {v:.3f}" for k, v in by_variant.items())
         print(f"{label}: mid-level {mid}; whole image {out['whole_image_error']:.3f} "
               f"({out['seconds']:.0f} s)", flush=True)  # fmt: skip
     return out, fitted
 
 
 def _difference(row: dict) -> str:
-    """``-0.003 (-0.010 to +0.004)``: the error difference of a label's combiner and its
-    interval; when several were scored (``--tune``), of the one with the lowest error,
-    named first (``pooled -0.014 (...)``)."""
-    errors = row["midlevel_error_by_combiner"]
-    best = min(errors, key=errors.get) if len(errors) > 1 else row["combine"]
-    difference = row["difference_by_combiner"][best]
-    low, high = row["difference_interval_by_combiner"][best]
+    """``-0.003 (-0.010 to +0.004)``: the error difference of a label's variant and its
+    interval; when several were scored (``--tune``), of the one with the lowest error
+    (fewer sets of elements on a tie), named first (``pooled x3 -0.014 (...)``)."""
+    errors = row["midlevel_error_by_variant"]
+    best = best_variant(errors) if len(errors) > 1 else next(iter(errors))
+    difference = row["difference_by_variant"][best]
+    low, high = row["difference_interval_by_variant"][best]
     fmt = "{:+.3f}" if abs(difference) < 10 else "{:+,.0f}"
     text = f"{fmt.format(difference)} ({fmt.format(low)} to {fmt.format(high)})"
     return f"{best} {text}" if len(errors) > 1 else text
+
+
+def best_variant(errors: dict[str, float]) -> str:
+    """The variant with the lowest error; on a tie, the one scored first (fewer sets)."""
+    return min(errors, key=lambda v: (round(errors[v], 12), list(errors).index(v)))
 
 
 def label_data(label: str, a, cache: dict):
@@ -198,7 +239,7 @@ def midlevel_main(argv: list[str], prog: str = "benchmarks/midlevel.py") -> dict
     """Mid-level elements vs whole-image regression on every label: table, JSON, plots."""
     from placeprint.evaluate.benchargs import Parser, finish
     from placeprint.evaluate.report import print_table, run_metadata
-    from placeprint.midlevel.elements import COMBINERS, ElementSettings
+    from placeprint.midlevel.elements import ElementSettings
 
     p = Parser(prog=prog, description=midlevel_main.__doc__)
     p.add_argument("--json", type=Path, default=None)
@@ -210,38 +251,46 @@ def midlevel_main(argv: list[str], prog: str = "benchmarks/midlevel.py") -> dict
                    help="candidate elements mined (default: the combiner's own)")  # fmt: skip
     p.add_argument("--keep", type=int, default=None,
                    help="style-sensitive elements kept (default: the combiner's own)")  # fmt: skip
+    p.add_argument("--members", type=int, default=None,
+                   help="sets of elements a reading averages (default: the label's)")  # fmt: skip
     p.add_argument("--per-bin", type=int, default=25, help="correspondences a label bin")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--tune", action="store_true",
-                   help="score every combiner on tuning data only (folds of Nordland frames "
-                   "<= 20000, the validation city)")  # fmt: skip
+                   help="score every combiner, and the label's with 2 to 5 sets of elements, "
+                   "on tuning data only (folds of Nordland frames <= 20000, the validation "
+                   "city)")  # fmt: skip
     p.add_argument("--quiet", action="store_true")
     a = p.parse_args(argv)
     labels = [x.strip() for x in a.labels.split(",") if x.strip()]
     unknown = [x for x in labels if x not in LABELS]
     if unknown or not labels:
         raise PlaceprintError(f"{prog}: --labels takes {', '.join(LABELS)}; got {a.labels!r}")
-    counts = [x for x in (a.style_train, a.style_test, a.per_bin, a.seeds, a.keep) if x is not None]
-    if min(counts) < 1:
+    counts = (a.style_train, a.style_test, a.per_bin, a.seeds, a.keep, a.members)
+    if min(x for x in counts if x is not None) < 1:
         raise PlaceprintError(f"{prog}: counts must be >= 1")
+    if a.tune and a.members is not None:
+        raise PlaceprintError(f"{prog}: --tune scores 1 to {MAX_MEMBERS} sets; drop --members")
     settings = ElementSettings(per_bin=a.per_bin, seed=a.seed)
     settings.check()
     rows, fitted, cache = {}, {}, {}
     for label in labels:
         images, y, P, W, splits, layout, groups = label_data(label, a, cache)
-        combiners = list(COMBINERS) if a.tune else None
+        variants = label_variants(label, a.tune)
+        if a.members is not None:
+            variants = [(variants[0][0], a.members)]
         rows[label], (model, learn) = run_label(label, y, P, W, splits, settings, a.quiet,
-                                                combiners, (a.seeds, a.keep), groups)  # fmt: skip
+                                                variants, (a.seeds, a.keep), groups)  # fmt: skip
         fitted[label] = (model, [images[i] for i in np.arange(len(y))[learn]], layout)
-    combiners = list(next(iter(rows.values()))["midlevel_error_by_combiner"])
+    # --tune: every label scores mean, stacked, pooled, then its own combiner x2 ... x5
+    scored = [v.split(" ")[-1] for v in next(iter(rows.values()))["midlevel_error_by_variant"]]
     print_table(
         "Style-aware mid-level elements vs whole-image regression (same HOG)"
-        + (", tuning folds (mean)" if a.tune else ""),
-        ["label", "metric", "combine"]
-        + ([f"mid-level {c}" for c in combiners] if a.tune else ["mid-level"])
+        + (", tuning folds (mean); xK: the label's combiner, mean of K sets" if a.tune else ""),
+        ["label", "metric", "combine", "sets"]
+        + ([f"mid-level {c}" for c in scored] if a.tune else ["mid-level"])
         + ["whole image", ("best, " if a.tune else "") + "mid-level less whole (95 %)",
            "elements", "folds", "checked"],
-        [[k, r["metric"], r["combine"], *r["midlevel_error_by_combiner"].values(),
+        [[k, r["metric"], r["combine"], r["members"], *r["midlevel_error_by_variant"].values(),
           r["whole_image_error"], _difference(r), r["elements"], r["folds"], r["test_images"]]
          for k, r in rows.items()],
     )  # fmt: skip
@@ -257,6 +306,7 @@ def midlevel_main(argv: list[str], prog: str = "benchmarks/midlevel.py") -> dict
             "elements": {k: list(v) for k, v in ELEMENTS.items()},
             "seeds": a.seeds,
             "keep": a.keep,
+            "members": a.members,
         },
         "midlevel_error": {k: r["midlevel_error"] for k, r in rows.items()},
         "whole_image_error": {k: r["whole_image_error"] for k, r in rows.items()},

@@ -8,6 +8,8 @@ from typing import Annotated
 
 import typer
 
+from placeprint.midlevel.ensemble import DEFAULT_MEMBERS
+
 midlevel_app = typer.Typer(
     help="Style-aware mid-level elements: read a label (a place, a time) off image patches.",
     no_args_is_help=True,
@@ -59,13 +61,21 @@ def fit_cmd(
             "regressors) or pooled (one regression on every element's responses)."
         ),
     ] = "pooled",
+    members: Annotated[
+        int,
+        typer.Option(
+            help="Sets of elements, each mined from its own random patches, whose readings "
+            "are averaged (more: steadier, slower)."
+        ),
+    ] = DEFAULT_MEMBERS,
     quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
 ) -> None:
     """Mine style-sensitive elements and their regressors from labelled images."""
     import numpy as np
 
     from placeprint.errors import PlaceprintError
-    from placeprint.midlevel.elements import ELEMENT_COUNTS, ElementSettings, StyleAwareElements
+    from placeprint.midlevel.elements import ELEMENT_COUNTS, ElementSettings
+    from placeprint.midlevel.ensemble import ElementEnsemble
     from placeprint.midlevel.hog import HogLayout, describe_images
 
     default_seeds, default_keep = ELEMENT_COUNTS.get(combine, (400, 40))
@@ -75,15 +85,18 @@ def fit_cmd(
         combine=combine,
     )
     settings.check()
+    if members < 1:
+        raise PlaceprintError(f"--members must be >= 1, got {members}")
     if output.is_dir() or not output.parent.is_dir():
         raise PlaceprintError(f"-o must name a file in an existing folder, got {output}")
     images, values = read_labels(labels)
     layout = HogLayout()
     P, _ = describe_images(images, layout)
-    model = StyleAwareElements(settings).fit(P, np.array(values))
+    model = ElementEnsemble(settings, members).fit(P, np.array(values))
     size = model.save(output, layout)
     if not quiet:
-        typer.echo(f"wrote {output} ({size} bytes): {model.detectors_.shape[0]} elements")
+        elements = sum(m.detectors_.shape[0] for m in model.members_)
+        typer.echo(f"wrote {output} ({size} bytes): {elements} elements in {members} set(s)")
 
 
 @midlevel_app.command("predict")
@@ -93,12 +106,12 @@ def predict_cmd(
 ) -> None:
     """Print each image's label, read off its elements."""
     from placeprint.errors import PlaceprintError
-    from placeprint.midlevel.elements import StyleAwareElements
+    from placeprint.midlevel.ensemble import ElementEnsemble
     from placeprint.midlevel.hog import describe_images
 
     if not model.is_file():
         raise PlaceprintError(f"not found: {model}")
-    elements, layout = StyleAwareElements.load(model)
+    elements, layout = ElementEnsemble.load(model)
     P, _ = describe_images(images, layout)
     for path, value in zip(images, elements.predict(P), strict=True):
         typer.echo(f"{path}\t{value:.6g}")

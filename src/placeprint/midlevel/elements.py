@@ -53,6 +53,7 @@ COMBINERS = ("mean", "stacked", "pooled")
 #: ``mean`` and ``stacked`` a few strong ones each
 ELEMENT_COUNTS = {"mean": (400, 40), "stacked": (400, 40), "pooled": (800, 300)}
 _ALPHAS = np.logspace(-3, 3, 13)
+_STATE_ARRAYS = ("detectors", "biases", "coef", "intercept", "weights", "training_error")
 
 
 @dataclass(frozen=True)
@@ -330,25 +331,31 @@ class StyleAwareElements:
     def params(self) -> dict:
         return asdict(self.settings)
 
+    def state(self) -> tuple[dict, dict[str, np.ndarray]]:
+        """``(meta, arrays)``: everything predicting needs, for a file."""
+        if not hasattr(self, "coef_"):
+            raise PlaceprintError("the elements are not fitted")
+        meta = {"settings": self.params(), "label_range": list(self.label_range_),
+                "stack_intercept": getattr(self, "stack_intercept_", 0.0)}  # fmt: skip
+        return meta, {name: getattr(self, f"{name}_") for name in _STATE_ARRAYS}
+
+    @classmethod
+    def from_state(cls, meta: dict, arrays: dict) -> StyleAwareElements:
+        """The fitted elements :meth:`state` describes."""
+        model = cls(ElementSettings(**meta["settings"]))
+        for name in _STATE_ARRAYS:
+            setattr(model, f"{name}_", np.array(arrays[name]))
+        model.label_range_ = tuple(meta["label_range"])
+        model.stack_intercept_ = float(meta.get("stack_intercept", 0.0))
+        return model
+
     def save(self, path, layout) -> int:
         """Write what predicting needs (detectors, regressors, weights) and the HOG
         ``layout`` (atomically); returns the bytes written."""
         from placeprint.index.fileformat import write_container
 
-        if not hasattr(self, "coef_"):
-            raise PlaceprintError("the elements are not fitted")
-        meta = {"settings": self.params(), "layout": asdict(layout),
-                "label_range": list(self.label_range_),
-                "stack_intercept": getattr(self, "stack_intercept_", 0.0)}  # fmt: skip
-        arrays = {
-            "detectors": self.detectors_,
-            "biases": self.biases_,
-            "coef": self.coef_,
-            "intercept": self.intercept_,
-            "weights": self.weights_,
-            "training_error": self.training_error_,
-        }
-        return write_container(path, FILE_KIND, meta, arrays)
+        meta, arrays = self.state()
+        return write_container(path, FILE_KIND, {**meta, "layout": asdict(layout)}, arrays)
 
     @classmethod
     def load(cls, path):
@@ -357,13 +364,7 @@ class StyleAwareElements:
         from placeprint.midlevel.hog import HogLayout
 
         meta, arrays, _ = read_container(path, FILE_KIND)
-        model = cls(ElementSettings(**meta["settings"]))
-        for name in ("detectors", "biases", "coef", "intercept", "weights", "training_error"):
-            setattr(model, f"{name}_", np.array(arrays[name]))
-        model.label_range_ = tuple(meta["label_range"])
-        model.stack_intercept_ = float(meta.get("stack_intercept", 0.0))
-        layout = meta["layout"]
-        return model, HogLayout(tuple(layout["size"]), layout["cell"], layout["window"])
+        return cls.from_state(meta, arrays), HogLayout.from_dict(meta["layout"])
 
 
 def whole_image_regression(X: np.ndarray, y: np.ndarray):

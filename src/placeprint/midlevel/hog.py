@@ -25,6 +25,11 @@ class HogLayout:
     cell: int = 8
     window: int = 4
 
+    @classmethod
+    def from_dict(cls, d: dict) -> HogLayout:
+        """The layout ``dataclasses.asdict`` gave (as a file stores it)."""
+        return cls(tuple(d["size"]), int(d["cell"]), int(d["window"]))
+
     def blocks(self) -> tuple[int, int]:
         """Blocks down and across an image."""
         return self.size[1] // self.cell - 1, self.size[0] // self.cell - 1
