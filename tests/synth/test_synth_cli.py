@@ -95,6 +95,22 @@ def test_synth_views_positions_and_index_build(panoramas, tmp_path):
     assert idx.read_bytes() == before
 
 
+def test_threads_write_the_same_views_as_one(panoramas, tmp_path):
+    from placeprint.synth.folder import synthesize_folder
+    from placeprint.synth.views import ViewSettings
+
+    settings = ViewSettings(headings=3, size=(48, 64), grid_step_m=3, grid_radius=1)
+    one = synthesize_folder(panoramas, tmp_path / "one", settings, workers=1)
+    done = []
+    two = synthesize_folder(panoramas, tmp_path / "two", settings, lambda k, n: done.append(k), 2)
+    assert one == two and done == list(range(1, one["panoramas"] + 1))  # in order
+    rows = _rows(tmp_path / "one")
+    assert rows == _rows(tmp_path / "two") and len(rows) > 3 * one["panoramas"]
+    for r in rows:
+        written = [(tmp_path / folder / r["path"]).read_bytes() for folder in ("one", "two")]
+        assert written[0] == written[1]
+
+
 def test_failed_run_leaves_previous_views(panoramas, tmp_path):
     out = tmp_path / "views"
     ok = run_cli("synth", panoramas, "-o", out, "--headings", "2", "--grid-radius", "0", "-q")

@@ -108,13 +108,17 @@ def render_queries(world, poses: np.ndarray, condition, settings, width: int) ->
     return np.stack(out)
 
 
-def database_views(images, depths, settings):
-    """Every view of every panorama: ``(views, source panorama, synthesized)``."""
+def database_views(images, depths, settings, workers: int | None = None):
+    """Every view of every panorama: ``(views, source panorama, synthesized)``; ``workers``
+    threads warp panoramas side by side (default: every core, at most 8)."""
     from placeprint.synth.views import panorama_views
+    from placeprint.threads import ordered_map
 
     views, source, synthesized = [], [], []
-    for i, (im, d) in enumerate(zip(images, depths, strict=True)):
-        for view, meta in panorama_views(im, d, settings):
+    each = ordered_map(lambda pair: list(panorama_views(*pair, settings)),
+                       zip(images, depths, strict=True), workers)  # fmt: skip
+    for i, pano_views in enumerate(each):
+        for view, meta in pano_views:
             views.append(view)
             source.append(i)
             synthesized.append(meta.synthesized)

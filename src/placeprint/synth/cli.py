@@ -47,6 +47,10 @@ def synth_cmd(
     max_holes: Annotated[
         float, typer.Option(help="Drop a warped view with more of its pixels unseen.")
     ] = 0.3,
+    workers: Annotated[
+        int | None,
+        typer.Option(help="Panoramas warped side by side [default: every core, at most 8]."),
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
 ) -> None:
     """Database views from panoramas: cut-outs, and warped views where there is depth.
@@ -66,13 +70,15 @@ def synth_cmd(
         max_hole_share=max_holes,
     )
     settings.check()
+    if workers is not None and not 1 <= workers <= 256:
+        raise PlaceprintError(f"--workers must be 1-256, got {workers}")
     with progress_bar(quiet) as bar:
         task = bar.add_task("synthesizing views", total=None)
 
         def progress(done: int, total: int) -> None:
             bar.update(task, completed=done, total=total)
 
-        summary = synthesize_folder(panoramas, output, settings, progress=progress)
+        summary = synthesize_folder(panoramas, output, settings, progress, workers)
     if not quiet:
         typer.echo(
             f"wrote {output}: {summary['views']} views of {summary['panoramas']} panoramas "
