@@ -13,10 +13,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import zipfile
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,6 +22,7 @@ import numpy as np
 
 from placeprint.atomic import atomic_open, atomic_write_bytes
 from placeprint.errors import PlaceprintError
+from placeprint.threads import default_threads, ordered_map
 
 SHARD_VERSION = 1
 
@@ -126,7 +125,7 @@ def default_workers(describer) -> int:
     """Threads to use: 1 for describers that thread natively, else every core (max 8)."""
     if getattr(describer, "native_threads", False):
         return 1
-    return max(1, min(os.cpu_count() or 1, 8))
+    return default_threads()
 
 
 def describe_collection(
@@ -181,31 +180,16 @@ def describe_collection(
     columns = ("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn())
     with progress_bar(not progress, *columns, TimeRemainingColumn()) as bar:
         task = bar.add_task(f"describing ({describer.name})", total=n, completed=from_cache)
-        if workers <= 1:
-            for idx in batches:
-                collect(idx, _describe_batch(describer, [images[i] for i in idx]))
-                bar.advance(task, len(idx))
-                if on_batch:
-                    on_batch(len(idx))
-        else:
-            # Threads, not processes: describers are pure functions of their input and
-            # fitted state, their heavy work (OpenCV, numpy, onnxruntime) releases the GIL,
-            # and no script needs an ``if __name__ == "__main__"`` guard.
-            with ThreadPoolExecutor(workers) as pool:
-                futures = [
-                    (idx, pool.submit(_describe_batch, describer, [images[i] for i in idx]))
-                    for idx in batches
-                ]
-                try:
-                    for idx, fut in futures:
-                        collect(idx, fut.result())
-                        bar.advance(task, len(idx))
-                        if on_batch:
-                            on_batch(len(idx))
-                except BaseException:
-                    for _, fut in futures:
-                        fut.cancel()
-                    raise
+        # threads: describers are pure functions of their input and fitted state, and their
+        # heavy work (OpenCV, numpy, onnxruntime) releases the GIL
+        results = ordered_map(
+            lambda idx: _describe_batch(describer, [images[i] for i in idx]), batches, workers
+        )
+        for idx, result in zip(batches, results, strict=True):
+            collect(idx, result)
+            bar.advance(task, len(idx))
+            if on_batch:
+                on_batch(len(idx))
     kept = sorted(rows)
     X = (
         np.vstack([rows[i] for i in kept]).astype(np.float32)
