@@ -111,8 +111,9 @@ def test_a_variant_of_k_sets_is_scored_as_the_mean_of_the_first_k_sets():
     y = P[:, :, 0].max(axis=1) + 0.1 * rng.normal(size=60)  # a patch says the label
     splits = [(np.arange(40), np.arange(40, 60))]
     base = ElementSettings(top=4, bins=3, per_bin=3, seed=2)
+    odd = np.arange(60) % 2 == 1
     row, _ = run_label("style", y, P, P.mean(axis=1), splits, base, True,
-                       [("pooled", 2), ("pooled", 1)], (20, 4))  # fmt: skip
+                       [("pooled", 2), ("pooled", 1)], (20, 4), subsets={"odd": odd})  # fmt: skip
     assert row["combine"] == "pooled" and row["members"] == 2
     model = ElementEnsemble(element_settings(base, "pooled", 20, 4), 2).fit(P[:40], y[:40])
     each = np.abs(model.member_predictions(P[40:]) - y[40:])
@@ -120,3 +121,7 @@ def test_a_variant_of_k_sets_is_scored_as_the_mean_of_the_first_k_sets():
     two = np.abs(model.predict(P[40:]) - y[40:]).mean()
     assert row["midlevel_error"] == row["midlevel_error_by_variant"]["pooled x2"]
     assert row["midlevel_error"] == pytest.approx(two)
+    within = row["subsets"]["odd"]  # the first variant, over the checked odd images only
+    assert within["checked"] == 10
+    odd_two = np.abs(model.predict(P[40:]) - y[40:])[odd[40:]].mean()
+    assert within["midlevel_error"] == pytest.approx(odd_two)

@@ -61,6 +61,10 @@ MEMBERS = {"season": 3, "position": 2, "style": 5}
 MAX_MEMBERS = 5
 
 
+#: Nordland's frames without the near-black ones (mean intensity < 25 in either season):
+#: the dataset's protocol reports results with and without them
+LIT = "without near-black frames"
+
 #: Nordland images in a stretch of 100 frame numbers (10 frames, both seasons) are alike:
 #: the interval of a difference resamples whole stretches
 STRETCH_FRAMES = 100
@@ -102,7 +106,7 @@ def label_variants(label: str, tune: bool) -> list[tuple[str, int]]:
 
 
 def run_label(label, y, P, W, splits, settings, quiet, variants=None, counts=(None, None),
-              groups=None):  # fmt: skip
+              groups=None, subsets=None):  # fmt: skip
     """Fit both methods on every ``(learn, check)`` split of one label (index arrays or masks
     into ``y``, the HOG patches ``P`` and whole-image HOG ``W``): their mean errors over the
     splits, the 95 % interval of each variant's error less the whole image's (images
@@ -112,7 +116,10 @@ def run_label(label, y, P, W, splits, settings, quiet, variants=None, counts=(No
     ``variants``: ``(combine, members)`` to score (default: the label's own,
     :func:`label_variants`); the first is the one reported as ``midlevel_error``. The sets
     of one combiner are fitted once: ``x2`` is the mean of ``x1``'s set and the next.
-    ``counts``: ``(seeds, keep)`` for every combiner instead of :data:`ELEMENTS`."""
+    ``counts``: ``(seeds, keep)`` for every combiner instead of :data:`ELEMENTS`.
+    ``subsets``: named masks over the images (Nordland's frames without the near-black
+    ones); each gets the first variant's and the whole image's error over the checked
+    images in it, and the interval of their difference."""
     from placeprint.evaluate.uncertainty import paired_gain_interval
     from placeprint.midlevel.elements import whole_image_regression
     from placeprint.midlevel.ensemble import ElementEnsemble
@@ -151,6 +158,17 @@ def run_label(label, y, P, W, splits, settings, quiet, variants=None, counts=(No
                 for v, errs in mid_errors.items()}  # fmt: skip
     element, learn = fitted
     reported = names[0]
+    within = {}
+    for name, mask in (subsets or {}).items():
+        keep = np.asarray(mask, bool)[checked]
+        mid, whole = np.concatenate(mid_errors[reported])[keep], whole_errors[keep]
+        within[name] = {
+            "checked": int(keep.sum()),
+            "midlevel_error": float(mid.mean()),
+            "whole_image_error": float(whole.mean()),
+            "difference_interval": list(paired_gain_interval(
+                mid, whole, groups=None if resample is None else resample[keep])),
+        }  # fmt: skip
     out = {
         "metric": METRICS[label],
         "train_images": len(y[learn]),
@@ -173,12 +191,16 @@ def run_label(label, y, P, W, splits, settings, quiet, variants=None, counts=(No
         "elements": int(element.detectors_.shape[0]),
         "seeds": element.settings.seeds,
         "bins": int(element.detectors_.shape[1]),
+        "subsets": within,
         "seconds": time.perf_counter() - t0,
     }
     if not quiet:
         mid = ", ".join(f"{k} {v:.3f}" for k, v in by_variant.items())
         print(f"{label}: mid-level {mid}; whole image {out['whole_image_error']:.3f} "
               f"({out['seconds']:.0f} s)", flush=True)  # fmt: skip
+        for name, r in within.items():
+            print(f"  {name} ({r['checked']} images): mid-level {r['midlevel_error']:.3f}; "
+                  f"whole image {r['whole_image_error']:.3f}", flush=True)  # fmt: skip
     return out, fitted
 
 
@@ -201,8 +223,9 @@ def best_variant(errors: dict[str, float]) -> str:
 
 
 def label_data(label: str, a, cache: dict):
-    """``(images, y, P, W, splits, layout, groups)`` of one label for this run (test or
-    tuning); ``groups``: Nordland's stretches (:data:`STRETCH_FRAMES`), None for style."""
+    """``(images, y, P, W, splits, layout, groups, subsets)`` of one label for this run
+    (test or tuning); ``groups``: Nordland's stretches (:data:`STRETCH_FRAMES`), None for
+    style; ``subsets``: Nordland's frames without the near-black ones (:data:`LIT`)."""
     from placeprint.midlevel.data import (
         nordland_labelled,
         nordland_test_split,
@@ -219,7 +242,7 @@ def label_data(label: str, a, cache: dict):
         n = len(train[1])
         splits = [(np.arange(n), np.arange(n, len(images)))]
         return (images, np.concatenate([train[1], check[1]]), *describe_images(images, layout),
-                splits, layout, None)  # fmt: skip
+                splits, layout, None, {})  # fmt: skip
     from placeprint.config import data_available
 
     if not data_available("nordland"):
@@ -228,13 +251,15 @@ def label_data(label: str, a, cache: dict):
             "(default ../shared/data)"
         )
     if "nordland" not in cache:  # both Nordland labels share the frames and their HOG
-        images, frames, season = nordland_labelled()
+        images, frames, season, dark = nordland_labelled()
         layout = HogLayout()
-        cache["nordland"] = (images, frames, season, *describe_images(images, layout), layout)
-    images, frames, season, P, W, layout = cache["nordland"]
+        cache["nordland"] = (images, frames, season, dark, *describe_images(images, layout),
+                             layout)  # fmt: skip
+    images, frames, season, dark, P, W, layout = cache["nordland"]
     splits = tuning_folds(label, frames) if a.tune else [nordland_test_split(frames)]
     groups = np.ceil(frames / STRETCH_FRAMES).astype(int)
-    return images, (season if label == "season" else frames), P, W, splits, layout, groups
+    y = season if label == "season" else frames
+    return images, y, P, W, splits, layout, groups, {LIT: ~dark}
 
 
 def midlevel_main(argv: list[str], prog: str = "benchmarks/midlevel.py") -> dict:
@@ -276,12 +301,13 @@ def midlevel_main(argv: list[str], prog: str = "benchmarks/midlevel.py") -> dict
     settings.check()
     rows, fitted, cache = {}, {}, {}
     for label in labels:
-        images, y, P, W, splits, layout, groups = label_data(label, a, cache)
+        images, y, P, W, splits, layout, groups, subsets = label_data(label, a, cache)
         variants = label_variants(label, a.tune)
         if a.members is not None:
             variants = [(variants[0][0], a.members)]
         rows[label], (model, learn) = run_label(label, y, P, W, splits, settings, a.quiet,
-                                                variants, (a.seeds, a.keep), groups)  # fmt: skip
+                                                variants, (a.seeds, a.keep), groups,
+                                                subsets)  # fmt: skip
         fitted[label] = (model, [images[i] for i in np.arange(len(y))[learn]], layout)
     # --tune: every label scores mean, stacked, pooled, then its own combiner x2 ... x5
     scored = [v.split(" ")[-1] for v in next(iter(rows.values()))["midlevel_error_by_variant"]]
@@ -316,6 +342,9 @@ def midlevel_main(argv: list[str], prog: str = "benchmarks/midlevel.py") -> dict
             k: r["midlevel_error"] < r["whole_image_error"] for k, r in rows.items()
         },
         "difference_interval": {k: r["difference_interval"] for k, r in rows.items()},
+        LIT.replace(" ", "_"): {
+            k: r["subsets"][LIT] for k, r in rows.items() if LIT in r["subsets"]
+        },
         "labels": rows,
     }
     if a.plots:

@@ -14,15 +14,18 @@ TUNE_LAST_FRAME = 20000  # Nordland: frames <= 20000 to learn, the rest to test
 FOLD_FRAMES = 5000  # tuning folds: blocks of 5,000 frames of the learning stretch
 
 
-def nordland_labelled() -> tuple[list, np.ndarray, np.ndarray]:
-    """``(images, frame, season)`` of Nordland's frames, summer's then winter's: the frame
-    number along the line (``position``) and 0 summer / 1 winter (``season``)."""
+def nordland_labelled() -> tuple[list, np.ndarray, np.ndarray, np.ndarray]:
+    """``(images, frame, season, dark)`` of Nordland's frames, summer's then winter's: the
+    frame number along the line (``position``), 0 summer / 1 winter (``season``) and
+    whether the place is near-black in either season (tunnels, stations; the dataset's
+    protocol reports results with and without them)."""
     from placeprint.datasets.nordland import load_nordland
 
     nl = load_nordland()
     frames = np.asarray(nl.frames, float)
     season = np.concatenate([np.zeros(len(frames)), np.ones(len(frames))])
-    return list(nl.summer) + list(nl.winter), np.concatenate([frames, frames]), season
+    dark = np.tile(nl.dark_mask(), 2)
+    return list(nl.summer) + list(nl.winter), np.concatenate([frames, frames]), season, dark
 
 
 def nordland_test_split(frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
