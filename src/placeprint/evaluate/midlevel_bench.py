@@ -342,7 +342,7 @@ def midlevel_main(argv: list[str], prog: str = "benchmarks/midlevel.py") -> dict
             k: r["midlevel_error"] < r["whole_image_error"] for k, r in rows.items()
         },
         "difference_interval": {k: r["difference_interval"] for k, r in rows.items()},
-        LIT.replace(" ", "_"): {
+        "without_near_black_frames": {
             k: r["subsets"][LIT] for k, r in rows.items() if LIT in r["subsets"]
         },
         "labels": rows,
