@@ -31,12 +31,12 @@ is scored with its own element counts (:data:`ELEMENTS`).
 from __future__ import annotations
 
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from placeprint.errors import PlaceprintError
+from placeprint.midlevel.elements import COMBINERS, element_settings
 from placeprint.midlevel.elements import ELEMENT_COUNTS as ELEMENTS
 
 LABELS = ("season", "position", "style")
@@ -82,13 +82,6 @@ def label_error(label: str, predicted: np.ndarray, truth: np.ndarray) -> float:
     return float(np.mean(image_errors(label, predicted, truth)))
 
 
-def element_settings(base, combine: str, seeds: int | None = None, keep: int | None = None):
-    """``base`` with ``combine`` and its element counts (:data:`ELEMENTS`, unless given)."""
-    default_seeds, default_keep = ELEMENTS[combine]
-    seeds = default_seeds if seeds is None else seeds
-    return replace(base, combine=combine, seeds=seeds, keep=default_keep if keep is None else keep)
-
-
 def variant_name(combine: str, members: int) -> str:
     """``"pooled"`` for one set of elements, ``"pooled x3"`` for the mean of three."""
     return combine if members == 1 else f"{combine} x{members}"
@@ -100,8 +93,6 @@ def label_variants(label: str, tune: bool) -> list[tuple[str, int]]:
     2 to :data:`MAX_MEMBERS` sets."""
     if not tune:
         return [(COMBINE[label], MEMBERS[label])]
-    from placeprint.midlevel.elements import COMBINERS
-
     return [(c, 1) for c in COMBINERS] + [(COMBINE[label], k) for k in range(2, MAX_MEMBERS + 1)]
 
 
@@ -219,7 +210,7 @@ def _difference(row: dict) -> str:
 
 def best_variant(errors: dict[str, float]) -> str:
     """The variant with the lowest error; on a tie, the one scored first (fewer sets)."""
-    return min(errors, key=lambda v: (round(errors[v], 12), list(errors).index(v)))
+    return min(errors, key=errors.get)  # min keeps the first of equals
 
 
 def label_data(label: str, a, cache: dict):

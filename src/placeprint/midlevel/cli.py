@@ -74,17 +74,11 @@ def fit_cmd(
     import numpy as np
 
     from placeprint.errors import PlaceprintError
-    from placeprint.midlevel.elements import ELEMENT_COUNTS, ElementSettings
+    from placeprint.midlevel.elements import ElementSettings, element_settings
     from placeprint.midlevel.ensemble import ElementEnsemble
     from placeprint.midlevel.hog import HogLayout, describe_images
 
-    default_seeds, default_keep = ELEMENT_COUNTS.get(combine, (400, 40))
-    settings = ElementSettings(
-        seeds=default_seeds if seeds is None else seeds,
-        keep=default_keep if keep is None else keep,
-        combine=combine,
-    )
-    settings.check()
+    settings = element_settings(ElementSettings(), combine, seeds, keep)
     if members < 1:
         raise PlaceprintError(f"--members must be >= 1, got {members}")
     if output.is_dir() or not output.parent.is_dir():

@@ -40,7 +40,7 @@ range.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
@@ -80,6 +80,19 @@ class ElementSettings:
         if self.combine not in COMBINERS:
             raise PlaceprintError(f"combine must be one of {', '.join(COMBINERS)}, got "
                                   f"{self.combine!r}")  # fmt: skip
+
+
+def element_settings(
+    base: ElementSettings, combine: str, seeds: int | None = None, keep: int | None = None
+) -> ElementSettings:
+    """``base`` with ``combine`` and that combiner's element counts (:data:`ELEMENT_COUNTS`)
+    where ``seeds`` or ``keep`` is not given; checked."""
+    replace(base, combine=combine).check()  # an unknown combiner: one clear error
+    default_seeds, default_keep = ELEMENT_COUNTS[combine]
+    settings = replace(base, combine=combine, seeds=default_seeds if seeds is None else seeds,
+                       keep=default_keep if keep is None else keep)  # fmt: skip
+    settings.check()
+    return settings
 
 
 def label_entropy(labels: np.ndarray, edges: np.ndarray) -> float:
