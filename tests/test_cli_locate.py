@@ -86,8 +86,9 @@ def test_build_from_manifest(lund_index, tmp_path):
     np.testing.assert_allclose(geo.lat_, [x.lat + 1.0 for x in fixes], atol=1e-7)
     assert geo.user_meta_["describer"]["name"] == "tiny"
     assert len(geo.user_meta_["paths"]) == 20
-    # --verify-top is recorded and locate verifies that many neighbours, not the default 25
-    assert geo.user_meta_["verify_top"] == 3
+    # --verify-top is recorded (and sizes the answers' shortlist); locate verifies that
+    # many neighbours, not the default
+    assert geo.user_meta_["verify_top"] == geo.shortlist == 3
     out = run("locate", lund / "23.jpg", "--index", idx, "--no-map", "--json")
     assert json.loads(out.stdout)["verification"]["checked"] == 3
     bad = run("index", "build", manifest, "-o", tmp_path / "x.idx", "--verify-top", "0")

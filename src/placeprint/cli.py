@@ -124,8 +124,9 @@ def index_build(
     verify_top: Annotated[
         int | None,
         typer.Option(
-            help="Geotagged sources: database photos each answer is verified against "
-            "(default 25; more: surer answers, slower; locate and serve use the same)."
+            help="Geotagged sources: database photos each answer is verified against at "
+            "most (default 100, 25 at a time until one verifies strongly; more: surer "
+            "answers, slower; locate and serve use the same)."
         ),
     ] = None,
     workers: Annotated[

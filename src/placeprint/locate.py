@@ -92,7 +92,7 @@ def build_geolocator(
         c = AdaptiveCells(max_photos=1000, min_photos=20).fit(wl, wn)
     else:
         raise PlaceprintError(f"cells must be auto, none or world, got {cells!r}")
-    geo = Geolocator(cells=c).fit(X, lat, lon)
+    geo = Geolocator(cells=c, shortlist=verify_top if verify else 0).fit(X, lat, lon)
     if verify:
         from placeprint.geo.verified import AnswerVerifier
 

@@ -150,6 +150,19 @@ def test_mutual_nn_matches_brute_force(ratio):
     assert len(got) >= 30
 
 
+@pytest.mark.parametrize("ratio", [None, 0.8])
+def test_mutual_nn_of_unit_rows_ranks_by_dot_product_as_brute_force(ratio):
+    """Unit-norm rows (RootSIFT) take the dot-product path: the same pairs as distances."""
+    rng = np.random.default_rng(2)
+    a = np.abs(rng.normal(size=(120, 32)))
+    b = np.r_[a[:60] + 0.2 * np.abs(rng.normal(size=(60, 32))), np.abs(rng.normal(size=(70, 32)))]
+    a /= np.linalg.norm(a, axis=1, keepdims=True)
+    b /= np.linalg.norm(b, axis=1, keepdims=True)
+    got = mutual_nearest_neighbours(a.astype(np.float32), b.astype(np.float32), ratio)
+    np.testing.assert_array_equal(got, brute_force_mnn(a, b, ratio))
+    assert len(got) >= 40
+
+
 # -- verification against known geometry -----------------------------------------------
 def test_recovers_known_homography(astro_feats, warped_feats):
     v = verify_pair(astro_feats, warped_feats)

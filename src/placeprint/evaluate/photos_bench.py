@@ -127,7 +127,7 @@ def _fit_geolocator(X, lat, lon, db_paths, cache, memo, verify_top: int):
     from placeprint.geo.geolocator import Geolocator
     from placeprint.geo.verified import AnswerVerifier
 
-    geo = Geolocator(k=min(25, len(X)), holdout=0.25).fit(X, lat, lon)
+    geo = Geolocator(k=min(25, len(X)), holdout=0.25, shortlist=verify_top).fit(X, lat, lon)
     verifier = AnswerVerifier(geo, lambda r: db_paths[r], top=verify_top, cache=cache, memo=memo)
     geo.calibrate_verified(verifier)
     return geo, verifier
@@ -240,6 +240,9 @@ def score(out: Answers, lat: np.ndarray, lon: np.ndarray) -> dict:
             "truth_in_stated_disc": float(inside.mean()),
             "verified_share": float(np.mean([p.best.verified for p in preds])),
         }
+        if name == "placeprint":  # database photos each answer checked (--verify-top)
+            checked = [p.verification.checked for p in preds if p.verification is not None]
+            result[name]["checked_mean"] = float(np.mean(checked)) if checked else 0.0
     result["nearest_neighbour"] = summary(errors(out.nearest))
     result["collection_centre"] = summary(errors(out.centre))
     return result

@@ -133,6 +133,9 @@ class Geolocator:
     photo-density prior and albums; ``land`` keeps mass off the sea where the evidence
     allows; ``holdout`` share (at most ``max_holdout``) of the database is held out to
     learn the mixing weights; ``mode_km`` is the mean-shift bandwidth of the modes.
+    ``shortlist``: how many database rows, nearest descriptor first, each prediction
+    carries (``GeoPrediction.shortlist``; at least the ``k`` voters) for geometric
+    verification to check beyond the voters.
     """
 
     def __init__(
@@ -153,6 +156,7 @@ class Geolocator:
         calibration_rows: int = 300,
         rank: str = "accuracy",
         seed: int = 0,
+        shortlist: int = 0,
     ) -> None:
         if k < 1 or not scales_km or min(scales_km) <= 0 or mode_km <= 0 or samples < 10:
             raise PlaceprintError(
@@ -181,6 +185,9 @@ class Geolocator:
             raise PlaceprintError(f"rank must be 'accuracy' or 'probability', got {rank!r}")
         self.rank = rank
         self.seed = int(seed)
+        if int(shortlist) < 0:
+            raise PlaceprintError(f"shortlist must be >= 0, got {shortlist}")
+        self.shortlist = int(shortlist)
 
     # -- fitting ----------------------------------------------------------------------
     @property
@@ -229,11 +236,12 @@ class Geolocator:
         self.search_ = faiss.IndexFlatL2(self.descriptors_.shape[1])
         self.search_.add(self.descriptors_)
 
-    def _neighbours(self, X: np.ndarray, exclude: np.ndarray | None = None):
-        """``(dist (m, k), rows (m, k))`` L2 distances; ``exclude[i]`` drops a self match."""
+    def _neighbours(self, X: np.ndarray, exclude: np.ndarray | None = None, k: int | None = None):
+        """``(dist (m, k), rows (m, k))`` L2 distances (``k``: default the voters');
+        ``exclude[i]`` drops a self match."""
         import faiss
 
-        k = min(self.k, len(self.descriptors_) - (exclude is not None))
+        k = min(self.k if k is None else k, len(self.descriptors_) - (exclude is not None))
         threads = faiss.omp_get_max_threads()
         faiss.omp_set_num_threads(1 if len(X) < 16 else threads)  # FACTS: 1 thread per query
         try:
@@ -331,7 +339,7 @@ class Geolocator:
         (its own match excluded)."""
         dist = nb = probs = None
         if self.knn:
-            dist, nb = self._neighbours(self.descriptors_[rows], rows)
+            dist, nb = self._neighbours(self.descriptors_[rows], rows, self._ranked_rows)
         if self.uses_cells and self.classifier:
             probs = self.classifier_.predict_proba(self.descriptors_[rows])
         for i, r in enumerate(rows):
@@ -343,6 +351,11 @@ class Geolocator:
                     None if probs is None else probs[i],
                 ),
             )
+
+    @property
+    def _ranked_rows(self) -> int:
+        """Neighbours a prediction looks up: the voters, or the longer shortlist."""
+        return max(self.k, getattr(self, "shortlist", 0))
 
     def _calibration_rows(self, held: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Photos the calibration predicts, each from all the others (leave-one-out).
@@ -579,6 +592,7 @@ class Geolocator:
             level_map=self._verified_level if self.verified_calibrated else None,
             neighbours=pred.neighbours,
             neighbour_weights=pred.neighbour_weights,
+            shortlist=pred.shortlist,
             cells=pred.cells,
             components={**pred.components, "verified": float(evidence.mass)},
         )
@@ -632,7 +646,7 @@ class Geolocator:
         X = self._check_descriptors(descriptors, self.descriptors_.shape[1])
         dist = rows = None
         if self.knn:
-            dist, rows = self._neighbours(X)
+            dist, rows = self._neighbours(X, k=self._ranked_rows)
         probs = None
         if self.uses_cells and self.classifier:
             probs = self.classifier_.predict_proba(X)
@@ -653,7 +667,13 @@ class Geolocator:
         return np.array([b.lat for b in best]), np.array([b.lon for b in best])
 
     def _predict_one(self, dist, rows, cell_probs, kernel_scale=None) -> GeoPrediction:
+        """One prediction from its neighbours ranked by distance (the first ``k`` vote; all
+        are its shortlist), its cell probabilities, and optional per-kernel weights."""
         from placeprint.geo.sphere import VmfMixture
+
+        shortlist = np.zeros(0, np.int64) if rows is None else np.asarray(rows, np.int64)
+        if rows is not None:
+            dist, rows = dist[: self.k], rows[: self.k]
 
         lat, lon, kap, w = self._kernels(dist, rows, cell_probs)
         if kernel_scale is not None:
@@ -668,6 +688,7 @@ class Geolocator:
             level_map=self.calibrated_level,
             neighbours=np.zeros(0, np.int64) if rows is None else np.asarray(rows),
             neighbour_weights=np.zeros(0) if nw is None else nw,
+            shortlist=shortlist,
             cells=self.cells if self.uses_cells else None,
             components=dict(zip(self.component_names(), map(float, self.weights_), strict=True)),
         )
@@ -854,6 +875,7 @@ class Geolocator:
             "calibration_rows": self.calibration_rows,
             "rank": self.rank,
             "seed": self.seed,
+            "shortlist": self.shortlist,
         }
 
     def save(self, path: str | Path, meta: dict | None = None) -> int:

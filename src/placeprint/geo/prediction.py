@@ -60,13 +60,16 @@ class GeoPrediction:
     ``density`` is the full mixture (``log_pdf``, ``sample``, ``credible_level``);
     ``modes`` its best guesses (the geolocator's ranking: expected accuracy by default);
     ``cell_probs`` the mass per cell of ``cells`` (when the geolocator has cells);
-    ``neighbours`` the database rows that voted and their weights.
+    ``neighbours`` the database rows that voted and their weights; ``shortlist`` the
+    database rows nearest by descriptor, nearest first (the voters and, when the
+    geolocator keeps a longer shortlist, more), for verification to check.
     """
 
     density: VmfMixture
     modes: list[GeoGuess]
     neighbours: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     neighbour_weights: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    shortlist: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     cell_probs: np.ndarray | None = None
     cells: object | None = None
     components: dict = field(default_factory=dict)

@@ -45,18 +45,30 @@ def mutual_nearest_neighbours(
         raise PlaceprintError(f"ratio must be in (0, 1], got {ratio}")
     if len(a) == 0 or len(b) == 0:
         return np.zeros((0, 2), np.int64)
-    d = a @ b.T  # squared distances, built in place: |a|^2 + |b|^2 - 2 a.b
-    d *= -2
-    d += np.einsum("ij,ij->i", a, a)[:, None]
-    d += np.einsum("ij,ij->i", b, b)[None, :]
+    na = np.einsum("ij,ij->i", a, a)
+    nb = np.einsum("ij,ij->i", b, b)
+    # higher is nearer. Unit-norm rows (RootSIFT) rank by the dot product alone, which
+    # saves three passes over the m x n matrix; other rows by the negated squared distance
+    score = a @ b.T
+    unit_norms = np.ptp(na) <= 1e-5 and np.ptp(nb) <= 1e-5
+    if not unit_norms:
+        score *= 2
+        score -= na[:, None]
+        score -= nb[None, :]
     i = np.arange(len(a))
-    j = d.argmin(axis=1)
-    best = d[i, j]
-    keep = best <= d.min(axis=0)[j]  # a[i] is also nearest to b[j] (column argmin is slow)
+    j = score.argmax(axis=1)
+    best = score[i, j]
+    keep = best >= score.max(axis=0)[j]  # a[i] is also nearest to b[j]
     i, j, best = i[keep], j[keep], best[keep]
     first = np.unique(j, return_index=True)[1]  # column ties: lowest i wins
     i, j, best = i[first], j[first], best[first]
     if ratio is not None:
+        if unit_norms:  # squared distances |a|^2 + |b|^2 - 2 a.b
+            d = float(na[0] + nb[0]) - 2.0 * score
+            best = d[i, j]
+        else:
+            d = np.negative(score, out=score)
+            best = -best
         d[i, j] = np.inf
         r2 = np.float32(ratio) ** 2
         ok = np.ones(len(i), bool)
