@@ -14,7 +14,8 @@ describer without it:
   NetVLAD and CRN find theirs.
 
 Options: PCA-whitening, learned whitening from positives, multi-scale description
-(the describer's ``scales``), αQE and αDBA (``placeprint.describe.expansion``), and
+(the describer's ``scales``), αQE and αDBA (``placeprint.describe.expansion``), diffusion
+over the database graph (``placeprint.describe.diffusion``, the paper's defaults), and
 fusion with a second describer family. A table, JSON (``--json``), a figure (``--plots``).
 """
 
@@ -30,6 +31,10 @@ from placeprint.errors import PlaceprintError
 MATCH_FRAMES = 2
 EXCLUDE_M = 30.0
 MULTI_SCALES = (1.0, 0.707)
+#: diffusion settings scored on the tuning frames by ``--diffusion-grid`` (graph k,
+#: alpha, query k; the paper's defaults are 50, 0.99, 10)
+DIFFUSION_GRID = [(k, a, q) for k in (3, 5, 10, 50) for a in (0.3, 0.6, 0.9, 0.99)
+                  for q in (1, 3, 10)]  # fmt: skip
 
 
 def _raw_options(name: str, **options) -> dict:
@@ -50,16 +55,41 @@ def _cosine_top1(database: np.ndarray, queries: np.ndarray) -> np.ndarray:
 
 
 def _expanded_top1(database, queries, variant: str) -> np.ndarray:
-    """Top-1 rows after the variant's expansion (``plain``, ``qe``, ``dba``, ``dba+qe``)."""
+    """Top-1 rows after the variant's expansion (``plain``, ``qe``, ``dba``, ``dba+qe``,
+    ``diffusion``)."""
     from placeprint.describe.expansion import alpha_query_expansion, database_augmentation
 
+    if variant == "diffusion":
+        from placeprint.describe.diffusion import Diffusion
+
+        return Diffusion().fit(database).search(queries, k=1)[1][:, 0]
     X = database_augmentation(database) if "dba" in variant else database
     Q = alpha_query_expansion(queries, X) if "qe" in variant else queries
     return _cosine_top1(X, Q)
 
 
-def nordland_variants(describer: str, second: str, quiet: bool) -> dict:
-    """Single-frame R@1 on the test frames of every option (learned on frames <= 20000)."""
+def diffusion_tuning(S: np.ndarray, W: np.ndarray, frames: np.ndarray) -> dict:
+    """Single-frame R@1 of every :data:`DIFFUSION_GRID` setting on the tuning frames
+    (every 4th winter frame before the test stretch against every summer frame)."""
+    from placeprint.describe.diffusion import Diffusion
+    from placeprint.evaluate.pipeline import TEST_FIRST_FRAME
+
+    tune = np.flatnonzero(frames < TEST_FIRST_FRAME)[::4]
+
+    def r1(top: np.ndarray) -> float:
+        return float((np.abs(top - tune) <= MATCH_FRAMES).mean())
+
+    grid = []
+    for k, alpha, query_k in DIFFUSION_GRID:
+        d = Diffusion(k=k, alpha=alpha, query_k=query_k).fit(S)
+        top = d.search(W[tune], k=1)[1][:, 0]
+        grid.append({"k": k, "alpha": alpha, "query_k": query_k, "r1": r1(top)})
+    return {"frames": len(tune), "raw": r1(_cosine_top1(S, W[tune])), "grid": grid}
+
+
+def nordland_variants(describer: str, second: str, quiet: bool, grid: bool = False) -> dict:
+    """Single-frame R@1 on the test frames of every option (learned on frames <= 20000);
+    ``grid``: also diffusion's settings on the tuning frames (:func:`diffusion_tuning`)."""
     from placeprint.describe.expansion import fuse
     from placeprint.describe.whitening import LearnedWhitening, PCAWhitening
     from placeprint.evaluate.pipeline import TEST_FIRST_FRAME, load_nordland_route
@@ -76,8 +106,10 @@ def nordland_variants(describer: str, second: str, quiet: bool) -> dict:
         return float((np.abs(top - test) <= MATCH_FRAMES).mean())
 
     out = {"queries": len(test), "describer": describer, "r1": {}}
+    if grid:
+        out["diffusion_tuning"] = diffusion_tuning(S, W, r.frames)
     out["r1"]["raw"] = r1(S, W)
-    for variant in ("qe", "dba", "dba+qe"):
+    for variant in ("qe", "dba", "dba+qe", "diffusion"):
         out["r1"][f"raw + {variant}"] = r1(S, W, variant)
     pw = PCAWhitening(256, 0.1).fit(S[:m])
     out["r1"]["PCA-whitening 256"] = r1(pw.transform(S), pw.transform(W))
@@ -85,6 +117,7 @@ def nordland_variants(describer: str, second: str, quiet: bool) -> dict:
     Sl, Wl = lw.transform(S), lw.transform(W)
     out["r1"]["learned whitening 256 (pairs <= 20000)"] = r1(Sl, Wl)
     out["r1"]["learned whitening + qe"] = r1(Sl, Wl, "qe")
+    out["r1"]["learned whitening + diffusion"] = r1(Sl, Wl, "diffusion")
     Sm, Wm, _ = route(describer, scales=list(MULTI_SCALES))
     out["r1"][f"multi-scale {MULTI_SCALES}"] = r1(Sm, Wm)
     S2, W2, _ = route(second)
@@ -143,7 +176,7 @@ def lund_variants(describer: str, second: str, radius_m: float) -> dict:
             add = tops.__setitem__
             for name, V in raw.items():
                 add(name, _cosine_top1(V[others], V[q]))
-            for variant in ("qe", "dba", "dba+qe"):
+            for variant in ("qe", "dba", "dba+qe", "diffusion"):
                 add(f"raw + {variant}", _expanded_top1(X[others], X[q], variant))
             pw = PCAWhitening(None, 0.1).fit(X[others])
             add("PCA-whitening", _cosine_top1(pw.transform(X[others]), pw.transform(X[q])))
@@ -215,7 +248,8 @@ def plot(out: dict, folder: Path) -> Path:
 
 
 def retrieval_main(argv: list[str], prog: str = "benchmarks/retrieval.py") -> dict:
-    """Retrieval options (whitening, positives, multi-scale, αQE/αDBA, fusion) on real photos."""
+    """Retrieval options (whitening, positives, multi-scale, αQE/αDBA, diffusion, fusion) on
+    real photos."""
     from placeprint.evaluate.benchargs import Parser, finish
     from placeprint.evaluate.report import print_table, run_metadata
 
@@ -227,6 +261,8 @@ def retrieval_main(argv: list[str], prog: str = "benchmarks/retrieval.py") -> di
     p.add_argument("--second", default="gist", help="the family fused with the describer")
     p.add_argument("--radius", type=float, default=15.0, help="metres: mined positive pairs")
     p.add_argument("--no-nordland", action="store_true")
+    p.add_argument("--diffusion-grid", action="store_true",
+                   help="score diffusion's settings on the Nordland tuning frames too")  # fmt: skip
     p.add_argument("--no-lund-berlin", action="store_true")
     p.add_argument("--quiet", action="store_true")
     a = p.parse_args(argv)
@@ -238,8 +274,16 @@ def retrieval_main(argv: list[str], prog: str = "benchmarks/retrieval.py") -> di
         describe.describer_class(name)  # unknown names fail before any work
     out = {**run_metadata(prog, argv)}
     if not a.no_nordland:
-        out["nordland"] = nordland_variants(a.describer, a.second, a.quiet)
+        out["nordland"] = nordland_variants(a.describer, a.second, a.quiet, a.diffusion_grid)
         nd = out["nordland"]
+        if "diffusion_tuning" in nd:
+            dt = nd["diffusion_tuning"]
+            best = sorted(dt["grid"], key=lambda g: -g["r1"])[:5]
+            print_table(
+                f"Diffusion on {dt['frames']} Nordland tuning frames (raw {dt['raw']:.3f}): best 5",
+                ["k", "alpha", "query k", "single-frame R@1"],
+                [[g["k"], g["alpha"], g["query_k"], g["r1"]] for g in best],
+            )
         print_table(
             f"Nordland winter -> summer, {nd['queries']} test frames, {a.describer}",
             ["option", "single-frame R@1"],
