@@ -51,7 +51,7 @@ VERIFIED_MAX = 0.999  # however many inliers, a verification is not certainty
 #: distinct neighbours an answer checks at most (``index build --verify-top``): the kNN
 #: density's 25 voters, then the shortlist, in rounds of ``ROUND_SIZE`` until one settles
 #: it. 100 checks cost about 1 s a photo on 2 cores (600 photos of 640x480, none settled);
-#: the figures of 10, 25 and 100 on Lund+Berlin are in the README (``benchmarks/photos.py
+#: answers checking 1 to all of the Lund+Berlin photos are in the README (``benchmarks/photos.py
 #: --verify-top``). Deeper because a shortlist of 25 is 4 % of a 600-photo collection: on
 #: 200 phone photos of a city against 602 (FACTS.md), checking 20 verified 30 % of them,
 #: although 73 % had a database photo within 25 m
