@@ -254,6 +254,8 @@ def test_photos_benchmark_on_a_manifest(tmp_path):
     p = block["estimators"]["placeprint"]
     assert 0 <= p["in_50_region"] <= p["in_90_region"] <= 1 and 0 < p["stated_probability"] < 1
     assert p["median_m"] < 100  # a street walk: every query has neighbours metres away
+    # an answer checks at most every database photo (21 here, fewer than --verify-top 100)
+    assert 1 <= p["checked_mean"] <= len(db) and 0 <= p["verified_share"] <= 1
     assert (tmp_path / "photos_error_cdf.png").stat().st_size > 1000
     command = json.loads((tmp_path / "p.json").read_text())["command"]
     assert "--json <outside>/p.json" in command and str(tmp_path) not in command

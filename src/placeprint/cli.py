@@ -479,6 +479,7 @@ def _build_geolocator(
         route_rows=rows,
         generation=build.generation,
         verify_top=verify_top,
+        progress=not quiet,
     )
     if not quiet:
         cell_note = f", {geo.cells.n_cells} cells" if geo.uses_cells else ""

@@ -62,6 +62,7 @@ def build_geolocator(
     generation: str | None = None,
     verify: bool = True,
     verify_top: int | None = None,
+    progress: bool = False,
 ) -> tuple[object, int]:
     """Fit a geolocator on ``X`` at ``(lat, lon)`` and save it; returns it and the file size.
 
@@ -69,11 +70,14 @@ def build_geolocator(
     (the partition of the real photo locations shipped in the data folder).
     ``route_rows`` are the photos' positions in the route index built alongside, so
     that a sequence match can be given a place on Earth (:func:`route_positions`).
-    ``verify``: calibrate verified answers on up to 100 of the photos, each located from
-    the others and checked against its matches (:meth:`Geolocator.calibrate_verified`);
+    ``verify``: store every photo's local features on disk (so that no answer extracts a
+    database photo's) and calibrate verified answers on up to 100 of the photos, each
+    located from the others and checked against its matches
+    (:meth:`Geolocator.calibrate_verified`);
     ``verify_top``: distinct neighbours every answer checks (default
     :data:`~placeprint.geo.verified.DEFAULT_VERIFY_TOP`), recorded so that ``locate`` and
-    the service check as many as the calibration did.
+    the service check as many as the calibration did. ``progress``: a bar while the
+    photos' features are stored.
     """
     from placeprint.geo.geolocator import Geolocator
     from placeprint.geo.verified import DEFAULT_VERIFY_TOP
@@ -102,7 +106,9 @@ def build_geolocator(
             p = Path(paths[row])
             return p if p.is_absolute() else folder / p
 
-        geo.calibrate_verified(AnswerVerifier(geo, image_of_row, top=verify_top, cache_items=128))
+        verifier = AnswerVerifier(geo, image_of_row, top=verify_top, cache_items=128)
+        verifier.store_features(range(len(paths)), progress=progress)  # not by answers
+        geo.calibrate_verified(verifier)
     meta = {"describer": describer, "paths": list(paths), "cells": cells, "verify_top": verify_top}
     if generation:
         meta["generation"] = generation

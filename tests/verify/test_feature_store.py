@@ -84,3 +84,40 @@ def test_the_folder_is_bounded_and_can_be_turned_off(store, monkeypatch):
     feature_store.cached_extract(paths[3], **SETTINGS)
     assert len(calls) == 1  # off: extracted, nothing read or written
     assert len(list(feature_store.store_folder().glob("*/*.npz"))) == 2
+
+
+def test_store_extracts_each_photo_once_and_answers_read_it(store, monkeypatch):
+    p = photo(store / "a.png", 0)
+    calls = counting(monkeypatch)
+    assert feature_store.store(p, **SETTINGS) and feature_store.store(p, **SETTINGS)
+    assert len(calls) == 1  # the second found it stored (and read nothing)
+    got = feature_store.cached_extract(p, **SETTINGS)
+    assert len(calls) == 1
+    np.testing.assert_array_equal(got.descriptors, extract(p, **SETTINGS).descriptors)
+    monkeypatch.setenv("PLACEPRINT_FEATURE_CACHE_MB", "0")
+    assert not feature_store.store(photo(store / "b.png", 1), **SETTINGS)  # off: nothing
+
+
+def test_a_verifier_stores_every_database_photo_before_answers(store, monkeypatch):
+    """What index build does: every photo's features stored, missing and broken photos
+    skipped; answers then extract only the query."""
+    from types import SimpleNamespace
+
+    from placeprint.geo.verified import AnswerVerifier
+    from placeprint.verify import GeometricReranker
+
+    paths = [photo(store / f"{i}.png", i) for i in range(3)]
+    broken = store / "broken.jpg"
+    broken.write_bytes(b"not an image")
+    rows = [*paths, store / "missing.jpg", broken, None]
+    geo = SimpleNamespace(lat_=np.zeros(len(rows)), lon_=np.zeros(len(rows)))
+    ver = AnswerVerifier(geo, lambda r: rows[r])
+    calls = counting(monkeypatch)
+    assert ver.store_features(range(len(rows)), workers=2) == 3
+    assert len(calls) == 4  # three photos and the broken one tried; the missing one not
+    fresh = GeometricReranker()
+    got = fresh.features(paths[1])
+    assert len(calls) == 4  # read from the store
+    want = extract(paths[1], **fresh.extraction)
+    np.testing.assert_array_equal(got.descriptors, want.descriptors)
+    assert ver.store_features(range(3)) == 3 and len(calls) == 4  # stored already

@@ -168,6 +168,34 @@ class AnswerVerifier:
             pass
         return LocalFeatures(np.zeros((0, 4)), np.zeros((0, 128)), (1, 1), 1.0)
 
+    def store_features(self, rows, workers: int | None = None, progress: bool = False) -> int:
+        """Extract the local features of the database photos of ``rows`` into the on-disk
+        store (:mod:`placeprint.verify.feature_store`) unless they are there, on
+        ``workers`` threads (default: every core), so that no answer has to: ``index build``
+        does it for every photo (``progress``: a bar on a terminal). Missing or unreadable
+        photos are skipped. Returns how many photos' features are stored."""
+        from placeprint.progress import progress_bar
+        from placeprint.threads import ordered_map
+        from placeprint.verify.feature_store import store
+
+        def one(row: int) -> bool:
+            path = self.image_of_row(int(row))
+            if path is None or not Path(path).is_file():
+                return False
+            try:
+                return store(path, **self.reranker.extraction)
+            except PlaceprintError:
+                return False
+
+        rows = list(rows)
+        stored = 0
+        with progress_bar(not progress) as bar:
+            task = bar.add_task("local features of the photos", total=len(rows))
+            for ok in ordered_map(one, rows, workers):
+                stored += bool(ok)
+                bar.advance(task)
+        return stored
+
     def candidates(self, pred) -> list[int]:
         """Up to ``top`` distinct database rows to check: the answer's voters, heaviest
         first, then the rest of its shortlist, nearest first."""

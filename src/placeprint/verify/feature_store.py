@@ -124,3 +124,22 @@ def cached_extract(image, **settings) -> LocalFeatures:
     except OSError:
         pass  # a full or read-only disk: the answer does not need the cache
     return LocalFeatures(kp, rootsift(raw), shape, scale)
+
+
+def store(path: str | Path, **settings) -> bool:
+    """Extract the features of the image file ``path`` with ``settings`` into the store
+    unless they are there already (then nothing is read). True when they are stored; False
+    when the store is off or the disk refused the file. Unreadable images raise
+    :class:`~placeprint.errors.PlaceprintError`."""
+    if limit_bytes() == 0:
+        return False
+    path = Path(path)
+    entry = _entry(path, settings)
+    if entry.is_file():
+        return True
+    kp, raw, shape, scale = extract_sift(path, **settings)
+    try:
+        _write(entry, kp, raw, shape, scale)
+    except OSError:
+        return False
+    return True

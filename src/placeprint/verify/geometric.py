@@ -359,13 +359,17 @@ class GeometricReranker:
             return image
         from placeprint.verify.feature_store import cached_extract
 
-        return cached_extract(
-            image,
-            max_side=self.max_side,
-            min_side=self.min_side,
-            max_features=self.max_features,
-            contrast_threshold=self.contrast_threshold,
-        )
+        return cached_extract(image, **self.extraction)
+
+    @property
+    def extraction(self) -> dict:
+        """The local-feature settings (:func:`placeprint.verify.features.extract`)."""
+        return {
+            "max_side": self.max_side,
+            "min_side": self.min_side,
+            "max_features": self.max_features,
+            "contrast_threshold": self.contrast_threshold,
+        }
 
     def cache(
         self,
