@@ -89,6 +89,7 @@ def test_build_from_manifest(lund_index, tmp_path):
     # --verify-top is recorded (and sizes the answers' shortlist); locate verifies that
     # many neighbours, not the default
     assert geo.user_meta_["verify_top"] == geo.shortlist == 3
+    assert geo.user_meta_["verify_upright"] is True  # upright RootSIFT, recorded
     out = run("locate", lund / "23.jpg", "--index", idx, "--no-map", "--json")
     assert json.loads(out.stdout)["verification"]["checked"] == 3
     bad = run("index", "build", manifest, "-o", tmp_path / "x.idx", "--verify-top", "0")
@@ -273,3 +274,19 @@ def test_indexes_built_before_verify_top_verify_10():
     assert loc.verify_top == 10
     loc.geo.user_meta_["verify_top"] = 7
     assert loc.verify_top == 7
+
+
+def test_indexes_built_before_upright_features_verify_without_them(tmp_path):
+    """A geolocator that does not record verify_upright was calibrated with
+    rotation-invariant features; locate checks its answers with the same."""
+    from types import SimpleNamespace
+
+    from placeprint.locate import PhotoLocator
+
+    loc = PhotoLocator.__new__(PhotoLocator)  # only its geolocator's settings are read
+    loc.geo = SimpleNamespace(user_meta_={"paths": []})
+    loc.path, loc._verifier = tmp_path / "old.geo", None
+    assert loc.verifier.reranker.upright is False
+    loc.geo.user_meta_["verify_upright"] = True
+    loc._verifier = None
+    assert loc.verifier.reranker.upright is True

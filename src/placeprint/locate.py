@@ -109,7 +109,8 @@ def build_geolocator(
         verifier = AnswerVerifier(geo, image_of_row, top=verify_top, cache_items=128)
         verifier.store_features(range(len(paths)), progress=progress)  # not by answers
         geo.calibrate_verified(verifier)
-    meta = {"describer": describer, "paths": list(paths), "cells": cells, "verify_top": verify_top}
+    meta = {"describer": describer, "paths": list(paths), "cells": cells, "verify_top": verify_top,
+            "verify_upright": True}  # fmt: skip
     if generation:
         meta["generation"] = generation
     if route_rows is not None:
@@ -214,7 +215,11 @@ class PhotoLocator:
                 p = Path(paths[row])
                 return p if p.is_absolute() else folder / p
 
-            self._verifier = AnswerVerifier(self.geo, image_of_row, top=self.verify_top)
+            # geolocators written before upright features were calibrated without them
+            upright = bool(self.geo.user_meta_.get("verify_upright", False))
+            self._verifier = AnswerVerifier(
+                self.geo, image_of_row, top=self.verify_top, upright=upright
+            )
         return self._verifier
 
     def predict(self, X: np.ndarray, album: bool = False, timestamps=None, images=None) -> list:

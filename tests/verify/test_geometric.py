@@ -90,6 +90,40 @@ def test_extract_shapes_and_determinism(astro, astro_feats):
     assert len(extract(astro, max_features=100)) <= 110  # OpenCV keeps ties
 
 
+def test_upright_descriptors_are_taken_at_orientation_zero_once_a_keypoint(astro):
+    import cv2
+
+    up = extract(astro)
+    assert np.all(up.keypoints[:, 3] == 0)
+    assert len(np.unique(up.keypoints[:, :3], axis=0)) == len(up)  # no repeated keypoint
+    # the same keypoints as OpenCV's, described at angle 0 (computed here independently)
+    sift = cv2.SIFT_create(nfeatures=2000)
+    found = sift.detect(astro, None)
+    uniq = {(k.pt[0], k.pt[1], k.size): k for k in reversed(found)}
+    kps = [cv2.KeyPoint(*k.pt, k.size, 0.0, k.response, k.octave) for k in uniq.values()]
+    kps, raw = sift.compute(astro, kps)
+    described = zip(kps, rootsift(raw), strict=True)
+    want = {(round(k.pt[0], 3), round(k.pt[1], 3)): d for k, d in described}
+    pairs = zip(up.xy, up.descriptors, strict=True)
+    got = {(round(float(x), 3), round(float(y), 3)): d for (x, y), d in pairs}
+    assert got.keys() == want.keys()
+    for key in list(got)[:200]:
+        np.testing.assert_allclose(got[key], want[key], atol=1e-6)
+    free = extract(astro, upright=False)
+    assert len(free) > len(up) and (free.keypoints[:, 3] != 0).mean() > 0.9
+
+
+def test_upright_features_give_up_rotation_and_gain_distinctiveness(astro, warped):
+    """A quarter turn defeats upright descriptors, not rotation-invariant ones; an upright
+    view change (the warp) verifies with more inliers upright."""
+    turned = np.ascontiguousarray(np.rot90(astro))
+    assert verify_pair(extract(astro), extract(turned)).inliers < 15
+    assert verify_pair(extract(astro, upright=False), extract(turned, upright=False)).inliers > 200
+    up = verify_pair(extract(astro), extract(warped)).inliers
+    free = verify_pair(extract(astro, upright=False), extract(warped, upright=False)).inliers
+    assert up >= 200 and free >= 200
+
+
 def test_tiny_image_is_upsampled_and_keypoints_in_input_pixels():
     # one Gaussian blob at a known sub-pixel position of a 64x32 image (Nordland size)
     yy, xx = np.mgrid[0:32, 0:64].astype(np.float64)

@@ -108,7 +108,8 @@ class AnswerVerifier:
     when it is missing, and that candidate is skipped). Database features are extracted
     once and kept (up to ``cache_items`` photos, about 1 MB each; ``cache``: a
     :class:`~placeprint.verify.FeatureCache` by path to share); one verifier may serve
-    several threads.
+    several threads. ``upright``: upright RootSIFT (:mod:`placeprint.verify.features`);
+    ``round_size`` / ``settle_inliers``: see the module docstring.
     """
 
     def __init__(
@@ -125,6 +126,7 @@ class AnswerVerifier:
         memo: dict | None = None,
         round_size: int = ROUND_SIZE,
         settle_inliers: int = SETTLE_INLIERS,
+        upright: bool = True,
     ) -> None:
         from placeprint.verify import GeometricReranker
 
@@ -146,7 +148,10 @@ class AnswerVerifier:
         self.gps_km = float(gps_km)
         self.view_km = float(view_km)
         self.reranker = GeometricReranker(
-            top_k=self.top, min_inliers=self.min_inliers, confident_inliers=self.min_inliers
+            top_k=self.top,
+            min_inliers=self.min_inliers,
+            confident_inliers=self.min_inliers,
+            upright=bool(upright),
         )
         self.image_of_row = image_of_row
         # keyed by photo path: verifiers of several geolocators over one collection share it

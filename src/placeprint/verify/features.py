@@ -5,6 +5,15 @@ gradient histograms; RootSIFT (Arandjelović & Zisserman, CVPR 2012) L1-normalis
 each histogram and takes the element-wise square root, so that the dot product of two
 descriptors is the Hellinger kernel and each descriptor has unit L2 norm.
 
+Descriptors are *upright* by default: each keypoint's gradient histogram is taken at
+orientation 0 instead of its dominant gradient direction (keypoints that OpenCV repeats
+with a second orientation are kept once). Photos are read upright (EXIF orientation), so
+rotation invariance only costs distinctiveness: on the shipped Lund + Berlin photos,
+pairs taken within 30 m of each other verified 97 of 108 times upright against 82, pairs
+30-100 m apart 28 of 193 against 6, and none of 727 pairs of unrelated photos verified
+either way. ``upright=False`` keeps the rotation-invariant descriptors (images that are
+not upright, e.g. rotated scans or aerial views).
+
 Images are brought to a working resolution before detection: shrunk (never enlarged)
 so that the longer side is at most ``max_side`` pixels, and tiny images (longer side
 below ``min_side``, e.g. 64x32 Nordland frames) enlarged by the smallest integer
@@ -100,16 +109,18 @@ def extract(
     min_side: int = 256,
     max_features: int = 2000,
     contrast_threshold: float = 0.04,
+    upright: bool = True,
 ) -> LocalFeatures:
     """RootSIFT features of one image (path or array) at OpenCV SIFT DoG keypoints.
 
     The image is converted to grey, brought to the working resolution (see the module
     docstring; ``max_side``/``min_side`` in pixels) and at most ``max_features``
     strongest keypoints are kept. ``contrast_threshold`` is SIFT's DoG threshold
-    (OpenCV default 0.04). Unreadable files raise :class:`PlaceprintError`.
+    (OpenCV default 0.04); ``upright``: descriptors at orientation 0 (see the module
+    docstring). Unreadable files raise :class:`PlaceprintError`.
     """
     kp, raw, shape, scale = extract_sift(
-        image, max_side, min_side, max_features, contrast_threshold
+        image, max_side, min_side, max_features, contrast_threshold, upright
     )
     return LocalFeatures(kp, rootsift(raw), shape, scale)
 
@@ -120,6 +131,7 @@ def extract_sift(
     min_side: int = 256,
     max_features: int = 2000,
     contrast_threshold: float = 0.04,
+    upright: bool = True,
 ) -> tuple[np.ndarray, np.ndarray, tuple[int, int], float]:
     """:func:`extract` before RootSIFT: ``(keypoints (m, 4) float32, SIFT (m, 128) uint8,
     (h, w), scale)``. OpenCV's SIFT values are whole numbers 0-255, so uint8 is exact."""
@@ -142,7 +154,10 @@ def extract_sift(
         gray = cv2.resize(gray, size, interpolation=interp)
     img8 = np.clip(gray + 0.5, 0, 255).astype(np.uint8)
     sift = cv2.SIFT_create(nfeatures=max_features, contrastThreshold=contrast_threshold)
-    kps, desc = sift.detectAndCompute(img8, None)
+    if upright:
+        kps, desc = _upright(sift, img8)
+    else:
+        kps, desc = sift.detectAndCompute(img8, None)
     if not kps:
         return np.zeros((0, 4), np.float32), np.zeros((0, 128), np.uint8), (h, w), scale
     kp = np.array([(k.pt[0], k.pt[1], k.size, k.angle) for k in kps], np.float32)
@@ -150,3 +165,20 @@ def extract_sift(
     kp[:, :2] = (kp[:, :2] + 0.5) / scale - 0.5
     kp[:, 2] /= scale
     return kp, np.clip(np.rint(desc), 0, 255).astype(np.uint8), (h, w), scale
+
+
+def _upright(sift, img8: np.ndarray):
+    """Keypoints and SIFT descriptors at orientation 0, each keypoint position and size
+    once (OpenCV repeats a keypoint for every dominant orientation)."""
+    import cv2
+
+    found = sift.detect(img8, None)
+    if not found:
+        return (), None
+    rows = np.array([(k.pt[0], k.pt[1], k.size) for k in found], np.float32)
+    _, first = np.unique(rows, axis=0, return_index=True)
+    kps = [
+        cv2.KeyPoint(k.pt[0], k.pt[1], k.size, 0.0, k.response, k.octave, k.class_id)
+        for k in (found[i] for i in np.sort(first))
+    ]
+    return sift.compute(img8, kps)

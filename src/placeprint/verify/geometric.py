@@ -303,7 +303,7 @@ class GeometricReranker:
     ``verified_mass`` of the probability goes to it (the rest spread as the retrieval
     distribution). Otherwise the retrieval distribution ``softmax(scores / temperature)``
     is kept (``temperature`` in retrieval-score units; 0.1 suits cosine similarities).
-    Extraction: ``max_side``/``min_side``/``max_features``/``contrast_threshold`` (see
+    Extraction: ``max_side``/``min_side``/``max_features``/``contrast_threshold``/``upright`` (see
     :func:`placeprint.verify.features.extract`); matching and RANSAC: see
     :func:`verify_pair`.
 
@@ -311,7 +311,7 @@ class GeometricReranker:
     >>> from skimage.data import brick
     >>> img = brick()
     >>> noise = np.random.default_rng(0).integers(0, 256, img.shape)
-    >>> r = GeometricReranker(top_k=2).rerank(img, [noise, img[::-1, ::-1]], [0.9, 0.8])
+    >>> r = GeometricReranker(top_k=2).rerank(img, [noise, img[40:, 60:]], [0.9, 0.8])
     >>> int(r.order[0]), r.verified
     (1, True)
     """
@@ -328,6 +328,7 @@ class GeometricReranker:
     min_side: int = 256
     max_features: int = 2000
     contrast_threshold: float = 0.04
+    upright: bool = True
     temperature: float = 0.1
     verified_mass: float = 0.99
 
@@ -369,6 +370,7 @@ class GeometricReranker:
             "min_side": self.min_side,
             "max_features": self.max_features,
             "contrast_threshold": self.contrast_threshold,
+            "upright": self.upright,
         }
 
     def cache(
