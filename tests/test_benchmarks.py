@@ -307,3 +307,31 @@ def test_finish_writes_portable_figure_paths(tmp_path, monkeypatch, capsys):
     assert saved["plots"] == ["figs/a.png", "<outside>/b.png"]
     assert out["plots"][1] == "/elsewhere/b.png"  # the caller's own paths are kept
     assert "wrote /elsewhere/b.png" in capsys.readouterr().out
+
+
+def test_pair_verification_counts_every_pair_once():
+    """Pairs of four Lund photos, counted by distance, against a direct check of each."""
+    lund = require_real_data("geotagged", "lund")
+    from placeprint.evaluate.photos_bench import UNRELATED, PhotoSet, pair_verification
+    from placeprint.geo.distance import haversine_km
+    from placeprint.geo.exif import read_gps
+    from placeprint.verify import GeometricReranker
+
+    files = sorted(lund.glob("*.jpg"))[10:14]
+    fixes = [read_gps(f) for f in files]
+    ps = PhotoSet("four", files, np.array([g.lat for g in fixes]), np.array([g.lon for g in fixes]))
+    out = pair_verification(ps)
+    for name, upright in (("upright", True), ("rotation-invariant", False)):
+        r = GeometricReranker(upright=upright)
+        feats = [r.features(f) for f in files]
+        near = ok = 0
+        for i in range(4):
+            for j in range(i + 1, 4):
+                d = 1000 * haversine_km(ps.lat[i], ps.lon[i], ps.lat[j], ps.lon[j])
+                near += d < 30
+                ok += d < 30 and r.verify(feats[i], feats[j]).inliers >= 15
+        bins = out[name]["by_distance"]
+        assert sum(b["pairs"] for b in bins.values()) == 6  # a 180 m walk: every pair binned
+        assert bins["0-30 m"] == {"pairs": near, "verified": ok}
+        assert out[name]["unrelated"] == {"pairs": 4 * len(UNRELATED), "verified": 0}
+        assert out[name]["view_offsets"]["pairs"] == sum(b["verified"] for b in bins.values())

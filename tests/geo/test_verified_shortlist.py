@@ -133,3 +133,26 @@ def test_rounds_are_checked_options():
         AnswerVerifier(geo, lambda r: None, round_size=0)
     with pytest.raises(PlaceprintError, match="settle_inliers"):
         AnswerVerifier(geo, lambda r: None, min_inliers=15, settle_inliers=10)
+
+
+def test_the_verified_position_is_the_weighted_mean_of_the_verified_photos_near_the_best():
+    from placeprint.geo.distance import haversine_km
+    from placeprint.geo.verified import GPS_KM, VIEW_KM, verified_probability
+
+    lat, lon, X = walk(60, 6)
+    geo = Geolocator(k=10, holdout=0.25, shortlist=10).fit(X, lat, lon)
+    pred = geo.predict_proba(X[3:4] + 0.01)[0]
+    rows = [int(r) for r in pred.neighbours]
+    found = {rows[0]: 40, rows[1]: 20, rows[2]: 16, rows[3]: 10}  # the last is below 15
+    ver, _ = verifier_over(geo, found, top=10, cluster_km=0.2)
+    ev = ver.check("query.jpg", pred)
+    best = rows[0]
+    near = [r for r in rows[:3] if haversine_km(lat[r], lon[r], lat[best], lon[best]) <= 0.2]
+    w = np.array([found[r] for r in near], float)  # inlier-weighted
+    c_lat, c_lon = np.average(lat[near], weights=w), np.average(lon[near], weights=w)
+    d = haversine_km(lat[near], lon[near], c_lat, c_lon)
+    spread = np.sqrt(np.average(d**2, weights=w) + GPS_KM**2 + VIEW_KM**2)
+    assert ev.verified and ev.inliers == 40 and sorted(ev.rows) == sorted(near)
+    assert ev.lat == pytest.approx(c_lat) and ev.lon == pytest.approx(c_lon)
+    assert ev.spread_km == pytest.approx(spread)
+    assert ev.mass == pytest.approx(verified_probability(40))

@@ -73,31 +73,64 @@ def lund_berlin() -> PhotoSet:
     return PhotoSet("Lund+Berlin", *lund_berlin_photos())
 
 
-def view_offsets(ps: PhotoSet, min_inliers: int = 15) -> dict:
-    """How far apart the cameras of two photos that verify stand (every pair of the set).
+#: scikit-image's sample photos (those shipped in its wheel), none of a street: pairs of
+#: one of them with a street photo should never verify
+UNRELATED = ("astronaut", "brick", "camera", "cat", "chelsea", "clock", "coffee", "coins",
+             "grass", "gravel", "horse", "hubble_deep_field", "immunohistochemistry", "moon",
+             "page", "retina", "rocket", "text")  # fmt: skip
+PAIR_BINS_M = ((0, 30), (30, 100), (100, 300), (1000, float("inf")))
+
+
+def view_offsets(dist_m: list[float]) -> dict:
+    """How far apart the cameras of photo pairs that verify stand (``dist_m``, metres).
 
     The spread :data:`placeprint.geo.verified.VIEW_KM` stands for: a verified match sees
     the same facade, not necessarily from the same spot.
     """
-    from placeprint.geo.distance import haversine_km
-    from placeprint.verify import GeometricReranker
-
-    r = GeometricReranker(min_inliers=min_inliers, confident_inliers=min_inliers)
-    feats = [r.features(p) for p in ps.paths]
-    dist = []
-    for i in range(len(feats)):
-        for j in range(i + 1, len(feats)):
-            if r.verify(feats[i], feats[j]).inliers >= min_inliers:
-                dist.append(1000.0 * haversine_km(ps.lat[i], ps.lon[i], ps.lat[j], ps.lon[j]))
-    q = np.quantile(dist, [0.5, 0.9]) if dist else [float("nan")] * 2
+    q = np.quantile(dist_m, [0.5, 0.9]) if len(dist_m) else [float("nan")] * 2
     return {
-        "pairs": len(dist),
+        "pairs": len(dist_m),
         "median_m": float(q[0]),
         "p90_m": float(q[1]),
         # per-axis spread of a 2-D Gaussian with that median / 90 % distance
         "sigma_m_from_median": float(q[0] / 1.1774),
         "sigma_m_from_p90": float(q[1] / 2.1460),
     }
+
+
+def pair_verification(ps: PhotoSet, min_inliers: int = 15) -> dict:
+    """Every pair of the set verified with upright and with rotation-invariant RootSIFT:
+    how many verify, by how far apart the photos were taken, and how many of the pairs of
+    a set photo with an unrelated photo (:data:`UNRELATED`) do (none should); with the
+    camera offsets of the pairs that verify (:func:`view_offsets`)."""
+    import skimage.data
+
+    from placeprint.geo.distance import haversine_km
+    from placeprint.verify import GeometricReranker
+
+    n = len(ps.paths)
+    D = 1000.0 * haversine_km(ps.lat[:, None], ps.lon[:, None], ps.lat[None], ps.lon[None])
+    iu = np.triu_indices(n, 1)
+    others = [getattr(skimage.data, name)() for name in UNRELATED]
+    out = {}
+    for upright in (True, False):
+        r = GeometricReranker(min_inliers=min_inliers, confident_inliers=min_inliers,
+                              upright=upright)  # fmt: skip
+        feats = [r.features(p) for p in ps.paths]
+        inliers = np.array([r.verify(feats[i], feats[j]).inliers for i, j in zip(*iu, strict=True)])
+        ok = inliers >= min_inliers
+        bins = {}
+        for lo, hi in PAIR_BINS_M:
+            m = (D[iu] >= lo) & (D[iu] < hi)
+            bins[f"{lo:g}-{hi:g} m"] = {"pairs": int(m.sum()), "verified": int(ok[m].sum())}
+        unrelated = [r.features(np.asarray(img)) for img in others]
+        wrong = sum(r.verify(f, u).inliers >= min_inliers for f in feats for u in unrelated)
+        out["upright" if upright else "rotation-invariant"] = {
+            "by_distance": bins,
+            "unrelated": {"pairs": len(feats) * len(unrelated), "verified": int(wrong)},
+            "view_offsets": view_offsets(list(D[iu][ok])),
+        }
+    return out
 
 
 def _describe(describer: str, paths) -> tuple[np.ndarray, float]:
@@ -319,7 +352,8 @@ def photos_main(argv: list[str], prog: str = "benchmarks/photos.py") -> dict:
     out = {**run_metadata(prog, argv), "describer": a.describer, "blocks": []}
     if not a.no_lund_berlin:
         ps = lund_berlin()
-        out["view_offsets"] = view_offsets(ps)
+        out["pair_verification"] = pair_verification(ps)
+        out["view_offsets"] = out["pair_verification"]["upright"]["view_offsets"]
         X, describe_s = _describe(a.describer, ps.paths)
         for exclude in (0.0, EXCLUDE_M):
             answers, rows = leave_one_out(ps, X, describe_s, exclude, a.verify_top, cache, memo)
@@ -365,6 +399,19 @@ def photos_main(argv: list[str], prog: str = "benchmarks/photos.py") -> dict:
             ],
             rows,
         )
+    if "pair_verification" in out:
+        pv = out["pair_verification"]
+        bins = list(pv["upright"]["by_distance"])
+        print_table(
+            "Lund+Berlin photo pairs that verify (unrelated: scikit-image samples)",
+            ["features", *[f"{b} apart" for b in bins], "unrelated"],
+            [
+                [name, *[f"{v['by_distance'][b]['verified']} / {v['by_distance'][b]['pairs']}"
+                         for b in bins],
+                 f"{v['unrelated']['verified']} / {v['unrelated']['pairs']}"]
+                for name, v in pv.items()
+            ],
+        )  # fmt: skip
     if a.plots:
         out["plots"] = [str(plot_cdfs(out["blocks"], a.plots))]
     return finish(out, a.json)
