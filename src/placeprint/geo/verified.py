@@ -52,7 +52,7 @@ HALVING_INLIERS = 10.0  # ... halved by every this many more inliers
 VERIFIED_MAX = 0.999  # however many inliers, a verification is not certainty
 #: distinct neighbours an answer checks at most (``index build --verify-top``): the kNN
 #: density's 25 voters, then the shortlist, in rounds of ``ROUND_SIZE`` until one settles
-#: it. 100 checks cost about 1 s a photo on 2 cores (600 photos of 640x480, none settled);
+#: it. 100 checks cost 0.86 s a photo on 2 cores (600 photos of 640x480, none settled);
 #: answers checking 1 to all of the Lund+Berlin photos are in the README (``benchmarks/photos.py
 #: --verify-top``). Deeper because a shortlist of 25 is 4 % of a 600-photo collection: on
 #: 200 phone photos of a city against 602 (FACTS.md), checking 20 verified 30 % of them,
