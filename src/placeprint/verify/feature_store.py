@@ -118,12 +118,19 @@ def cached_extract(image, **settings) -> LocalFeatures:
         found = _read(entry)
         if found is not None:
             return found
-    kp, raw, shape, scale = extract_sift(path, **settings)
-    try:
-        _write(entry, kp, raw, shape, scale)
-    except OSError:
-        pass  # a full or read-only disk: the answer does not need the cache
+    (kp, raw, shape, scale), _ = _extract_into(entry, path, settings)
     return LocalFeatures(kp, rootsift(raw), shape, scale)
+
+
+def _extract_into(entry: Path, path: Path, settings: dict) -> tuple[tuple, bool]:
+    """:func:`extract_sift` of ``path`` written at ``entry``: the extraction, and whether
+    it was written (a full or read-only disk leaves it unwritten: no answer needs it)."""
+    found = extract_sift(path, **settings)
+    try:
+        _write(entry, *found)
+    except OSError:
+        return found, False
+    return found, True
 
 
 def store(path: str | Path, **settings) -> bool:
@@ -137,9 +144,4 @@ def store(path: str | Path, **settings) -> bool:
     entry = _entry(path, settings)
     if entry.is_file():
         return True
-    kp, raw, shape, scale = extract_sift(path, **settings)
-    try:
-        _write(entry, kp, raw, shape, scale)
-    except OSError:
-        return False
-    return True
+    return _extract_into(entry, path, settings)[1]
