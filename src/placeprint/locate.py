@@ -71,7 +71,7 @@ def build_geolocator(
     ``route_rows`` are the photos' positions in the route index built alongside, so
     that a sequence match can be given a place on Earth (:func:`route_positions`).
     ``verify``: store every photo's local features on disk (so that no answer extracts a
-    database photo's) and calibrate verified answers on up to 100 of the photos, each
+    database photo's) and calibrate verified answers on up to 200 of the photos, each
     located from the others and checked against its matches
     (:meth:`Geolocator.calibrate_verified`);
     ``verify_top``: distinct neighbours every answer checks (default
