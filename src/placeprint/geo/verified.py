@@ -55,11 +55,11 @@ VERIFIED_MAX = 0.999  # however many inliers, a verification is not certainty
 #: it. 100 checks cost 0.86 s a photo on 2 cores (600 photos of 640x480, none settled);
 #: answers checking 1 to all of the Lund+Berlin photos are in the README (``benchmarks/photos.py
 #: --verify-top``). Deeper because a shortlist of 25 is 4 % of a 600-photo collection: on
-#: 200 phone photos of a city against 602 (FACTS.md), checking 20 verified 30 % of them,
+#: 200 phone photos of a city against 602 (an outside check), checking 20 verified 30 %,
 #: although 73 % had a database photo within 25 m
 DEFAULT_VERIFY_TOP = 100
 LEGACY_VERIFY_TOP = 10  # what geolocators written before ``--verify-top`` were calibrated with
-ROUND_SIZE = 25  # candidates checked side by side before deciding whether to go deeper
+ROUND_SIZE = 25  # candidates checked before deciding whether to go deeper
 SETTLE_INLIERS = 50  # a verification this strong ends the search after its round
 
 
