@@ -84,5 +84,7 @@ def test_bad_input_is_one_clear_error():
         d.scores(np.full((1, 3), np.nan))
     with pytest.raises(PlaceprintError, match="non-empty"):
         Diffusion().fit(np.zeros((0, 3)))
+    with pytest.raises(PlaceprintError, match="real numbers"):
+        Diffusion().fit([["a", "b"]])  # one clear error, not numpy's ValueError
     one = Diffusion().fit(np.ones((1, 3)))  # a database of one photo: no graph, still ranks
     assert one.search(np.ones((1, 3)), k=3)[1].tolist() == [[0]]

@@ -49,12 +49,12 @@ class Diffusion:
 
     @staticmethod
     def _rows(X, what: str) -> np.ndarray:
-        X = np.asarray(X, np.float32)
-        if X.ndim != 2 or len(X) == 0:
-            raise PlaceprintError(f"{what} must be a non-empty (n, d) array, got {X.shape}")
-        if not np.all(np.isfinite(X)):
-            raise PlaceprintError(f"{what} contains NaN or inf")
-        return l2_normalise(X)
+        """``X`` checked (:func:`~placeprint.datasets.reduce.check_matrix`) and with unit rows."""
+        from placeprint.datasets.reduce import check_matrix
+
+        if np.ndim(X) == 2 and len(X) == 0:
+            raise PlaceprintError(f"{what} must be a non-empty (n, d) array, got {np.shape(X)}")
+        return l2_normalise(check_matrix(X, what).astype(np.float32))
 
     def fit(self, database: np.ndarray) -> Diffusion:
         """Build the normalised affinity graph of the database rows ``(n, d)``."""

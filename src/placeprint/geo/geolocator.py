@@ -360,7 +360,7 @@ class Geolocator:
     @property
     def _ranked_rows(self) -> int:
         """Neighbours a prediction looks up: the voters, or the longer shortlist."""
-        return max(self.k, getattr(self, "shortlist", 0))
+        return max(self.k, self.shortlist)
 
     def _calibration_rows(self, held: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Photos the calibration predicts, each from all the others (leave-one-out).

@@ -249,9 +249,10 @@ class AnswerVerifier:
         inliers = np.zeros(len(rows), np.int64)
         checked = 0
         while checked < len(rows):
-            for i in range(checked, min(checked + self.round_size, len(rows))):
+            stop = min(checked + self.round_size, len(rows))
+            for i in range(checked, stop):
                 inliers[i] = self._inliers(query, q_key, rows[i])
-                checked = i + 1
+            checked = stop
             if inliers.max() >= self.settle_inliers:
                 break
         rows, inliers = rows[:checked], inliers[:checked]
