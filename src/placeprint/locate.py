@@ -76,8 +76,8 @@ def build_geolocator(
     (:meth:`Geolocator.calibrate_verified`);
     ``verify_top``: distinct neighbours every answer checks (default
     :data:`~placeprint.geo.verified.DEFAULT_VERIFY_TOP`), recorded so that ``locate`` and
-    the service check as many as the calibration did. ``progress``: a bar while the
-    photos' features are stored.
+    the service check as many as the calibration did. ``progress``: bars while the
+    photos' features are stored and the verified answers calibrated.
     """
     from placeprint.geo.geolocator import Geolocator
     from placeprint.geo.verified import DEFAULT_VERIFY_TOP
@@ -108,7 +108,7 @@ def build_geolocator(
 
         verifier = AnswerVerifier(geo, image_of_row, top=verify_top, cache_items=128)
         verifier.store_features(range(len(paths)), progress=progress)  # not by answers
-        geo.calibrate_verified(verifier)
+        geo.calibrate_verified(verifier, progress=progress)
     meta = {"describer": describer, "paths": list(paths), "cells": cells, "verify_top": verify_top,
             "verify_upright": True}  # fmt: skip
     if generation:

@@ -328,3 +328,24 @@ def test_answers_that_fail_verification_are_calibrated_on_photos_that_failed(tmp
     back = Geolocator.load(tmp_path / "g.geo")
     np.testing.assert_array_equal(back.failed_level_table_, geo.failed_level_table_)
     np.testing.assert_array_equal(back.failed_y_, geo.failed_y_)
+
+
+def test_calibrating_with_a_progress_bar_learns_the_same_tables():
+    lat, lon, X, hard = mixed_world(60, 2)
+    tables = []
+    for progress in (False, True):
+        geo = Geolocator(k=10, holdout=0.25).fit(X, lat, lon)
+        fake = HardPhotosFail(lat, lon, hard)
+        held = geo._held_out_predictions
+
+        def spying(rows, held=held, fake=fake):
+            for r, pred in held(rows):
+                fake.row = r
+                yield r, pred
+
+        geo._held_out_predictions = spying
+        n = geo.calibrate_verified(fake, progress=progress)
+        tables.append((n, geo.verified_level_table_.copy(), geo.failed_level_table_.copy()))
+    assert tables[0][0] == tables[1][0] == int((~hard).sum())
+    np.testing.assert_array_equal(tables[0][1], tables[1][1])
+    np.testing.assert_array_equal(tables[0][2], tables[1][2])

@@ -154,17 +154,19 @@ class Answers:
     seconds: list[float]
 
 
-def _fit_geolocator(X, lat, lon, db_paths, cache, memo, verify_top: int):
+def _fit_geolocator(X, lat, lon, db_paths, cache, memo, verify_top: int, progress=False):
     """The geolocator ``index build`` makes, verified answers calibrated the same way,
-    and its verifier."""
+    and its verifier (``progress``: bars on a terminal)."""
     from placeprint.geo.geolocator import Geolocator
     from placeprint.geo.verified import AnswerVerifier
+    from placeprint.progress import progress_bar
 
     geo = Geolocator(k=min(25, len(X)), holdout=0.25, shortlist=verify_top).fit(X, lat, lon)
     verifier = AnswerVerifier(geo, lambda r: db_paths[r], top=verify_top, cache=cache, memo=memo)
-    for path in db_paths:  # as index build stores them: no answer extracts a database photo
-        cache(path)
-    geo.calibrate_verified(verifier)
+    with progress_bar(not progress) as bar:  # as index build stores them: no answer
+        for path in bar.track(db_paths, description="local features of the photos"):
+            cache(path)  # extracts a database photo
+    geo.calibrate_verified(verifier, progress=progress)
     return geo, verifier
 
 
@@ -189,41 +191,47 @@ def _new_answers() -> Answers:
 def leave_one_out(ps: PhotoSet, X, describe_s, exclude_m, verify_top, cache, memo) -> tuple:
     """Every photo against the others (none within ``exclude_m`` metres of it)."""
     from placeprint.geo.distance import haversine_km
+    from placeprint.progress import progress_bar
 
     n = len(X)
     out, rows = _new_answers(), []
-    for i in range(n):
-        d_km = haversine_km(ps.lat, ps.lon, ps.lat[i], ps.lon[i])
-        others = np.flatnonzero((d_km * 1000.0 > exclude_m) & (np.arange(n) != i))
-        if len(others) < 5 or (exclude_m > 0 and not (d_km[others] <= 1.0).any()):
-            continue
-        rows.append(i)
-        db_paths = [str(ps.paths[j]) for j in others]
-        geo, verifier = _fit_geolocator(
-            X[others], ps.lat[others], ps.lon[others], db_paths, cache, memo, verify_top
-        )
-        plain, checked, s = _answer(geo, verifier, X[i : i + 1], ps.paths[i])
-        _record(out, plain, checked, s + describe_s, X[i], X[others], ps, others)
+    with progress_bar() as bar:
+        for i in bar.track(range(n), description=f"{ps.name}: leave-one-out"):
+            d_km = haversine_km(ps.lat, ps.lon, ps.lat[i], ps.lon[i])
+            others = np.flatnonzero((d_km * 1000.0 > exclude_m) & (np.arange(n) != i))
+            if len(others) < 5 or (exclude_m > 0 and not (d_km[others] <= 1.0).any()):
+                continue
+            rows.append(i)
+            db_paths = [str(ps.paths[j]) for j in others]
+            geo, verifier = _fit_geolocator(
+                X[others], ps.lat[others], ps.lon[others], db_paths, cache, memo, verify_top
+            )
+            plain, checked, s = _answer(geo, verifier, X[i : i + 1], ps.paths[i])
+            _record(out, plain, checked, s + describe_s, X[i], X[others], ps, others)
     return out, np.array(rows)
 
 
 def split(ps: PhotoSet, describer: str, verify_top: int, cache, memo) -> tuple:
     """Every ``QUERY_EVERY``-th photo (path order) against the others."""
     from placeprint.evaluate.describers_bench import fit_describer
+    from placeprint.progress import progress_bar
 
     idx = np.arange(len(ps.paths))
     q, db = idx[::QUERY_EVERY], np.setdiff1d(idx, idx[::QUERY_EVERY])
     d = fit_describer(describer, [ps.paths[j] for j in db])  # learns from the database only
     X_db = np.asarray(d([ps.paths[j] for j in db]), np.float32)
     db_paths = [str(ps.paths[j]) for j in db]
-    geo, verifier = _fit_geolocator(X_db, ps.lat[db], ps.lon[db], db_paths, cache, memo, verify_top)
+    geo, verifier = _fit_geolocator(
+        X_db, ps.lat[db], ps.lon[db], db_paths, cache, memo, verify_top, progress=True
+    )
     out = _new_answers()
-    for i in q:
-        t0 = time.perf_counter()
-        X_q = np.asarray(d([ps.paths[i]]), np.float32)
-        describe_s = time.perf_counter() - t0
-        plain, checked, s = _answer(geo, verifier, X_q, ps.paths[i])
-        _record(out, plain, checked, s + describe_s, X_q[0], X_db, ps, db)
+    with progress_bar() as bar:
+        for i in bar.track(q, description=f"{ps.name}: queries"):
+            t0 = time.perf_counter()
+            X_q = np.asarray(d([ps.paths[i]]), np.float32)
+            describe_s = time.perf_counter() - t0
+            plain, checked, s = _answer(geo, verifier, X_q, ps.paths[i])
+            _record(out, plain, checked, s + describe_s, X_q[0], X_db, ps, db)
     return out, q
 
 

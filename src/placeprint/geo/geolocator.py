@@ -424,7 +424,11 @@ class Geolocator:
         return float(np.quantile(table, p))
 
     def calibrate_verified(
-        self, verifier, max_rows: int = VERIFIED_CALIBRATION_ROWS, seed: int | None = None
+        self,
+        verifier,
+        max_rows: int = VERIFIED_CALIBRATION_ROWS,
+        seed: int | None = None,
+        progress: bool = False,
     ) -> int:
         """Calibrate verified answers: database photos, each located from the others and
         checked by ``verifier`` (:class:`~placeprint.geo.verified.AnswerVerifier` over this
@@ -436,10 +440,12 @@ class Geolocator:
         so). The photos that did *not* verify calibrate the answers whose verification
         fails the same way (:meth:`with_failed_verification`): those are the harder photos
         (no close match), which the calibration of all photos would state too confidently.
-        Returns how many verified.
+        Returns how many verified. ``progress``: a bar on a terminal (a photo takes up to
+        about a second: it may check ``verifier.top`` others).
         """
 
         from placeprint.geo.distance import haversine_km
+        from placeprint.progress import progress_bar
 
         self._check_fitted()
         self.verified_level_table_ = np.zeros(0)
@@ -450,22 +456,25 @@ class Geolocator:
         rows = np.sort(rng.choice(n, min(n, max_rows), replace=False))
         levels, stated, hit = [], [], []
         failed_levels, failed_p, failed_hit = [], [], []
-        for r, pred in self._held_out_predictions(rows):
-            path = verifier.image_of_row(int(r))
-            evidence = verifier.check(path, pred, in_collection=path is not None)
-            if not evidence.verified:
-                failed_levels.append(pred.density.credible_level([self.lat_[r]], [self.lon_[r]])[0])
-                for m in pred.modes:
-                    failed_p.append(m.probability)
-                    d_km = haversine_km(m.lat, m.lon, self.lat_[r], self.lon_[r])
-                    failed_hit.append(d_km <= m.radius_km)
-                continue
-            out = self.with_verified_kernel(pred, evidence)
-            levels.append(out.density.credible_level([self.lat_[r]], [self.lon_[r]])[0])
-            best = out.best
-            stated.append(best.probability)
-            d_km = haversine_km(best.lat, best.lon, self.lat_[r], self.lon_[r])
-            hit.append(d_km <= best.radius_km)
+        with progress_bar(not progress) as bar:
+            task = bar.add_task("calibrating verified answers", total=len(rows))
+            for r, pred in self._held_out_predictions(rows):
+                bar.advance(task)
+                path = verifier.image_of_row(int(r))
+                evidence = verifier.check(path, pred, in_collection=path is not None)
+                if not evidence.verified:
+                    lat, lon = self.lat_[r], self.lon_[r]
+                    failed_levels.append(pred.density.credible_level([lat], [lon])[0])
+                    for m in pred.modes:
+                        failed_p.append(m.probability)
+                        failed_hit.append(haversine_km(m.lat, m.lon, lat, lon) <= m.radius_km)
+                    continue
+                out = self.with_verified_kernel(pred, evidence)
+                levels.append(out.density.credible_level([self.lat_[r]], [self.lon_[r]])[0])
+                best = out.best
+                stated.append(best.probability)
+                d_km = haversine_km(best.lat, best.lon, self.lat_[r], self.lon_[r])
+                hit.append(d_km <= best.radius_km)
         if len(levels) >= MIN_CALIBRATION_ROWS:
             self.verified_level_table_ = np.sort(np.asarray(levels, float))
             self.verified_x_, self.verified_y_ = hit_rate_curve(stated, hit)
