@@ -261,6 +261,34 @@ def test_photos_benchmark_on_a_manifest(tmp_path):
     assert "--json <outside>/p.json" in command and str(tmp_path) not in command
 
 
+def test_photo_set_leaves_out_bad_rows_and_unreadable_photos_with_a_warning(tmp_path, capsys):
+    from PIL import Image
+
+    from placeprint.evaluate.photos_bench import read_photo_set
+
+    rng = np.random.default_rng(0)
+    good = []
+    for i in range(9):
+        path = tmp_path / f"{i:02d}.png"
+        Image.fromarray(rng.integers(0, 256, (40, 60, 3), dtype=np.uint8)).save(path)
+        good.append((path, 55.70 + i * 1e-4, 13.19))
+    (tmp_path / "broken.jpg").write_text("not an image")
+    lines = [f"{p.name},{a},{b}" for p, a, b in reversed(good)]  # read back in path order
+    lines += ["broken.jpg,55.7,13.19", "nopos.png,,", "far.png,95.0,13.19"]
+    manifest = tmp_path / "m.csv"
+    manifest.write_text("path,lat,lon\n" + "\n".join(lines) + "\n")
+    ps = read_photo_set(manifest)
+    assert ps.paths == [p for p, _, _ in good]
+    np.testing.assert_allclose(ps.lat, [a for _, a, _ in good])
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 3 and all(line.startswith("warning: m.csv: skipped ") for line in err)
+    assert any("broken.jpg" in line for line in err)
+    # too few readable photos to split is one clear error
+    manifest.write_text("path,lat,lon\n" + "\n".join(lines[:3]) + "\n")
+    with pytest.raises(PlaceprintError, match="too few to split"):
+        read_photo_set(manifest)
+
+
 def test_retrieval_benchmark_options_fail_before_work():
     from placeprint.evaluate.retrieval_bench import retrieval_main
 

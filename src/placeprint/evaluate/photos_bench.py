@@ -20,6 +20,7 @@ A table, JSON (``--json``) and error CDFs (``--plots``).
 
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,18 +45,33 @@ class PhotoSet:
 
 
 def read_photo_set(source: str | Path) -> PhotoSet:
-    """A folder of geotagged photos (EXIF GPS) or a manifest (CSV/Parquet) as a set."""
-    from placeprint.geo.collection import collect, read_manifest
+    """A folder of geotagged photos (EXIF GPS) or a manifest (CSV/Parquet) as a set.
+
+    A manifest row without a usable position and a photo that cannot be read are left
+    out, each with one warning line on stderr; the rest are measured."""
+    from placeprint.describe.images import open_photo
+    from placeprint.geo.collection import collect, read_manifest_rows
 
     source = Path(source)
     if source.is_dir():
-        coll, _ = collect(source)
+        coll, skipped = collect(source)
     elif source.is_file():
-        coll = read_manifest(source)
+        rows = read_manifest_rows(source)
+        coll, skipped = rows.collection, list(rows.skipped)
     else:
         raise PlaceprintError(f"not found: {source}")
     paths = [Path(p) for p in coll.paths]
-    order = np.argsort([str(p) for p in paths], kind="stable")
+    readable = []
+    for i, path in enumerate(paths):
+        try:
+            open_photo(path)
+        except PlaceprintError as exc:
+            skipped.append((str(path), str(exc)))
+            continue
+        readable.append(i)
+    for label, reason in skipped:
+        print(f"warning: {source.name}: skipped {label}: {reason}", file=sys.stderr)
+    order = sorted(readable, key=lambda i: str(paths[i]))
     if len(order) < 2 * QUERY_EVERY:
         raise PlaceprintError(f"{source}: {len(order)} geotagged photos are too few to split")
     return PhotoSet(
