@@ -8,13 +8,17 @@ position:
   located against the other 31; and again with every photo within 30 m of the query
   removed (no near-duplicate to lean on; queries with nothing left within 1 km skipped);
 - every ``--photos FOLDER_OR_MANIFEST``: a fixed split, every 4th photo (in path order)
-  a query, the rest the database (the describer learns from the database only).
+  a query, the rest the database (the describer learns from the database only);
+- ``--timing-set N``: the same split of N photos made for it
+  (:mod:`placeprint.evaluate.timing_set`): costs at a city collection's scale.
 
 Estimators: ``placeprint`` (verified answers), ``retrieval`` (``--no-verify``), the
 nearest database photo by descriptor, and the collection's centre. Reported: median
 error, share within 25 / 100 / 250 / 1000 m, the share of truths inside the 50 % and 90 %
 credible regions, the best mode's stated probability against how often the truth lies
-in its disc, the share of verified answers and seconds a photo (describing included).
+in its disc, the share of verified answers, the regions' coverage for verified answers
+and for those whose verification failed (each calibrated on its own), and seconds a
+photo (describing included).
 A table, JSON (``--json``) and error CDFs (``--plots``).
 """
 
@@ -302,6 +306,16 @@ def score(out: Answers, lat: np.ndarray, lon: np.ndarray) -> dict:
         if name == "placeprint":  # database photos each answer checked (--verify-top)
             checked = [p.verification.checked for p in preds if p.verification is not None]
             result[name]["checked_mean"] = float(np.mean(checked)) if checked else 0.0
+            ok = np.array([p.verification is not None and p.verification.verified for p in preds])
+            result[name]["by_verification"] = {  # each kind of answer has its own calibration
+                kind: {
+                    "queries": int(m.sum()),
+                    "median_m": float(np.median(err[m])) if m.any() else float("nan"),
+                    "in_50_region": float((levels[m] <= 0.5).mean()) if m.any() else float("nan"),
+                    "in_90_region": float((levels[m] <= 0.9).mean()) if m.any() else float("nan"),
+                }
+                for kind, m in (("verified", ok), ("failed", ~ok))
+            }
     result["nearest_neighbour"] = summary(errors(out.nearest))
     result["collection_centre"] = summary(errors(out.centre))
     return result
@@ -365,9 +379,19 @@ def photos_main(argv: list[str], prog: str = "benchmarks/photos.py") -> dict:
     p.add_argument("--verify-top", type=int, default=DEFAULT_VERIFY_TOP,
                    help="neighbours verified a query (index build --verify-top)")  # fmt: skip
     p.add_argument("--no-lund-berlin", action="store_true", help="skip the shipped photos")
+    p.add_argument(
+        "--timing-set",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also time N made 640x480 photos (crops of the shipped photos and drawn scenes, "
+        "in a temporary folder): the costs at a city collection's scale, not its accuracy",
+    )
     a = p.parse_args(argv)
     if a.verify_top < 1:
         raise PlaceprintError(f"{prog}: --verify-top must be >= 1")
+    if a.timing_set and a.timing_set < 8:
+        raise PlaceprintError(f"{prog}: --timing-set needs at least 8 photos")
     sets = [read_photo_set(s) for s in a.photos]  # every source checked before any work
     # database photos' local features, extracted once for every query of the run
     cache = FeatureCache(lambda path: path, GeometricReranker().features, max_items=4096)
@@ -388,6 +412,16 @@ def photos_main(argv: list[str], prog: str = "benchmarks/photos.py") -> dict:
     for ps in sets:
         answers, rows = split(ps, a.describer, a.verify_top, cache, memo)
         out["blocks"].append(_block(f"{ps.name}, every {QUERY_EVERY}th a query", answers, rows, ps))
+    if a.timing_set:
+        import tempfile
+
+        from placeprint.evaluate.timing_set import make_timing_set
+
+        with tempfile.TemporaryDirectory(prefix="placeprint-timing-") as tmp:
+            ps = read_photo_set(make_timing_set(tmp, a.timing_set))
+            answers, rows = split(ps, a.describer, a.verify_top, cache, memo)
+            name = f"timing set of {a.timing_set} made photos (not an accuracy set)"
+            out["blocks"].append(_block(name, answers, rows, ps))
     if not out["blocks"]:
         raise PlaceprintError(
             f"{prog}: nothing to measure (give --photos or drop --no-lund-berlin)"
@@ -422,6 +456,15 @@ def photos_main(argv: list[str], prog: str = "benchmarks/photos.py") -> dict:
                 "checked",
             ],
             rows,
+        )
+        groups = b["estimators"]["placeprint"]["by_verification"]
+        print(
+            "  regions by answer: "
+            + "; ".join(
+                f"{kind} {g['queries']}: in 50 % {g['in_50_region']:.2f}, "
+                f"in 90 % {g['in_90_region']:.2f}"
+                for kind, g in groups.items()
+            )
         )
     if "pair_verification" in out:
         pv = out["pair_verification"]
