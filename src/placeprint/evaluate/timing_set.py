@@ -4,11 +4,13 @@ The issue's city set (about 800 phone photos of 640x480) is not shipped, so its 
 (storing features, calibrating verified answers, answering) are measured on a set made
 here: 640x480 perspective-warped crops of scenes, each scene cropped many times and placed
 at the scene's position plus GPS-like noise (15 m), mixed with unique drawn scenes that
-verify against nothing (placed anywhere within about 1 km). Crops of one scene are
-near-duplicates, so it is a **timing and calibration set, not an accuracy set**.
+verify against nothing (placed anywhere in a 2 km square around the first scene). Crops of
+one scene are near-duplicates, so it is a **timing and calibration set, not an accuracy
+set**.
 
 Scenes: the real street photos (``PLACEPRINT_DATA/geotagged``) when present, and always
-scikit-image's samples (:data:`~placeprint.evaluate.photos_bench.UNRELATED`).
+scikit-image's samples (:data:`~placeprint.evaluate.photos_bench.UNRELATED`, placed in
+the same square).
 """
 
 from __future__ import annotations

@@ -462,19 +462,18 @@ class Geolocator:
                 bar.advance(task)
                 path = verifier.image_of_row(int(r))
                 evidence = verifier.check(path, pred, in_collection=path is not None)
+                lat, lon = self.lat_[r], self.lon_[r]
                 if not evidence.verified:
-                    lat, lon = self.lat_[r], self.lon_[r]
                     failed_levels.append(pred.density.credible_level([lat], [lon])[0])
                     for m in pred.modes:
                         failed_p.append(m.probability)
                         failed_hit.append(haversine_km(m.lat, m.lon, lat, lon) <= m.radius_km)
                     continue
                 out = self.with_verified_kernel(pred, evidence)
-                levels.append(out.density.credible_level([self.lat_[r]], [self.lon_[r]])[0])
+                levels.append(out.density.credible_level([lat], [lon])[0])
                 best = out.best
                 stated.append(best.probability)
-                d_km = haversine_km(best.lat, best.lon, self.lat_[r], self.lon_[r])
-                hit.append(d_km <= best.radius_km)
+                hit.append(haversine_km(best.lat, best.lon, lat, lon) <= best.radius_km)
         if len(levels) >= MIN_CALIBRATION_ROWS:
             self.verified_level_table_ = np.sort(np.asarray(levels, float))
             self.verified_x_, self.verified_y_ = hit_rate_curve(stated, hit)
