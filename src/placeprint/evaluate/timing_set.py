@@ -21,19 +21,21 @@ from pathlib import Path
 import numpy as np
 
 from placeprint.errors import PlaceprintError
+from placeprint.geo.distance import EARTH_RADIUS_KM
 
 SIZE = (640, 480)
 GPS_NOISE_M = 15.0
 UNIQUE_SHARE = 0.25  # photos of a scene seen once (the city set: 27 % had none within 25 m)
-M_PER_DEG = 111_195.0
+M_PER_DEG = np.pi * EARTH_RADIUS_KM * 1000.0 / 180.0  # metres a degree of latitude
 
 
 def _scenes(rng: np.random.Generator) -> list[tuple[object, float, float]]:
     """``(PIL image, lat, lon)`` of every scene: street photos at their EXIF position
     (if the data are there) and scikit-image's samples near the first of them."""
     import skimage.data
-    from PIL import Image, ImageOps
+    from PIL import Image
 
+    from placeprint.describe.images import open_photo
     from placeprint.evaluate.photos_bench import UNRELATED
 
     scenes = []
@@ -44,8 +46,7 @@ def _scenes(rng: np.random.Generator) -> list[tuple[object, float, float]]:
     except PlaceprintError:
         paths, lat, lon = [], [], []
     for path, a, b in zip(paths, lat, lon, strict=True):
-        with Image.open(path) as im:
-            scenes.append((ImageOps.exif_transpose(im).convert("RGB"), float(a), float(b)))
+        scenes.append((open_photo(path), float(a), float(b)))  # upright, 8-bit RGB
     lat0, lon0 = (scenes[0][1], scenes[0][2]) if scenes else (55.7047, 13.1910)
     for name in UNRELATED:
         im = Image.fromarray(np.asarray(getattr(skimage.data, name)())).convert("RGB")
